@@ -1,0 +1,350 @@
+//! [`SessionConfig`]: cookie attributes, lifetime, size limit, clock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::attributes::{CookieAttributes, SameSite};
+use crate::clock::{Clock, SystemClock};
+use crate::lifetime::{Lifetime, seconds};
+
+/// The default size limit: browsers drop a cookie whose name plus value is
+/// over 4096 bytes (RFC 6265bis §5.6, Chromium, Firefox).
+pub const DEFAULT_SIZE_LIMIT: usize = 4096;
+
+/// How sessions are kept: cookie attributes, lifetime, size limit and
+/// clock. A builder of `with_*` methods; [`Sessions::new`](crate::Sessions::new)
+/// validates it.
+///
+/// | setting | default |
+/// |---|---|
+/// | cookie name | `__Host-session` |
+/// | `Path` | `/` |
+/// | `Domain` | none (host-only) |
+/// | `Secure` | on |
+/// | `HttpOnly` | on |
+/// | `SameSite` | `Lax` |
+/// | `Partitioned` | off |
+/// | idle timeout | 24 hours |
+/// | absolute timeout | 7 days |
+/// | rolling re-issue | after 0.1 of the idle window |
+/// | allowed clock skew | 60 seconds |
+/// | cut-off | none |
+/// | browser-session cookie (no `Max-Age`) | off |
+/// | size limit (name + value) | 4096 bytes |
+/// | clock | [`SystemClock`] |
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use sealed_session::{Key, Keyring, SameSite, SessionConfig, Sessions};
+///
+/// let config = SessionConfig::default()
+///     .with_idle_timeout(Some(Duration::from_secs(30 * 60)))
+///     .with_absolute_timeout(Some(Duration::from_secs(12 * 3600)))
+///     .with_same_site(SameSite::Strict);
+/// let sessions = Sessions::new(Keyring::new(Key::generate()), config)?;
+/// # Ok::<(), sealed_session::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct SessionConfig {
+    pub(crate) attributes: CookieAttributes,
+    pub(crate) lifetime: Lifetime,
+    pub(crate) size_limit: usize,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> SessionConfig {
+        SessionConfig {
+            attributes: CookieAttributes::default(),
+            lifetime: Lifetime::default(),
+            size_limit: DEFAULT_SIZE_LIMIT,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("attributes", &self.attributes)
+            .field("lifetime", &self.lifetime)
+            .field("size_limit", &self.size_limit)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+impl SessionConfig {
+    /// The cookie name. Default `__Host-session`.
+    ///
+    /// A `__Host-` name needs `Secure`, `Path=/` and no `Domain`; a
+    /// `__Secure-` name needs `Secure`. For plain-HTTP local testing, turn
+    /// `Secure` off *and* choose a name without a prefix.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default().with_cookie_name("sid");
+    /// assert_eq!(config.cookie_name(), "sid");
+    /// ```
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.attributes.name = name.into();
+        self
+    }
+
+    /// The `Path` attribute. Default `/`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_cookie_name("sid")
+    ///     .with_path("/app");
+    /// # let _ = config;
+    /// ```
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.attributes.path = path.into();
+        self
+    }
+
+    /// The `Domain` attribute. Default none: the cookie goes back only to
+    /// the host that set it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_cookie_name("__Secure-sid")
+    ///     .with_domain(Some("example.com".into()));
+    /// # let _ = config;
+    /// ```
+    pub fn with_domain(mut self, domain: Option<String>) -> Self {
+        self.attributes.domain = domain;
+        self
+    }
+
+    /// The `Secure` attribute. Default on.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// // For plain-HTTP local testing only.
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_cookie_name("session")
+    ///     .with_secure(false);
+    /// # let _ = config;
+    /// ```
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.attributes.secure = secure;
+        self
+    }
+
+    /// The `HttpOnly` attribute: page scripts cannot read the cookie.
+    /// Default on.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default().with_http_only(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.attributes.http_only = http_only;
+        self
+    }
+
+    /// The `SameSite` attribute. Default [`SameSite::Lax`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{SameSite, SessionConfig};
+    /// let config = SessionConfig::default().with_same_site(SameSite::None);
+    /// assert_eq!(config.same_site(), SameSite::None);
+    /// ```
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.attributes.same_site = same_site;
+        self
+    }
+
+    /// The `Partitioned` attribute (CHIPS): the cookie is kept per
+    /// top-level site. Needs `Secure`. Default off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default().with_partitioned(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_partitioned(mut self, partitioned: bool) -> Self {
+        self.attributes.partitioned = partitioned;
+        self
+    }
+
+    /// The idle timeout, counted from the last time the cookie was issued;
+    /// `None` turns it off. Default 24 hours. Whole seconds.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_idle_timeout(Some(Duration::from_secs(15 * 60)));
+    /// # let _ = config;
+    /// ```
+    pub fn with_idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.lifetime.idle = seconds(idle);
+        self
+    }
+
+    /// The absolute timeout, counted from when the session was created and
+    /// never extended; `None` turns it off. Default 7 days. Whole seconds.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_absolute_timeout(Some(Duration::from_secs(8 * 3600)));
+    /// # let _ = config;
+    /// ```
+    pub fn with_absolute_timeout(mut self, absolute: Option<Duration>) -> Self {
+        self.lifetime.absolute = seconds(absolute);
+        self
+    }
+
+    /// Rolling re-issue: an unchanged session's cookie is re-sealed (moving
+    /// the idle deadline) once this fraction of the idle window has passed
+    /// since it was issued. `0.0` re-issues on every request; `1.0` only
+    /// when it would expire. Default `0.1`. Must be from 0 to 1.
+    ///
+    /// The idle timeout a user sees thus lies between `(1 - fraction) *
+    /// idle` and `idle` after their last request.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default().with_rolling(0.5);
+    /// # let _ = config;
+    /// ```
+    pub fn with_rolling(mut self, fraction: f64) -> Self {
+        self.lifetime.rolling = fraction;
+        self
+    }
+
+    /// How far in the future a sealed timestamp may lie, for instances
+    /// whose clocks disagree. Default 60 seconds. Whole seconds.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_clock_skew(Duration::from_secs(5));
+    /// # let _ = config;
+    /// ```
+    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
+        self.lifetime.skew = skew.as_secs();
+        self
+    }
+
+    /// Every session created before `cutoff` is invalid: after a breach,
+    /// log everyone out without changing keys. Default none.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_cutoff(Some(time::OffsetDateTime::now_utc()));
+    /// # let _ = config;
+    /// ```
+    pub fn with_cutoff(mut self, cutoff: Option<OffsetDateTime>) -> Self {
+        self.lifetime.cutoff = cutoff.map(|t| u64::try_from(t.unix_timestamp()).unwrap_or(0));
+        self
+    }
+
+    /// Leave `Max-Age` out so the browser drops the cookie when it closes.
+    /// The server still enforces both timeouts. Default off. With both
+    /// timeouts off the cookie has no `Max-Age` either way.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default().with_browser_session(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_browser_session(mut self, browser_session: bool) -> Self {
+        self.lifetime.browser_session = browser_session;
+        self
+    }
+
+    /// The most bytes of cookie name plus value (after sealing and
+    /// encoding) that [`Sessions::save`](crate::Sessions::save) writes.
+    /// Default [`DEFAULT_SIZE_LIMIT`] (4096). Incoming values over it are
+    /// rejected before decoding.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default().with_size_limit(2048);
+    /// # let _ = config;
+    /// ```
+    pub fn with_size_limit(mut self, limit: usize) -> Self {
+        self.size_limit = limit;
+        self
+    }
+
+    /// The clock every lifetime decision reads. Default [`SystemClock`];
+    /// tests use a [`ManualClock`](crate::ManualClock).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{ManualClock, SessionConfig};
+    /// let config = SessionConfig::default().with_clock(ManualClock::new(1_700_000_000));
+    /// # let _ = config;
+    /// ```
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The configured cookie name.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(sealed_session::SessionConfig::default().cookie_name(), "__Host-session");
+    /// ```
+    pub fn cookie_name(&self) -> &str {
+        &self.attributes.name
+    }
+
+    /// The configured `SameSite`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{SameSite, SessionConfig};
+    /// assert_eq!(SessionConfig::default().same_site(), SameSite::Lax);
+    /// ```
+    pub fn same_site(&self) -> SameSite {
+        self.attributes.same_site
+    }
+
+    /// The configured size limit.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(sealed_session::SessionConfig::default().size_limit(), 4096);
+    /// ```
+    pub fn size_limit(&self) -> usize {
+        self.size_limit
+    }
+}

@@ -1,0 +1,226 @@
+//! Errors: bad keys, bad configuration, failed loads and saves.
+//!
+//! A bad *cookie* is not an error: it yields a new empty session and a
+//! [`Rejection`](crate::Rejection) reason.
+
+use std::fmt;
+
+/// A key or key ring that cannot be used.
+///
+/// # Example
+///
+/// ```
+/// use sealed_session::{Key, KeyError};
+///
+/// let err = "c2hvcnQ".parse::<Key>().unwrap_err();
+/// assert_eq!(err, KeyError::Length { actual: 5 });
+/// assert!(err.to_string().contains("32 bytes"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No key at all: an empty string or an empty key ring.
+    Empty,
+    /// The text is not base64url without padding.
+    NotBase64url,
+    /// The key does not decode to exactly 32 bytes.
+    Length {
+        /// The decoded length.
+        actual: usize,
+    },
+    /// The all-zero key.
+    AllZero,
+    /// The same key appears twice in a ring (1-based position of the second).
+    Duplicate {
+        /// 1-based position in the ring.
+        position: usize,
+    },
+    /// Two different keys in a ring share a key id (1-based position of the
+    /// second). This happens about once in four billion key pairs.
+    IdCollision {
+        /// 1-based position in the ring.
+        position: usize,
+    },
+    /// A key of a ring's text form is invalid.
+    Entry {
+        /// 1-based position in the ring.
+        position: usize,
+        /// What is wrong with it.
+        cause: Box<KeyError>,
+    },
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::Empty => {
+                f.write_str("no key given: set at least one key (generate one with Key::generate)")
+            }
+            KeyError::NotBase64url => {
+                f.write_str("key is not base64url without padding (alphabet A-Z a-z 0-9 - _)")
+            }
+            KeyError::Length { actual } => write!(
+                f,
+                "key must be 32 bytes (43 base64url characters), got {actual} bytes"
+            ),
+            KeyError::AllZero => f.write_str("the all-zero key is refused: generate a random key"),
+            KeyError::Duplicate { position } => write!(
+                f,
+                "key {position} of the ring repeats an earlier key: remove it"
+            ),
+            KeyError::IdCollision { position } => write!(
+                f,
+                "key {position} of the ring has the same key id as an earlier key: generate a new key"
+            ),
+            KeyError::Entry { position, cause } => write!(f, "key {position} of the ring: {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// A configuration that would produce cookies a browser drops or that are
+/// less safe than they look. Returned by
+/// [`Sessions::new`](crate::Sessions::new).
+///
+/// # Example
+///
+/// ```
+/// use sealed_session::{ConfigError, Key, Keyring, SessionConfig, Sessions};
+///
+/// let config = SessionConfig::default().with_cookie_name("__Host-id").with_secure(false);
+/// let err = Sessions::new(Keyring::new(Key::generate()), config).unwrap_err();
+/// assert_eq!(err, ConfigError::HostPrefixNeedsSecure);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The cookie name is empty or has a character not allowed in a cookie
+    /// name (controls, spaces, separators such as `;` `=` `,`).
+    InvalidName,
+    /// Path or domain has a control character or `;`.
+    InvalidAttribute {
+        /// `"path"` or `"domain"`.
+        attribute: &'static str,
+    },
+    /// A `__Host-` name without `Secure`.
+    HostPrefixNeedsSecure,
+    /// A `__Host-` name with a `Domain`.
+    HostPrefixWithDomain,
+    /// A `__Host-` name with a `Path` other than `/`.
+    HostPrefixNeedsRootPath,
+    /// A `__Secure-` name without `Secure`.
+    SecurePrefixNeedsSecure,
+    /// `SameSite=None` without `Secure`.
+    SameSiteNoneNeedsSecure,
+    /// `Partitioned` without `Secure`.
+    PartitionedNeedsSecure,
+    /// The rolling fraction is not a number from 0 to 1.
+    InvalidRolling,
+    /// The size limit leaves no room for even an empty sealed session.
+    SizeLimitTooSmall {
+        /// The smallest limit that works with this cookie name.
+        minimum: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidName => f.write_str("invalid cookie name: use letters, digits and !#$%&'*+-.^_`|~"),
+            ConfigError::InvalidAttribute { attribute } => write!(f, "invalid cookie {attribute}: no control characters or ';'"),
+            ConfigError::HostPrefixNeedsSecure => f.write_str("a __Host- cookie needs Secure (for plain-HTTP testing use a name without the prefix)"),
+            ConfigError::HostPrefixWithDomain => f.write_str("a __Host- cookie must not have a Domain"),
+            ConfigError::HostPrefixNeedsRootPath => f.write_str("a __Host- cookie needs Path=/"),
+            ConfigError::SecurePrefixNeedsSecure => f.write_str("a __Secure- cookie needs Secure"),
+            ConfigError::SameSiteNoneNeedsSecure => f.write_str("SameSite=None needs Secure"),
+            ConfigError::PartitionedNeedsSecure => f.write_str("Partitioned needs Secure"),
+            ConfigError::InvalidRolling => f.write_str("the rolling fraction must be a number from 0 to 1"),
+            ConfigError::SizeLimitTooSmall { minimum } => write!(f, "size limit too small: at least {minimum} bytes are needed"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A session could not be loaded.
+///
+/// A bad cookie is *not* a load error (it yields a new session with a
+/// [`Rejection`](crate::Rejection)). This error is for failures that must not
+/// be mistaken for "no session", such as a server store that is down: going
+/// on with an empty session would overwrite the user's data on save. With no
+/// store configured, loading cannot fail.
+///
+/// # Example
+///
+/// ```
+/// # async fn run() {
+/// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+///
+/// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+/// match sessions.load::<u32>(&http::HeaderMap::new()).await {
+///     Ok(session) => assert!(session.is_new()),
+///     Err(e) => eprintln!("session store unavailable: {e}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError {}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A session could not be saved. No `Set-Cookie` was written, so the
+/// browser keeps the cookie it had.
+///
+/// # Example
+///
+/// ```
+/// # async fn run() {
+/// use sealed_session::{Key, Keyring, SaveError, SessionConfig, Sessions};
+///
+/// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+/// let session = sessions.load::<Vec<u8>>(&http::HeaderMap::new()).await.unwrap();
+/// session.set(vec![0; 5000]);
+/// let mut headers = http::HeaderMap::new();
+/// let err = sessions.save(&session, &mut headers).await.unwrap_err();
+/// assert!(matches!(err, SaveError::TooLarge { limit: 4096, .. }));
+/// assert!(headers.is_empty());
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaveError {
+    /// The sealed cookie's name plus value would exceed the size limit that
+    /// browsers enforce; a browser would silently drop it.
+    TooLarge {
+        /// Bytes of name plus value after sealing and encoding.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The session value could not be encoded with postcard (for example a
+    /// `Serialize` impl that returned an error, or a sequence of unknown
+    /// length).
+    Encode(String),
+}
+
+impl fmt::Display for SaveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SaveError::TooLarge { size, limit } => write!(
+                f,
+                "sealed session cookie is {size} bytes (name + value), over the {limit}-byte limit browsers enforce: keep less in the session or configure a server store"
+            ),
+            SaveError::Encode(msg) => write!(f, "session value could not be encoded: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for SaveError {}

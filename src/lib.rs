@@ -1,0 +1,106 @@
+//! Typed web sessions that live entirely inside an encrypted cookie.
+//!
+//! The whole session (a value of your own type) is encoded with postcard
+//! and sealed with XAES-256-GCM under a rotatable [`Keyring`]. Any number
+//! of stateless server instances that share the keys can serve any user:
+//! no session database, no sticky sessions. Lifetime (idle and absolute
+//! timeouts) is enforced on the server from sealed timestamps; old keys
+//! keep opening cookies after a rotation while every response re-seals
+//! under the new one.
+//!
+//! # Lifecycle of a request
+//!
+//! 1. [`Sessions::load`] reads the request's `Cookie` headers. A valid
+//!    cookie gives its session; anything else (no cookie, garbage, expired,
+//!    unknown key, tampered) gives a new session holding `T::default()`,
+//!    with the reason in [`Session::rejection`]. A bad cookie is never an
+//!    error and never a panic.
+//! 2. The handler reads and changes the [`Session<T>`].
+//! 3. [`Sessions::save`] writes one `Set-Cookie` only when needed: the value
+//!    changed, the session was renewed or destroyed, the cookie was opened
+//!    under an older key, or the rolling threshold passed. A sealed cookie
+//!    over the size limit (4096 bytes of name plus value) is an error and
+//!    no `Set-Cookie` is written, so the browser keeps the cookie it had.
+//!
+//! # Example
+//!
+//! ```
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use sealed_session::{Keyring, SessionConfig, Sessions};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct Cart {
+//!     items: Vec<String>,
+//! }
+//!
+//! // SESSION_KEYS=primary,older,... (each from `Key::generate().to_base64url()`)
+//! let keys: Keyring = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE".parse()?;
+//! let sessions = Sessions::new(keys, SessionConfig::default())?;
+//!
+//! let request = http::HeaderMap::new();
+//! let session = sessions.load::<Cart>(&request).await?;
+//! session.update(|cart| cart.items.push("book".into()));
+//!
+//! let mut response = http::HeaderMap::new();
+//! sessions.save(&session, &mut response).await?;
+//! assert!(response.contains_key(http::header::SET_COOKIE));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! - `tower`: [`SessionLayer`], which loads before and saves after any
+//!   tower service over `http` requests.
+//! - `axum`: [`Session<T>`] as an axum extractor (with `tower`).
+//!
+//! # Security
+//!
+//! SECURITY.md in the repository documents the wire format byte by byte,
+//! the threat model and the limits (a copied cookie replays until it
+//! expires). In short: XAES-256-GCM with a 192-bit random nonce, subkeys
+//! per purpose derived with HKDF-SHA256, the cookie name bound into the
+//! associated data, key bytes never in `Debug` and zeroized on drop.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod attributes;
+mod clock;
+mod config;
+mod envelope;
+mod error;
+mod header;
+mod key;
+mod keyring;
+mod lifetime;
+mod rejection;
+mod rng;
+mod seal;
+mod session;
+mod sessions;
+
+#[cfg(feature = "axum")]
+mod axum;
+#[cfg(feature = "tower")]
+mod tower;
+
+pub use attributes::SameSite;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{DEFAULT_SIZE_LIMIT, SessionConfig};
+pub use envelope::SessionId;
+pub use error::{ConfigError, KeyError, LoadError, SaveError};
+pub use key::Key;
+pub use keyring::{KeyId, KeyStats, Keyring};
+pub use rejection::Rejection;
+pub use session::Session;
+pub use sessions::{MAX_CANDIDATES, Sessions};
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use crate::axum::MissingSessionLayer;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use crate::tower::{SessionLayer, SessionService};

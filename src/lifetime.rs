@@ -1,0 +1,141 @@
+//! Lifetime rules: idle and absolute timeouts, rolling re-issue, clock
+//! skew, cut-off, and the cookie's `Max-Age`.
+//!
+//! All times are unix seconds. Deadlines are computed from the sealed
+//! timestamps at every request, so a configuration change applies to
+//! existing cookies at once.
+
+use std::time::Duration;
+
+use crate::rejection::Rejection;
+
+/// The lifetime settings of a [`SessionConfig`](crate::SessionConfig).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Lifetime {
+    /// Seconds from `issued` after which the session is idle-expired.
+    pub(crate) idle: Option<u64>,
+    /// Seconds from `created` after which the session is over.
+    pub(crate) absolute: Option<u64>,
+    /// Re-issue (extending the idle window) once this fraction of the idle
+    /// window has passed since `issued`.
+    pub(crate) rolling: f64,
+    /// How far in the future a timestamp may lie (other instances' clocks).
+    pub(crate) skew: u64,
+    /// Sessions created before this time are invalid.
+    pub(crate) cutoff: Option<u64>,
+    /// Leave `Max-Age` out: the browser drops the cookie when it closes.
+    pub(crate) browser_session: bool,
+}
+
+impl Default for Lifetime {
+    fn default() -> Lifetime {
+        Lifetime {
+            idle: Some(24 * 3600),
+            absolute: Some(7 * 24 * 3600),
+            rolling: 0.1,
+            skew: 60,
+            cutoff: None,
+            browser_session: false,
+        }
+    }
+}
+
+pub(crate) fn seconds(duration: Option<Duration>) -> Option<u64> {
+    duration.map(|d| d.as_secs())
+}
+
+impl Lifetime {
+    /// Whether a cookie with these timestamps is still a valid session.
+    /// A deadline is exclusive: at `created + absolute` the session is over.
+    pub(crate) fn check(&self, created: u64, issued: u64, now: u64) -> Result<(), Rejection> {
+        let latest = now.saturating_add(self.skew);
+        if created > latest || issued > latest {
+            return Err(Rejection::FromFuture);
+        }
+        if self.cutoff.is_some_and(|cutoff| created < cutoff) {
+            return Err(Rejection::BeforeCutoff);
+        }
+        if self
+            .absolute
+            .is_some_and(|a| now >= created.saturating_add(a))
+        {
+            return Err(Rejection::AbsoluteExpired);
+        }
+        if self.idle.is_some_and(|i| now >= issued.saturating_add(i)) {
+            return Err(Rejection::IdleExpired);
+        }
+        Ok(())
+    }
+
+    /// Whether enough of the idle window has passed to re-issue the cookie.
+    pub(crate) fn reissue_due(&self, issued: u64, now: u64) -> bool {
+        self.idle.is_some_and(|idle| {
+            let threshold = (idle as f64 * self.rolling) as u64;
+            now.saturating_sub(issued) >= threshold
+        })
+    }
+
+    /// Seconds until the nearer deadline for a cookie issued `now`, or
+    /// `None` when neither timeout is set.
+    pub(crate) fn remaining(&self, created: u64, now: u64) -> Option<u64> {
+        let absolute = self
+            .absolute
+            .map(|a| created.saturating_add(a).saturating_sub(now));
+        match (self.idle, absolute) {
+            (Some(i), Some(a)) => Some(i.min(a)),
+            (i, a) => i.or(a),
+        }
+    }
+
+    /// The `Max-Age` for a cookie issued `now`: the nearer deadline, or
+    /// none for a browser-session cookie (configured, or no timeout set).
+    pub(crate) fn max_age(&self, created: u64, now: u64) -> Option<u64> {
+        if self.browser_session {
+            return None;
+        }
+        self.remaining(created, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_threshold_is_a_fraction_of_idle() {
+        let lifetime = Lifetime {
+            idle: Some(1000),
+            rolling: 0.25,
+            ..Lifetime::default()
+        };
+        assert!(!lifetime.reissue_due(100, 349));
+        assert!(lifetime.reissue_due(100, 350));
+        let every = Lifetime {
+            rolling: 0.0,
+            ..lifetime.clone()
+        };
+        assert!(every.reissue_due(100, 100));
+        let no_idle = Lifetime {
+            idle: None,
+            ..lifetime
+        };
+        assert!(!no_idle.reissue_due(0, u64::MAX));
+    }
+
+    #[test]
+    fn remaining_takes_the_nearer_deadline() {
+        let lifetime = Lifetime {
+            idle: Some(100),
+            absolute: Some(1000),
+            ..Lifetime::default()
+        };
+        assert_eq!(lifetime.remaining(0, 0), Some(100));
+        assert_eq!(lifetime.remaining(0, 950), Some(50));
+        let none = Lifetime {
+            idle: None,
+            absolute: None,
+            ..Lifetime::default()
+        };
+        assert_eq!(none.remaining(0, 10), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! Wire format v1: the sealed cookie value.
+//!
+//! ```text
+//! value = base64url_nopad( version:u8 | key_id:[u8;4] | nonce:[u8;24] | ciphertext | tag:[u8;16] )
+//! AEAD  = XAES-256-GCM (C2SP), 192-bit random nonce, cookie-sealing subkey
+//! AAD   = CONTEXT | version | key_id | cookie name
+//! ```
+//!
+//! This module knows bytes only; what the plaintext means is
+//! [`envelope`](crate::envelope)'s business.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use xaes_256_gcm::aead::AeadInOut as _;
+use xaes_256_gcm::{Nonce, Tag};
+
+use crate::keyring::{KeyId, Keyring, RingKey};
+use crate::rejection::Rejection;
+
+/// The version byte of this format.
+pub(crate) const VERSION: u8 = 1;
+/// The fixed context string that starts the associated data.
+pub(crate) const CONTEXT: &[u8] = b"sealed-session cookie v1";
+
+const KEY_ID_LEN: usize = 4;
+pub(crate) const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+/// version | key id | nonce.
+pub(crate) const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
+/// Bytes a sealed value adds to its plaintext before base64.
+pub(crate) const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
+
+/// A refused value: why, and the key id when the value got that far.
+pub(crate) type Refused = (Rejection, Option<KeyId>);
+
+/// The length of `raw` bytes in base64 without padding.
+pub(crate) const fn encoded_len(raw: usize) -> usize {
+    (raw * 4).div_ceil(3)
+}
+
+/// The associated data for one key and cookie name. Computed once per key
+/// when a [`Sessions`](crate::Sessions) is built.
+pub(crate) fn associated_data(key_id: KeyId, cookie_name: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(CONTEXT.len() + 1 + KEY_ID_LEN + cookie_name.len());
+    aad.extend_from_slice(CONTEXT);
+    aad.push(VERSION);
+    aad.extend_from_slice(key_id.as_bytes());
+    aad.extend_from_slice(cookie_name.as_bytes());
+    aad
+}
+
+/// A buffer to write the plaintext into: `HEADER_LEN` placeholder bytes,
+/// with room for `plaintext_hint` more bytes and the tag.
+pub(crate) fn buffer(plaintext_hint: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(OVERHEAD + plaintext_hint);
+    buf.resize(HEADER_LEN, 0);
+    buf
+}
+
+/// Seals `buf` (from [`buffer`], plaintext appended) under `key` and
+/// appends the base64url value to `out`.
+pub(crate) fn seal_into(
+    key: &RingKey,
+    aad: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    mut buf: Vec<u8>,
+    out: &mut String,
+) {
+    buf[0] = VERSION;
+    buf[1..1 + KEY_ID_LEN].copy_from_slice(key.id.as_bytes());
+    buf[1 + KEY_ID_LEN..HEADER_LEN].copy_from_slice(nonce);
+    let tag = key
+        .cookie_cipher
+        .encrypt_inout_detached(&Nonce::from(*nonce), aad, (&mut buf[HEADER_LEN..]).into())
+        .expect("a cookie-sized plaintext is far below XAES-256-GCM's limits");
+    buf.extend_from_slice(&tag);
+    key.count_seal();
+    URL_SAFE_NO_PAD.encode_string(&buf, out);
+}
+
+/// Opens a sealed value. `aads[i]` is the associated data of key `i` of
+/// `keyring`. On success returns the key's position in the ring and the
+/// plaintext, which lives in `buf`.
+///
+/// The caller bounds `value`'s length before calling.
+pub(crate) fn open<'b>(
+    keyring: &Keyring,
+    aads: &[Vec<u8>],
+    value: &[u8],
+    buf: &'b mut Vec<u8>,
+) -> Result<(usize, &'b [u8]), Refused> {
+    if value.len() < encoded_len(OVERHEAD) {
+        return Err((Rejection::Malformed, None));
+    }
+    buf.clear();
+    URL_SAFE_NO_PAD
+        .decode_vec(value, buf)
+        .map_err(|_| (Rejection::Malformed, None))?;
+    if buf[0] != VERSION {
+        return Err((Rejection::UnknownVersion(buf[0]), None));
+    }
+    let id_bytes = &buf[1..1 + KEY_ID_LEN];
+    let id = KeyId::from_bytes(id_bytes.try_into().expect("4 bytes"));
+    let position = keyring
+        .position(id_bytes)
+        .ok_or((Rejection::UnknownKey, Some(id)))?;
+    let nonce = Nonce::try_from(&buf[1 + KEY_ID_LEN..HEADER_LEN]).expect("24 bytes");
+    let body_end = buf.len() - TAG_LEN;
+    let (body, tag) = buf.split_at_mut(body_end);
+    let tag = Tag::try_from(&*tag).expect("16 bytes");
+    keyring.keys()[position]
+        .cookie_cipher
+        .decrypt_inout_detached(
+            &nonce,
+            &aads[position],
+            (&mut body[HEADER_LEN..]).into(),
+            &tag,
+        )
+        .map_err(|_| (Rejection::Forged, Some(id)))?;
+    Ok((position, &buf[HEADER_LEN..body_end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Key;
+    use xaes_256_gcm::Xaes256Gcm;
+    use xaes_256_gcm::aead::{Aead as _, KeyInit as _, Payload};
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The two vectors of the C2SP XAES-256-GCM specification: the cipher
+    /// under the wire format is the specified one.
+    #[test]
+    fn xaes_matches_c2sp_vectors() {
+        let cases: [(u8, &[u8], &str); 2] = [
+            (
+                0x01,
+                b"",
+                "ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271",
+            ),
+            (
+                0x03,
+                b"c2sp.org/XAES-256-GCM",
+                "986ec1832593df5443a179437fd083bf3fdb41abd740a21f71eb769d",
+            ),
+        ];
+        for (key_byte, aad, expected) in cases {
+            let cipher = Xaes256Gcm::new(&[key_byte; 32].into());
+            let nonce = Nonce::from(*b"ABCDEFGHIJKLMNOPQRSTUVWX");
+            let sealed = cipher
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: b"XAES-256-GCM",
+                        aad,
+                    },
+                )
+                .unwrap();
+            assert_eq!(hex(&sealed), expected);
+        }
+    }
+
+    /// The known-answer vector of SECURITY.md: fixed key, nonce, name and
+    /// plaintext give exactly this cookie value, so the format cannot change
+    /// by accident (nor the document drift from the code).
+    #[test]
+    fn known_answer_vector() {
+        let key = Key::from_bytes(core::array::from_fn(|i| i as u8)).unwrap();
+        let ring = Keyring::new(key);
+        let name = "__Host-session";
+        let aad = associated_data(ring.primary_id(), name);
+        let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| 0xa0 + i as u8);
+        // Envelope: id 16 x 0x11, created 1_700_000_000, issued 1_700_000_300,
+        // Inline(postcard of the u32 42 = [0x2a]).
+        let plaintext: &[u8] = &[
+            0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+            0x11, 0x11, 0x80, 0xe2, 0xcf, 0xaa, 0x06, 0xac, 0xe4, 0xcf, 0xaa, 0x06, 0x00, 0x01,
+            0x2a,
+        ];
+        let mut buf = buffer(plaintext.len());
+        buf.extend_from_slice(plaintext);
+        let mut value = String::new();
+        seal_into(ring.primary(), &aad, &nonce, buf, &mut value);
+
+        let expected_id = "fd55ef40";
+        let expected_value = "Af1V70CgoaKjpKWmp6ipqqusra6vsLGys7S1trcY-M5ZSZ8JYdmacoltcTgxd9OFbiWWgFBkDkc0uZ4OcZZ5IQoJTPT_judL8YI";
+        assert_eq!(ring.primary_id().to_string(), expected_id);
+        assert_eq!(value, expected_value);
+        let security = include_str!("../SECURITY.md");
+        assert!(
+            security.contains(expected_value),
+            "SECURITY.md must show the vector"
+        );
+
+        let mut out = Vec::new();
+        let (position, opened) = open(&ring, &[aad], value.as_bytes(), &mut out).unwrap();
+        assert_eq!((position, opened), (0, plaintext));
+    }
+}

@@ -1,0 +1,283 @@
+//! [`Session<T>`]: the user's typed value with its id, timestamps and what
+//! happened to it during the request.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::envelope::SessionId;
+use crate::rejection::Rejection;
+
+/// One request's session: a typed value `T` plus what the request did to
+/// it.
+///
+/// Get one from [`Sessions::load`](crate::Sessions::load) (or, with the
+/// `axum` feature, as an extractor); give it back to
+/// [`Sessions::save`](crate::Sessions::save). A `Session` is a handle:
+/// clones share the same state, so the tower layer and the handler see the
+/// same session.
+///
+/// Reading never marks the session changed; [`update`](Session::update)
+/// and [`set`](Session::set) do, and `save` then compares the encoded value
+/// with the one loaded, so a write that changes nothing sends no cookie.
+///
+/// # Example
+///
+/// ```
+/// # async fn run() {
+/// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+///
+/// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+/// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
+/// assert!(session.is_new());
+/// let visits = session.update(|n| { *n += 1; *n });
+/// assert_eq!(visits, 1);
+/// assert_eq!(session.get(), 1);
+/// # }
+/// ```
+pub struct Session<T> {
+    state: Arc<Mutex<State<T>>>,
+}
+
+impl<T> Clone for Session<T> {
+    fn clone(&self) -> Self {
+        Session {
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+/// What `load` found and what the request has done since.
+pub(crate) struct State<T> {
+    pub(crate) data: T,
+    pub(crate) id: SessionId,
+    pub(crate) created: u64,
+    pub(crate) issued: u64,
+    /// Came from no valid cookie in this request.
+    pub(crate) new: bool,
+    /// The cookie this session was opened from, if any.
+    pub(crate) origin: Option<Origin>,
+    /// `update` or `set` was called since the last save.
+    pub(crate) changed: bool,
+    /// `renew` or `destroy`: the next cookie starts a new session lifetime.
+    pub(crate) restart: bool,
+    /// `destroy` was called and nothing set since.
+    pub(crate) destroyed: bool,
+    pub(crate) rejection: Option<Rejection>,
+}
+
+/// The cookie a session was opened from (or last saved to).
+pub(crate) struct Origin {
+    /// Position of the opening key in the ring (0: primary).
+    pub(crate) key_position: usize,
+    /// The postcard bytes of the value as sealed.
+    pub(crate) body: Vec<u8>,
+}
+
+impl<T> Session<T> {
+    pub(crate) fn from_state(state: State<T>) -> Session<T> {
+        Session {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    /// The state; a panic in a user's closure does not make it unusable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A copy of the value.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<String>(&http::HeaderMap::new()).await.unwrap();
+    /// assert_eq!(session.get(), "");
+    /// # }
+    /// ```
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        self.lock().data.clone()
+    }
+
+    /// Reads the value without copying it; does not mark the session
+    /// changed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<Vec<String>>(&http::HeaderMap::new()).await.unwrap();
+    /// assert_eq!(session.read(|items| items.len()), 0);
+    /// # }
+    /// ```
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.lock().data)
+    }
+
+    /// Changes the value in place and marks the session changed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<Vec<String>>(&http::HeaderMap::new()).await.unwrap();
+    /// session.update(|items| items.push("book".into()));
+    /// assert_eq!(session.get(), ["book"]);
+    /// # }
+    /// ```
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut state = self.lock();
+        state.changed = true;
+        state.destroyed = false;
+        f(&mut state.data)
+    }
+
+    /// Replaces the value and marks the session changed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<u64>(&http::HeaderMap::new()).await.unwrap();
+    /// session.set(7);
+    /// assert_eq!(session.get(), 7);
+    /// # }
+    /// ```
+    pub fn set(&self, value: T) {
+        self.update(|data| *data = value);
+    }
+
+    /// Whether this request carried no valid session cookie (see
+    /// [`rejection`](Session::rejection) for why one was refused).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
+    /// assert!(session.is_new());
+    /// # }
+    /// ```
+    pub fn is_new(&self) -> bool {
+        self.lock().new
+    }
+
+    /// Why the request's session cookie was refused, if it had one that
+    /// was. With several candidate cookies of the session's name and none
+    /// valid, the first one's reason.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
+    /// assert_eq!(session.rejection(), None); // no cookie at all
+    /// # }
+    /// ```
+    pub fn rejection(&self) -> Option<Rejection> {
+        self.lock().rejection
+    }
+
+    /// The session's id.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
+    /// let before = session.id();
+    /// session.renew();
+    /// assert_ne!(session.id(), before);
+    /// # }
+    /// ```
+    pub fn id(&self) -> SessionId {
+        self.lock().id
+    }
+
+    /// Starts a new session lifetime with the same value: a new id, and on
+    /// save new `created` and `issued` times. Call it when privileges
+    /// change (after login) so a session id fixed before cannot follow.
+    ///
+    /// The absolute timeout then runs from the renewal.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<String>(&http::HeaderMap::new()).await.unwrap();
+    /// session.set("juan".into());
+    /// session.renew();
+    /// assert_eq!(session.get(), "juan");
+    /// # }
+    /// ```
+    pub fn renew(&self) {
+        let mut state = self.lock();
+        state.id = SessionId::random();
+        state.restart = true;
+    }
+
+    /// Ends the session: the value goes back to `T::default()` and save
+    /// sends a removal cookie (same name, path and domain).
+    ///
+    /// A copy of the old cookie stays valid until it expires (see
+    /// SECURITY.md). If the request sets a value after `destroy`, save
+    /// writes that as a brand-new session (new id, new `created`) instead
+    /// of the removal, e.g. for a "you are logged out" message.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # async fn run() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
+    /// session.set(5);
+    /// session.destroy();
+    /// assert_eq!(session.get(), 0);
+    /// # }
+    /// ```
+    pub fn destroy(&self)
+    where
+        T: Default,
+    {
+        let mut state = self.lock();
+        state.data = T::default();
+        state.id = SessionId::random();
+        state.restart = true;
+        state.destroyed = true;
+        state.changed = false;
+    }
+}
+
+impl<T> fmt::Debug for Session<T> {
+    /// Shows the id and flags, never the value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("id", &state.id)
+            .field("new", &state.new)
+            .field("changed", &state.changed)
+            .field("destroyed", &state.destroyed)
+            .field("rejection", &state.rejection)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,174 @@
+//! [`SessionLayer`]: loads the session before the inner service, saves it
+//! after (feature `tower`).
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{Request, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::sessions::Sessions;
+
+/// A tower layer that gives every request a [`Session<T>`](crate::Session)
+/// in its extensions and saves it onto the response.
+///
+/// - Before the inner service: [`Sessions::load`]; the session goes into
+///   the request's extensions (and so to the `axum` extractor).
+/// - After it: [`Sessions::save`] onto the response headers.
+/// - A save error (a session too large for the cookie) is logged with
+///   `tracing` at `error` level and the response becomes an empty
+///   `500 Internal Server Error` with no `Set-Cookie`, so the browser keeps
+///   its previous cookie.
+/// - A load error (a server store that is down) answers an empty
+///   `503 Service Unavailable` without calling the inner service.
+///
+/// # Example
+///
+/// ```
+/// use sealed_session::{Key, Keyring, SessionConfig, SessionLayer, Sessions};
+///
+/// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default())?;
+/// let layer = SessionLayer::<u32>::new(sessions);
+/// # let _ = layer;
+/// # Ok::<(), sealed_session::ConfigError>(())
+/// ```
+pub struct SessionLayer<T> {
+    sessions: Sessions,
+    _session: PhantomData<fn() -> T>,
+}
+
+impl<T> SessionLayer<T> {
+    /// A layer that loads and saves sessions of type `T` with `sessions`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use sealed_session::{Key, Keyring, SessionConfig, SessionLayer, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let layer: SessionLayer<String> = SessionLayer::new(sessions);
+    /// # let _ = layer;
+    /// ```
+    pub fn new(sessions: Sessions) -> SessionLayer<T> {
+        SessionLayer {
+            sessions,
+            _session: PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for SessionLayer<T> {
+    fn clone(&self) -> Self {
+        SessionLayer::new(self.sessions.clone())
+    }
+}
+
+impl<T> fmt::Debug for SessionLayer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("sessions", &self.sessions)
+            .finish()
+    }
+}
+
+impl<S, T> Layer<S> for SessionLayer<T> {
+    type Service = SessionService<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            sessions: self.sessions.clone(),
+            _session: PhantomData,
+        }
+    }
+}
+
+/// The service made by [`SessionLayer`].
+///
+/// # Example
+///
+/// ```
+/// use sealed_session::{Key, Keyring, SessionConfig, SessionLayer, SessionService, Sessions};
+/// use tower_layer::Layer;
+///
+/// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+/// let inner = tower_service_fn();
+/// let service: SessionService<_, u32> = SessionLayer::new(sessions).layer(inner);
+/// # fn tower_service_fn() {}
+/// # let _ = service;
+/// ```
+pub struct SessionService<S, T> {
+    inner: S,
+    sessions: Sessions,
+    _session: PhantomData<fn() -> T>,
+}
+
+impl<S: Clone, T> Clone for SessionService<S, T> {
+    fn clone(&self) -> Self {
+        SessionService {
+            inner: self.inner.clone(),
+            sessions: self.sessions.clone(),
+            _session: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for SessionService<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("inner", &self.inner)
+            .field("sessions", &self.sessions)
+            .finish()
+    }
+}
+
+fn empty_response<B: Default>(status: StatusCode) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = status;
+    response
+}
+
+impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S, T>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send,
+    T: Serialize + DeserializeOwned + Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The clone was not polled ready; keep the one that was.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let sessions = self.sessions.clone();
+        Box::pin(async move {
+            let session = match sessions.load::<T>(request.headers()).await {
+                Ok(session) => session,
+                Err(error) => {
+                    tracing::error!(%error, "session could not be loaded");
+                    return Ok(empty_response(StatusCode::SERVICE_UNAVAILABLE));
+                }
+            };
+            request.extensions_mut().insert(session.clone());
+            let mut response = inner.call(request).await?;
+            if let Err(error) = sessions.save(&session, response.headers_mut()).await {
+                tracing::error!(%error, "session could not be saved");
+                return Ok(empty_response(StatusCode::INTERNAL_SERVER_ERROR));
+            }
+            Ok(response)
+        })
+    }
+}
