@@ -175,11 +175,11 @@ impl Keyring {
     /// let ring = Keyring::new(Key::from_bytes([1; 32])?).with_older(Key::from_bytes([2; 32])?)?;
     /// assert_eq!(ring.stats().len(), 2);
     /// let dup = ring.with_older(Key::from_bytes([1; 32])?);
-    /// assert_eq!(dup.unwrap_err(), KeyError::Duplicate { position: 2 });
+    /// assert_eq!(dup.unwrap_err(), KeyError::Duplicate { position: 3 });
     /// # Ok::<(), KeyError>(())
     /// ```
     pub fn with_older(mut self, key: Key) -> Result<Keyring, KeyError> {
-        let position = self.keys.len();
+        let position = self.keys.len() + 1;
         let candidate = RingKey::new(key);
         for existing in &self.keys {
             if bool::from(existing.master.bytes().ct_eq(candidate.master.bytes())) {

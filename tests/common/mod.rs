@@ -1,0 +1,99 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderMap;
+use http::header::{COOKIE, SET_COOKIE};
+use sealed_session::{Key, Keyring, ManualClock, Session, SessionConfig, Sessions};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub const START: u64 = 1_700_000_000;
+
+/// A key made of one repeated byte, so tests can name keys A, B, C.
+pub fn key(byte: u8) -> Key {
+    Key::from_bytes([byte; 32]).unwrap()
+}
+
+/// A ring from key bytes, primary first.
+pub fn ring(bytes: &[u8]) -> Keyring {
+    bytes[1..]
+        .iter()
+        .fold(Keyring::new(key(bytes[0])), |r, &b| {
+            r.with_older(key(b)).unwrap()
+        })
+}
+
+/// The default configuration on a manual clock.
+pub fn config(clock: &ManualClock) -> SessionConfig {
+    SessionConfig::default().with_clock(clock.clone())
+}
+
+pub fn sessions(bytes: &[u8], clock: &ManualClock) -> Sessions {
+    Sessions::new(ring(bytes), config(clock)).unwrap()
+}
+
+/// The `Set-Cookie` headers of a response, as strings.
+pub fn set_cookies(response: &HeaderMap) -> Vec<String> {
+    response
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The one `Set-Cookie` of a response, parsed.
+pub fn the_cookie(response: &HeaderMap) -> cookie::Cookie<'static> {
+    let all = set_cookies(response);
+    assert_eq!(all.len(), 1, "expected exactly one Set-Cookie: {all:?}");
+    cookie::Cookie::parse(all[0].clone()).unwrap()
+}
+
+/// Request headers carrying the given `name=value` pairs in one header.
+pub fn request(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let text: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    headers.insert(COOKIE, text.join("; ").parse().unwrap());
+    headers
+}
+
+/// What a browser sends back after `response`.
+pub fn request_after(response: &HeaderMap) -> HeaderMap {
+    let cookie = the_cookie(response);
+    request(&[(cookie.name(), cookie.value())])
+}
+
+/// Loads from `request`, runs `f`, saves; returns the session and response.
+pub async fn round<T, R>(
+    sessions: &Sessions,
+    request: &HeaderMap,
+    f: impl FnOnce(&Session<T>) -> R,
+) -> (Session<T>, HeaderMap, R)
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let session = sessions.load::<T>(request).await.unwrap();
+    let out = f(&session);
+    let mut response = HeaderMap::new();
+    sessions.save(&session, &mut response).await.unwrap();
+    (session, response, out)
+}
+
+/// A sealed value for a session holding `value`, straight from a new
+/// session's first save.
+pub async fn sealed<T>(sessions: &Sessions, value: T) -> String
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let (_, response, ()) = round(sessions, &HeaderMap::new(), |s| s.set(value)).await;
+    the_cookie(&response).value().to_owned()
+}
+
+pub fn decode(value: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(value).unwrap()
+}
+
+pub fn encode(raw: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(raw)
+}
