@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 /// # Example
 ///
 /// ```
-/// # async fn run() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
 ///
 /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
@@ -35,7 +36,8 @@ impl SessionId {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();

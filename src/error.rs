@@ -154,7 +154,8 @@ impl std::error::Error for ConfigError {}
 /// # Example
 ///
 /// ```
-/// # async fn run() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
 ///
 /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
@@ -182,7 +183,8 @@ impl std::error::Error for LoadError {}
 /// # Example
 ///
 /// ```
-/// # async fn run() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use sealed_session::{Key, Keyring, SaveError, SessionConfig, Sessions};
 ///
 /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();

@@ -25,7 +25,8 @@
 //! # Example
 //!
 //! ```
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use sealed_session::{Keyring, SessionConfig, Sessions};
 //! use serde::{Deserialize, Serialize};
 //!

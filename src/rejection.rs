@@ -12,7 +12,8 @@ use std::fmt;
 /// # Example
 ///
 /// ```
-/// # async fn run() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use sealed_session::{Key, Keyring, Rejection, SessionConfig, Sessions};
 ///
 /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();

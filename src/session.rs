@@ -23,7 +23,8 @@ use crate::rejection::Rejection;
 /// # Example
 ///
 /// ```
-/// # async fn run() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
 ///
 /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
@@ -90,7 +91,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<String>(&http::HeaderMap::new()).await.unwrap();
@@ -110,7 +112,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<Vec<String>>(&http::HeaderMap::new()).await.unwrap();
@@ -126,7 +129,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<Vec<String>>(&http::HeaderMap::new()).await.unwrap();
@@ -146,7 +150,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<u64>(&http::HeaderMap::new()).await.unwrap();
@@ -164,7 +169,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
@@ -182,7 +188,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
@@ -198,7 +205,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
@@ -220,7 +228,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<String>(&http::HeaderMap::new()).await.unwrap();
@@ -246,7 +255,8 @@ impl<T> Session<T> {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
     /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();

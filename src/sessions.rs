@@ -38,7 +38,8 @@ pub const MAX_CANDIDATES: usize = 4;
 /// A whole request on plain `http` types:
 ///
 /// ```
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
 ///
 /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default())?;
@@ -176,7 +177,8 @@ impl Sessions {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     ///
     /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
@@ -241,7 +243,8 @@ impl Sessions {
     /// # Example
     ///
     /// ```
-    /// # async fn run() {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
     ///
     /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();

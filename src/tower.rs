@@ -93,14 +93,22 @@ impl<S, T> Layer<S> for SessionLayer<T> {
 /// # Example
 ///
 /// ```
-/// use sealed_session::{Key, Keyring, SessionConfig, SessionLayer, SessionService, Sessions};
-/// use tower_layer::Layer;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use sealed_session::{Key, Keyring, Session, SessionConfig, SessionLayer, Sessions};
+/// use tower::{ServiceBuilder, ServiceExt as _};
 ///
-/// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
-/// let inner = tower_service_fn();
-/// let service: SessionService<_, u32> = SessionLayer::new(sessions).layer(inner);
-/// # fn tower_service_fn() {}
-/// # let _ = service;
+/// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+/// let service = ServiceBuilder::new()
+///     .layer(SessionLayer::<u32>::new(sessions))
+///     .service_fn(|request: http::Request<()>| async move {
+///         let session = request.extensions().get::<Session<u32>>().unwrap();
+///         session.update(|visits| *visits += 1);
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+///     });
+/// let response = service.oneshot(http::Request::new(())).await.unwrap();
+/// assert!(response.headers().contains_key(http::header::SET_COOKIE));
+/// # }
 /// ```
 pub struct SessionService<S, T> {
     inner: S,

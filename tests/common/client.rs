@@ -1,0 +1,55 @@
+//! A minimal HTTP/1.1 client over loopback for end-to-end tests: one
+//! connection per request, like a browser tab that does not reuse.
+
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub struct Reply {
+    pub status: StatusCode,
+    /// The `Set-Cookie` headers.
+    pub set_cookies: Vec<String>,
+    pub body: String,
+}
+
+/// `GET path` on `addr` with an optional `Cookie` header. Bounded: 10 s.
+pub async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut request = Request::get(path).header(http::header::HOST, addr.to_string());
+        if let Some(cookie) = cookie {
+            request = request.header(http::header::COOKIE, cookie);
+        }
+        let response = sender
+            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let set_cookies = response
+            .headers()
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            set_cookies,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    })
+    .await
+    .expect("request finished within 10 s")
+}
+
+/// The `name=value` pair a browser would send back, from a `Set-Cookie`.
+pub fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
