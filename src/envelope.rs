@@ -83,7 +83,9 @@ pub(crate) struct Envelope<'a> {
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Body<'a> {
     /// The postcard bytes of the user's value, in the cookie itself.
-    Inline(&'a [u8]),
+    /// Serialized as bytes (one copy), not as a sequence of `u8` (a call
+    /// per byte); postcard writes both identically: varint length, bytes.
+    Inline(#[serde(serialize_with = "as_bytes")] &'a [u8]),
     /// A reference to a server-store entry holding the sealed value.
     Stored(StoreRef),
 }
@@ -92,6 +94,10 @@ pub(crate) enum Body<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoreRef {
     pub(crate) id: [u8; 32],
+}
+
+fn as_bytes<S: serde::Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
 }
 
 impl<'a> Envelope<'a> {

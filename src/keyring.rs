@@ -7,12 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
-use xaes_256_gcm::Xaes256Gcm;
-use xaes_256_gcm::aead::KeyInit as _;
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
 use crate::key::Key;
+use crate::xaes::XaesKey;
 
 /// HKDF-SHA256 `info` label for the public key id.
 pub(crate) const LABEL_KEY_ID: &[u8] = b"sealed-session v1 key id";
@@ -82,7 +81,7 @@ fn hkdf(key: &Key) -> Hkdf<Sha256> {
 /// One key of the ring with its subkeys derived once, and its counters.
 pub(crate) struct RingKey {
     pub(crate) id: KeyId,
-    pub(crate) cookie_cipher: Xaes256Gcm,
+    pub(crate) cookie_cipher: XaesKey,
     opens: AtomicU64,
     seals: AtomicU64,
     /// The master key, kept only to refuse duplicates; zeroized on drop.
@@ -97,7 +96,7 @@ impl RingKey {
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         RingKey {
             id: derive_id(&master),
-            cookie_cipher: Xaes256Gcm::new(&(*subkey).into()),
+            cookie_cipher: XaesKey::new(&subkey),
             opens: AtomicU64::new(0),
             seals: AtomicU64::new(0),
             master,

@@ -82,6 +82,7 @@ mod rng;
 mod seal;
 mod session;
 mod sessions;
+mod xaes;
 
 #[cfg(feature = "axum")]
 mod axum;

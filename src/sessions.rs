@@ -392,11 +392,9 @@ impl Inner {
         let mut cookie = String::with_capacity(size + 1 + suffix.len() + 24);
         cookie.push_str(name);
         cookie.push('=');
-        let nonce = crate::rng::array();
         seal::seal_into(
             self.keyring.primary(),
             &self.aads[0],
-            &nonce,
             plaintext,
             &mut cookie,
         );
