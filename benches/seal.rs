@@ -39,10 +39,11 @@ fn sealed_session_round_trip(sessions: &Sessions, payload: &str) -> usize {
     session.set(payload.to_owned());
     let mut response = HeaderMap::new();
     ready(sessions.save(&session, &mut response)).unwrap();
-    let set_cookie = response[SET_COOKIE].as_bytes();
-    let pair = &set_cookie[..set_cookie.iter().position(|&b| b == b';').unwrap()];
+    // What the browser sends back: the `name=value` before the first `;`.
+    let set_cookie = std::str::from_utf8(response[SET_COOKIE].as_bytes()).unwrap();
+    let (pair, _attributes) = set_cookie.split_once(';').unwrap();
     let mut request = HeaderMap::new();
-    request.insert(COOKIE, http::HeaderValue::from_bytes(pair).unwrap());
+    request.insert(COOKIE, http::HeaderValue::from_str(pair).unwrap());
     let opened = ready(sessions.load::<String>(&request)).unwrap();
     opened.read(|s| s.len())
 }

@@ -1,10 +1,11 @@
 //! Finding the session cookie's values in a request's `Cookie` headers.
 //!
-//! The headers are split as raw bytes rather than as strings: a sealed
-//! value is plain ASCII, and a neighbouring cookie with non-UTF-8 bytes must
-//! not hide ours. This is the `cookie-string` grammar of RFC 6265 §5.4
-//! (`name=value` pairs separated by `;`), tolerant of extra white space and
-//! of a value wrapped in double quotes.
+//! This is the `cookie-string` grammar of RFC 6265 §5.4 (`name=value`
+//! pairs separated by `;`), tolerant of extra white space and of a value
+//! wrapped in double quotes. A header that is UTF-8 (nearly all) is split
+//! with `str::split`, which finds `;` a machine word at a time; one that is
+//! not is split byte by byte, so a neighbouring cookie with non-UTF-8 bytes
+//! cannot hide ours.
 
 use http::HeaderMap;
 use http::header::COOKIE;
@@ -20,6 +21,32 @@ fn unquote(value: &[u8]) -> &[u8] {
     }
 }
 
+/// The `;`-separated pairs of one header.
+enum Pairs<'h> {
+    Text(std::str::Split<'h, char>),
+    Bytes(std::slice::Split<'h, u8, fn(&u8) -> bool>),
+}
+
+impl<'h> Pairs<'h> {
+    fn new(header: &'h [u8]) -> Pairs<'h> {
+        match std::str::from_utf8(header) {
+            Ok(text) => Pairs::Text(text.split(';')),
+            Err(_) => Pairs::Bytes(header.split(|&b| b == b';')),
+        }
+    }
+}
+
+impl<'h> Iterator for Pairs<'h> {
+    type Item = &'h [u8];
+
+    fn next(&mut self) -> Option<&'h [u8]> {
+        match self {
+            Pairs::Text(split) => split.next().map(str::as_bytes),
+            Pairs::Bytes(split) => split.next(),
+        }
+    }
+}
+
 /// The values of cookie `name` across all `Cookie` headers, in order.
 pub(crate) fn cookie_values<'h>(
     headers: &'h HeaderMap,
@@ -28,7 +55,7 @@ pub(crate) fn cookie_values<'h>(
     headers
         .get_all(COOKIE)
         .iter()
-        .flat_map(|header| header.as_bytes().split(|&b| b == b';'))
+        .flat_map(|header| Pairs::new(header.as_bytes()))
         .filter_map(move |pair| {
             let eq = pair.iter().position(|&b| b == b'=')?;
             (trim(&pair[..eq]) == name.as_bytes()).then(|| unquote(trim(&pair[eq + 1..])))

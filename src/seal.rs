@@ -9,6 +9,8 @@
 //! This module knows bytes only; what the plaintext means is
 //! [`envelope`](crate::envelope)'s business.
 
+use std::ops::Range;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -79,16 +81,16 @@ fn finish(
 }
 
 /// Opens a sealed value. `aads[i]` is the associated data of key `i` of
-/// `keyring`. On success returns the key's position in the ring and the
-/// plaintext, which lives in `buf`.
+/// `keyring`. On success returns the key's position in the ring and where
+/// the plaintext lies in `buf`.
 ///
 /// The caller bounds `value`'s length before calling.
-pub(crate) fn open<'b>(
+pub(crate) fn open(
     keyring: &Keyring,
     aads: &[Vec<u8>],
     value: &[u8],
-    buf: &'b mut Vec<u8>,
-) -> Result<(usize, &'b [u8]), Refused> {
+    buf: &mut Vec<u8>,
+) -> Result<(usize, Range<usize>), Refused> {
     if value.len() < encoded_len(OVERHEAD) {
         return Err((Rejection::Malformed, None));
     }
@@ -113,7 +115,7 @@ pub(crate) fn open<'b>(
         .cookie_cipher
         .open(nonce, &aads[position], body, tag)
         .map_err(|()| (Rejection::Forged, Some(id)))?;
-    Ok((position, &buf[HEADER_LEN..body_end]))
+    Ok((position, HEADER_LEN..body_end))
 }
 
 #[cfg(test)]
@@ -158,7 +160,7 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        let (position, opened) = open(&ring, &[aad], value.as_bytes(), &mut out).unwrap();
-        assert_eq!((position, opened), (0, plaintext));
+        let (position, range) = open(&ring, &[aad], value.as_bytes(), &mut out).unwrap();
+        assert_eq!((position, &out[range]), (0, plaintext));
     }
 }

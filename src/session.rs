@@ -70,8 +70,17 @@ pub(crate) struct State<T> {
 pub(crate) struct Origin {
     /// Position of the opening key in the ring (0: primary).
     pub(crate) key_position: usize,
+    /// A buffer holding the postcard bytes of the value as sealed...
+    pub(crate) buf: Vec<u8>,
+    /// ...at this range (kept in place rather than copied out).
+    pub(crate) body: std::ops::Range<usize>,
+}
+
+impl Origin {
     /// The postcard bytes of the value as sealed.
-    pub(crate) body: Vec<u8>,
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.buf[self.body.clone()]
+    }
 }
 
 impl<T> Session<T> {

@@ -293,7 +293,7 @@ impl Sessions {
         // A changed value that encodes as before needs a cookie only for
         // the other reasons.
         if let Some(origin) = &state.origin {
-            if origin.body == body
+            if origin.body() == body
                 && !state.restart
                 && origin.key_position == 0
                 && !lifetime.reissue_due(state.issued, now)
@@ -309,7 +309,7 @@ impl Sessions {
             issued: now,
             body: Body::Inline(&body),
         };
-        let set_cookie = inner.seal(&envelope, lifetime.max_age(created, now))?;
+        let set_cookie = inner.seal(&envelope, body.len(), lifetime.max_age(created, now))?;
         headers.append(SET_COOKIE, set_cookie);
         state.created = created;
         state.issued = now;
@@ -317,7 +317,8 @@ impl Sessions {
         state.restart = false;
         state.origin = Some(Origin {
             key_position: 0,
-            body,
+            body: 0..body.len(),
+            buf: body,
         });
         Ok(())
     }
@@ -338,7 +339,8 @@ impl Inner {
         let (position, plaintext) = seal::open(&self.keyring, &self.aads, value, buf)?;
         let key = &self.keyring.keys()[position];
         let fail = |reason| (reason, Some(key.id));
-        let envelope = Envelope::decode(plaintext).ok_or(fail(Rejection::Incompatible))?;
+        let envelope =
+            Envelope::decode(&buf[plaintext.clone()]).ok_or(fail(Rejection::Incompatible))?;
         self.config
             .lifetime
             .check(envelope.created, envelope.issued, now)
@@ -351,6 +353,9 @@ impl Inner {
             Ok((data, [])) => data,
             _ => return Err(fail(Rejection::Incompatible)),
         };
+        // The inline body is the envelope's last field and decoding used
+        // every byte, so it ends where the plaintext ends.
+        let body = plaintext.end - body.len()..plaintext.end;
         key.count_open();
         Ok(State {
             data,
@@ -360,7 +365,8 @@ impl Inner {
             new: false,
             origin: Some(Origin {
                 key_position: position,
-                body: body.to_vec(),
+                buf: std::mem::take(buf),
+                body,
             }),
             changed: false,
             restart: false,
@@ -374,10 +380,12 @@ impl Inner {
     fn seal(
         &self,
         envelope: &Envelope<'_>,
+        body_len: usize,
         max_age: Option<u64>,
     ) -> Result<HeaderValue, SaveError> {
         let name = &self.config.attributes.name;
-        let mut plaintext = seal::buffer(64);
+        // id, two varint timestamps, variant, varint length: at most 42.
+        let mut plaintext = seal::buffer(body_len + 42);
         plaintext = postcard::to_extend(envelope, plaintext)
             .map_err(|e| SaveError::Encode(e.to_string()))?;
         let value_len = seal::encoded_len(plaintext.len() + seal::OVERHEAD - seal::HEADER_LEN);
