@@ -397,7 +397,13 @@ impl Inner {
             });
         }
         let suffix = &self.rendered.suffix;
-        let mut cookie = String::with_capacity(size + 1 + suffix.len() + 24);
+        const MAX_AGE: &str = "; Max-Age=";
+        let max_age_len = max_age.map_or(0, |n| {
+            MAX_AGE.len() + n.checked_ilog10().unwrap_or(0) as usize + 1
+        });
+        // Exactly the final length: the header value then takes this buffer
+        // as it is, with no second allocation.
+        let mut cookie = String::with_capacity(size + 1 + suffix.len() + max_age_len);
         cookie.push_str(name);
         cookie.push('=');
         seal::seal_into(
@@ -409,8 +415,9 @@ impl Inner {
         debug_assert_eq!(cookie.len(), size + 1);
         cookie.push_str(suffix);
         if let Some(max_age) = max_age {
-            write!(cookie, "; Max-Age={max_age}").expect("writing to a String cannot fail");
+            write!(cookie, "{MAX_AGE}{max_age}").expect("writing to a String cannot fail");
         }
+        debug_assert_eq!(cookie.len(), cookie.capacity());
         HeaderValue::try_from(cookie).map_err(|e| SaveError::Encode(e.to_string()))
     }
 }
