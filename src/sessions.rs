@@ -272,6 +272,7 @@ impl Sessions {
         if state.destroyed {
             headers.append(SET_COOKIE, inner.rendered.removal.clone());
             state.destroyed = false;
+            state.restart = false;
             state.origin = None;
             return Ok(());
         }

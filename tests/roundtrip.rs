@@ -140,6 +140,19 @@ async fn destroy_sends_a_removal_with_the_same_name_path_and_domain() {
 }
 
 #[tokio::test]
+async fn saving_again_after_a_destroy_writes_nothing_more() {
+    let clock = ManualClock::new(START);
+    let sessions = sessions(&[1], &clock);
+    let (_, response, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(9u8)).await;
+    let (session, removal, ()) =
+        round::<u8, _>(&sessions, &request_after(&response), |s| s.destroy()).await;
+    assert_eq!(the_cookie(&removal).value(), "");
+    let mut again = HeaderMap::new();
+    sessions.save(&session, &mut again).await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
+}
+
+#[tokio::test]
 async fn a_value_set_after_destroy_starts_a_new_session() {
     let clock = ManualClock::new(START);
     let sessions = sessions(&[1], &clock);
