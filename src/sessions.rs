@@ -276,32 +276,21 @@ impl Sessions {
             state.origin = None;
             return Ok(());
         }
-        let resealing = match &state.origin {
-            None => state.changed || state.restart,
-            Some(origin) => {
-                state.restart
-                    || origin.key_position != 0
-                    || lifetime.reissue_due(state.issued, now)
-                    || state.changed
-            }
-        };
-        if !resealing {
+        // Reasons to write a cookie even for an unchanged value.
+        let must_reissue = state.restart
+            || state.origin.as_ref().is_some_and(|origin| {
+                origin.key_position != 0 || lifetime.reissue_due(state.issued, now)
+            });
+        if !must_reissue && !state.changed {
             return Ok(());
         }
-        let mut body = Vec::new();
-        body =
-            postcard::to_extend(&state.data, body).map_err(|e| SaveError::Encode(e.to_string()))?;
-        // A changed value that encodes as before needs a cookie only for
-        // the other reasons.
-        if let Some(origin) = &state.origin {
-            if origin.body() == body
-                && !state.restart
-                && origin.key_position == 0
-                && !lifetime.reissue_due(state.issued, now)
-            {
-                state.changed = false;
-                return Ok(());
-            }
+        let hint = state.origin.as_ref().map_or(64, |o| o.body.len() + 16);
+        let body = postcard::to_extend(&state.data, Vec::with_capacity(hint))
+            .map_err(|e| SaveError::Encode(e.to_string()))?;
+        // A write that left the encoding as it was needs no cookie.
+        if !must_reissue && state.origin.as_ref().is_some_and(|o| o.body() == body) {
+            state.changed = false;
+            return Ok(());
         }
         let created = if state.restart { now } else { state.created };
         let envelope = Envelope {
