@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::attributes::{CookieAttributes, SameSite};
 use crate::clock::{Clock, SystemClock};
 use crate::lifetime::{Lifetime, seconds};
+use crate::store::{SessionStore, StoreMode};
 
 /// The default size limit: browsers drop a cookie whose name plus value is
 /// over 4096 bytes (RFC 6265bis §5.6, Chromium, Firefox).
@@ -35,6 +36,9 @@ pub const DEFAULT_SIZE_LIMIT: usize = 4096;
 /// | browser-session cookie (no `Max-Age`) | off |
 /// | size limit (name + value) | 4096 bytes |
 /// | clock | [`SystemClock`] |
+/// | server store | none |
+/// | store mode | [`StoreMode::Cookie`] (store only what does not fit) |
+/// | revocation on destroy | off |
 ///
 /// # Example
 ///
@@ -55,6 +59,9 @@ pub struct SessionConfig {
     pub(crate) lifetime: Lifetime,
     pub(crate) size_limit: usize,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store: Option<Arc<dyn SessionStore>>,
+    pub(crate) store_mode: StoreMode,
+    pub(crate) revocation: bool,
 }
 
 impl Default for SessionConfig {
@@ -64,6 +71,9 @@ impl Default for SessionConfig {
             lifetime: Lifetime::default(),
             size_limit: DEFAULT_SIZE_LIMIT,
             clock: Arc::new(SystemClock),
+            store: None,
+            store_mode: StoreMode::Cookie,
+            revocation: false,
         }
     }
 }
@@ -75,6 +85,9 @@ impl fmt::Debug for SessionConfig {
             .field("lifetime", &self.lifetime)
             .field("size_limit", &self.size_limit)
             .field("clock", &self.clock)
+            .field("store", &self.store)
+            .field("store_mode", &self.store_mode)
+            .field("revocation", &self.revocation)
             .finish()
     }
 }
@@ -311,6 +324,77 @@ impl SessionConfig {
     /// ```
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// A server store for sessions too large for their cookie (and, in
+    /// [`StoreMode::Server`], for all sessions). Default none: a session
+    /// over the size limit is then a [`SaveError`](crate::SaveError).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{MemoryStore, SessionConfig};
+    /// let config = SessionConfig::default().with_store(MemoryStore::new());
+    /// # let _ = config;
+    /// ```
+    pub fn with_store(mut self, store: impl SessionStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The same, for a store already behind an `Arc` (shared by several
+    /// configurations).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sealed_session::{MemoryStore, SessionConfig, SessionStore};
+    /// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    /// let config = SessionConfig::default().with_shared_store(Arc::clone(&store));
+    /// # let _ = config;
+    /// ```
+    pub fn with_shared_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Where values live when a store is configured. Default
+    /// [`StoreMode::Cookie`]. [`StoreMode::Server`] needs a store.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{MemoryStore, SessionConfig, StoreMode};
+    /// let config = SessionConfig::default()
+    ///     .with_store(MemoryStore::new())
+    ///     .with_store_mode(StoreMode::Server);
+    /// # let _ = config;
+    /// ```
+    pub fn with_store_mode(mut self, mode: StoreMode) -> Self {
+        self.store_mode = mode;
+        self
+    }
+
+    /// Revocation: [`Session::destroy`](crate::Session::destroy) records
+    /// the session id in the store until the session would have expired,
+    /// and every load checks it, so a copy of a destroyed session's cookie
+    /// no longer opens. Costs one store read per request that carries a
+    /// valid cookie, and a store that is down then fails those requests.
+    /// Needs a store. Default off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{MemoryStore, SessionConfig};
+    /// let config = SessionConfig::default()
+    ///     .with_store(MemoryStore::new())
+    ///     .with_revocation(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_revocation(mut self, revocation: bool) -> Self {
+        self.revocation = revocation;
         self
     }
 

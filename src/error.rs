@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::store::StoreError;
+
 /// A key or key ring that cannot be used.
 ///
 /// # Example
@@ -117,6 +119,11 @@ pub enum ConfigError {
     PartitionedNeedsSecure,
     /// The rolling fraction is not a number from 0 to 1.
     InvalidRolling,
+    /// Server mode or revocation without a store.
+    StoreRequired {
+        /// `"server mode"` or `"revocation"`.
+        feature: &'static str,
+    },
     /// The size limit leaves no room for even an empty sealed session.
     SizeLimitTooSmall {
         /// The smallest limit that works with this cookie name.
@@ -136,6 +143,9 @@ impl fmt::Display for ConfigError {
             ConfigError::SameSiteNoneNeedsSecure => f.write_str("SameSite=None needs Secure"),
             ConfigError::PartitionedNeedsSecure => f.write_str("Partitioned needs Secure"),
             ConfigError::InvalidRolling => f.write_str("the rolling fraction must be a number from 0 to 1"),
+            ConfigError::StoreRequired { feature } => {
+                write!(f, "{feature} needs a server store: configure one with with_store")
+            }
             ConfigError::SizeLimitTooSmall { minimum } => write!(f, "size limit too small: at least {minimum} bytes are needed"),
         }
     }
@@ -149,7 +159,9 @@ impl std::error::Error for ConfigError {}
 /// [`Rejection`](crate::Rejection)). This error is for failures that must not
 /// be mistaken for "no session", such as a server store that is down: going
 /// on with an empty session would overwrite the user's data on save. With no
-/// store configured, loading cannot fail.
+/// store configured, loading cannot fail; with one, it fails only when the
+/// store must be asked (a store-held session, or revocation on) and cannot
+/// answer. The tower layer answers `503` without calling the handler.
 ///
 /// # Example
 ///
@@ -165,13 +177,18 @@ impl std::error::Error for ConfigError {}
 /// }
 /// # }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum LoadError {}
+pub enum LoadError {
+    /// The server store failed.
+    Store(StoreError),
+}
 
 impl fmt::Display for LoadError {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Store(e) => write!(f, "session could not be loaded: {e}"),
+        }
     }
 }
 
@@ -211,6 +228,9 @@ pub enum SaveError {
     /// `Serialize` impl that returned an error, or a sequence of unknown
     /// length).
     Encode(String),
+    /// The server store failed; the store entry and cookie are as they
+    /// were.
+    Store(StoreError),
 }
 
 impl fmt::Display for SaveError {
@@ -221,6 +241,7 @@ impl fmt::Display for SaveError {
                 "sealed session cookie is {size} bytes (name + value), over the {limit}-byte limit browsers enforce: keep less in the session or configure a server store"
             ),
             SaveError::Encode(msg) => write!(f, "session value could not be encoded: {msg}"),
+            SaveError::Store(e) => write!(f, "session could not be saved: {e}"),
         }
     }
 }

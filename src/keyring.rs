@@ -17,6 +17,8 @@ use crate::xaes::XaesKey;
 pub(crate) const LABEL_KEY_ID: &[u8] = b"sealed-session v1 key id";
 /// HKDF-SHA256 `info` label for the cookie-sealing subkey.
 pub(crate) const LABEL_COOKIE: &[u8] = b"sealed-session v1 cookie seal";
+/// HKDF-SHA256 `info` label for the store-entry sealing subkey.
+pub(crate) const LABEL_STORE: &[u8] = b"sealed-session v1 store seal";
 
 /// The public 4-byte fingerprint of a key, written in clear into every
 /// cookie the key seals so the opener can find the key without trying each.
@@ -82,6 +84,7 @@ fn hkdf(key: &Key) -> Hkdf<Sha256> {
 pub(crate) struct RingKey {
     pub(crate) id: KeyId,
     pub(crate) cookie_cipher: XaesKey,
+    pub(crate) store_cipher: XaesKey,
     opens: AtomicU64,
     seals: AtomicU64,
     /// The master key, kept only to refuse duplicates; zeroized on drop.
@@ -91,12 +94,16 @@ pub(crate) struct RingKey {
 impl RingKey {
     fn new(master: Key) -> RingKey {
         let hkdf = hkdf(&master);
-        let mut subkey = Zeroizing::new([0u8; 32]);
-        hkdf.expand(LABEL_COOKIE, &mut *subkey)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let subkey = |label: &[u8]| {
+            let mut subkey = Zeroizing::new([0u8; 32]);
+            hkdf.expand(label, &mut *subkey)
+                .expect("32 bytes is a valid HKDF-SHA256 output length");
+            XaesKey::new(&subkey)
+        };
         RingKey {
             id: derive_id(&master),
-            cookie_cipher: XaesKey::new(&subkey),
+            cookie_cipher: subkey(LABEL_COOKIE),
+            store_cipher: subkey(LABEL_STORE),
             opens: AtomicU64::new(0),
             seals: AtomicU64::new(0),
             master,

@@ -77,11 +77,13 @@ mod header;
 mod key;
 mod keyring;
 mod lifetime;
+mod memory_store;
 mod rejection;
 mod rng;
 mod seal;
 mod session;
 mod sessions;
+mod store;
 mod xaes;
 
 #[cfg(feature = "axum")]
@@ -96,9 +98,11 @@ pub use envelope::SessionId;
 pub use error::{ConfigError, KeyError, LoadError, SaveError};
 pub use key::Key;
 pub use keyring::{KeyId, KeyStats, Keyring};
+pub use memory_store::MemoryStore;
 pub use rejection::Rejection;
 pub use session::Session;
 pub use sessions::{MAX_CANDIDATES, Sessions};
+pub use store::{SessionStore, StoreError, StoreFuture, StoreKey, StoreMode};
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

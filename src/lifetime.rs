@@ -78,13 +78,29 @@ impl Lifetime {
     /// Seconds until the nearer deadline for a cookie issued `now`, or
     /// `None` when neither timeout is set.
     pub(crate) fn remaining(&self, created: u64, now: u64) -> Option<u64> {
-        let absolute = self
-            .absolute
-            .map(|a| created.saturating_add(a).saturating_sub(now));
-        match (self.idle, absolute) {
+        self.remaining_from(created, now, now)
+    }
+
+    /// Seconds from `now` until the nearer deadline of a cookie with these
+    /// timestamps, or `None` when neither timeout is set.
+    pub(crate) fn remaining_from(&self, created: u64, issued: u64, now: u64) -> Option<u64> {
+        let left = |start: u64, span: u64| start.saturating_add(span).saturating_sub(now);
+        let idle = self.idle.map(|i| left(issued, i));
+        let absolute = self.absolute.map(|a| left(created, a));
+        match (idle, absolute) {
             (Some(i), Some(a)) => Some(i.min(a)),
             (i, a) => i.or(a),
         }
+    }
+
+    /// How long a store entry or revocation marker for a cookie with these
+    /// timestamps must live: until its nearer deadline, or 400 days (the
+    /// longest a browser keeps a cookie, RFC 6265bis) without timeouts.
+    pub(crate) fn store_ttl(&self, created: u64, issued: u64, now: u64) -> std::time::Duration {
+        let seconds = self
+            .remaining_from(created, issued, now)
+            .unwrap_or(400 * 24 * 3600);
+        std::time::Duration::from_secs(seconds.max(1))
     }
 
     /// The `Max-Age` for a cookie issued `now`: the nearer deadline, or

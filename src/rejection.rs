@@ -58,6 +58,14 @@ pub enum Rejection {
     /// The cookie points at a server-store entry but no store is
     /// configured.
     StoreNotConfigured,
+    /// The cookie points at a server-store entry that is gone (deleted,
+    /// expired, or the store was emptied).
+    MissingStoreEntry,
+    /// The server-store entry did not authenticate (tampered, or moved
+    /// from another key).
+    StoreEntryInvalid,
+    /// The session was destroyed with revocation on.
+    Revoked,
 }
 
 impl Rejection {
@@ -81,6 +89,9 @@ impl Rejection {
             Rejection::AbsoluteExpired => "absolute_expired",
             Rejection::IdleExpired => "idle_expired",
             Rejection::StoreNotConfigured => "store_not_configured",
+            Rejection::MissingStoreEntry => "missing_store_entry",
+            Rejection::StoreEntryInvalid => "store_entry_invalid",
+            Rejection::Revoked => "revoked",
         }
     }
 }

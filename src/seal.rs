@@ -6,6 +6,10 @@
 //! AAD   = CONTEXT | version | key_id | cookie name
 //! ```
 //!
+//! Server-store entries use the same layout without base64, the store
+//! subkey, and `AAD = STORE_CONTEXT | version | key_id | store key | cookie
+//! name`, so an entry opens only under the key it was saved under.
+//!
 //! This module knows bytes only; what the plaintext means is
 //! [`envelope`](crate::envelope)'s business.
 
@@ -19,10 +23,13 @@ use crate::rejection::Rejection;
 
 /// The version byte of this format.
 pub(crate) const VERSION: u8 = 1;
-/// The fixed context string that starts the associated data.
+/// The fixed context string that starts a cookie's associated data.
 pub(crate) const CONTEXT: &[u8] = b"sealed-session cookie v1";
+/// The fixed context string that starts a store entry's associated data.
+pub(crate) const STORE_CONTEXT: &[u8] = b"sealed-session store v1";
 
-use crate::xaes::{NONCE_LEN, TAG_LEN};
+use crate::store::StoreKey;
+use crate::xaes::{NONCE_LEN, TAG_LEN, XaesKey};
 
 const KEY_ID_LEN: usize = 4;
 /// version | key id | nonce.
@@ -49,6 +56,38 @@ pub(crate) fn associated_data(key_id: KeyId, cookie_name: &str) -> Vec<u8> {
     aad
 }
 
+/// The associated data of a store entry.
+pub(crate) fn store_associated_data(
+    key_id: KeyId,
+    store_key: &StoreKey,
+    cookie_name: &str,
+) -> Vec<u8> {
+    [
+        STORE_CONTEXT,
+        &[VERSION],
+        key_id.as_bytes(),
+        store_key.as_bytes(),
+        cookie_name.as_bytes(),
+    ]
+    .concat()
+}
+
+/// Which subkey of a ring key seals.
+#[derive(Clone, Copy)]
+pub(crate) enum Purpose {
+    Cookie,
+    Store,
+}
+
+impl Purpose {
+    fn cipher(self, key: &RingKey) -> &XaesKey {
+        match self {
+            Purpose::Cookie => &key.cookie_cipher,
+            Purpose::Store => &key.store_cipher,
+        }
+    }
+}
+
 /// A buffer to write the plaintext into: `HEADER_LEN` placeholder bytes,
 /// with room for `plaintext_hint` more bytes and the tag.
 pub(crate) fn buffer(plaintext_hint: usize) -> Vec<u8> {
@@ -59,30 +98,31 @@ pub(crate) fn buffer(plaintext_hint: usize) -> Vec<u8> {
 
 /// Seals `buf` (from [`buffer`], plaintext appended) under `key` and
 /// appends the base64url value to `out`.
-pub(crate) fn seal_into(key: &RingKey, aad: &[u8], mut buf: Vec<u8>, out: &mut String) {
-    let (nonce, tag) = key.cookie_cipher.seal(aad, &mut buf[HEADER_LEN..]);
-    finish(key, &nonce, &tag, buf, out);
+pub(crate) fn seal_into(key: &RingKey, aad: &[u8], buf: Vec<u8>, out: &mut String) {
+    let sealed = seal_raw(key, Purpose::Cookie, aad, buf);
+    key.count_seal();
+    URL_SAFE_NO_PAD.encode_string(&sealed, out);
 }
 
-/// Writes the header and tag around the ciphertext, then base64url.
-fn finish(
-    key: &RingKey,
-    nonce: &[u8; NONCE_LEN],
-    tag: &[u8; TAG_LEN],
-    mut buf: Vec<u8>,
-    out: &mut String,
-) {
+/// Seals `buf` (from [`buffer`], plaintext appended) in place: header,
+/// ciphertext, tag.
+pub(crate) fn seal_raw(key: &RingKey, purpose: Purpose, aad: &[u8], mut buf: Vec<u8>) -> Vec<u8> {
+    let (nonce, tag) = purpose.cipher(key).seal(aad, &mut buf[HEADER_LEN..]);
+    finish(key, &nonce, &tag, &mut buf);
+    buf
+}
+
+/// Writes the header and appends the tag.
+fn finish(key: &RingKey, nonce: &[u8; NONCE_LEN], tag: &[u8; TAG_LEN], buf: &mut Vec<u8>) {
     buf[0] = VERSION;
     buf[1..1 + KEY_ID_LEN].copy_from_slice(key.id.as_bytes());
     buf[1 + KEY_ID_LEN..HEADER_LEN].copy_from_slice(nonce);
     buf.extend_from_slice(tag);
-    key.count_seal();
-    URL_SAFE_NO_PAD.encode_string(&buf, out);
 }
 
-/// Opens a sealed value. `aads[i]` is the associated data of key `i` of
-/// `keyring`. On success returns the key's position in the ring and where
-/// the plaintext lies in `buf`.
+/// Opens a sealed cookie value. `aads[i]` is the associated data of key
+/// `i` of `keyring`. On success returns the key's position in the ring and
+/// where the plaintext lies in `buf`.
 ///
 /// The caller bounds `value`'s length before calling.
 pub(crate) fn open(
@@ -98,6 +138,20 @@ pub(crate) fn open(
     URL_SAFE_NO_PAD
         .decode_vec(value, buf)
         .map_err(|_| (Rejection::Malformed, None))?;
+    open_raw(keyring, Purpose::Cookie, buf, |position, _| &aads[position])
+}
+
+/// Opens sealed bytes in place. `aad(position, key id)` gives the
+/// associated data once the key is known.
+pub(crate) fn open_raw<A: AsRef<[u8]>>(
+    keyring: &Keyring,
+    purpose: Purpose,
+    buf: &mut [u8],
+    aad: impl FnOnce(usize, KeyId) -> A,
+) -> Result<(usize, Range<usize>), Refused> {
+    if buf.len() < OVERHEAD {
+        return Err((Rejection::Malformed, None));
+    }
     if buf[0] != VERSION {
         return Err((Rejection::UnknownVersion(buf[0]), None));
     }
@@ -106,14 +160,15 @@ pub(crate) fn open(
     let position = keyring
         .position(id_bytes)
         .ok_or((Rejection::UnknownKey, Some(id)))?;
+    let aad = aad(position, id);
     let body_end = buf.len() - TAG_LEN;
     let (head, tag) = buf.split_at_mut(body_end);
     let (header, body) = head.split_at_mut(HEADER_LEN);
     let nonce = header[1 + KEY_ID_LEN..].try_into().expect("24 bytes");
     let tag = (&*tag).try_into().expect("16 bytes");
-    keyring.keys()[position]
-        .cookie_cipher
-        .open(nonce, &aads[position], body, tag)
+    purpose
+        .cipher(&keyring.keys()[position])
+        .open(nonce, aad.as_ref(), body, tag)
         .map_err(|()| (Rejection::Forged, Some(id)))?;
     Ok((position, HEADER_LEN..body_end))
 }
@@ -146,8 +201,8 @@ mod tests {
         let tag = key
             .cookie_cipher
             .seal_with_nonce(&nonce, &aad, &mut buf[HEADER_LEN..]);
-        let mut value = String::new();
-        finish(key, &nonce, &tag, buf, &mut value);
+        finish(key, &nonce, &tag, &mut buf);
+        let value = URL_SAFE_NO_PAD.encode(&buf);
 
         let expected_id = "fd55ef40";
         let expected_value = "Af1V70CgoaKjpKWmp6ipqqusra6vsLGys7S1trcY-M5ZSZ8JYdmacoltcTgxd9OFbiWWgFBkDkc0uZ4OcZZ5IQoJTPT_judL8YI";

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::envelope::SessionId;
 use crate::rejection::Rejection;
+use crate::store::StoreKey;
 
 /// One request's session: a typed value `T` plus what the request did to
 /// it.
@@ -68,8 +69,14 @@ pub(crate) struct State<T> {
 
 /// The cookie a session was opened from (or last saved to).
 pub(crate) struct Origin {
-    /// Position of the opening key in the ring (0: primary).
+    /// The session id the cookie carries (`renew` and `destroy` change the
+    /// state's id, not this).
+    pub(crate) id: SessionId,
+    /// Position in the ring of the oldest key that sealed the cookie or its
+    /// store entry (0: primary).
     pub(crate) key_position: usize,
+    /// The store entry holding the value, if it is not in the cookie.
+    pub(crate) stored: Option<StoreKey>,
     /// A buffer holding the postcard bytes of the value as sealed...
     pub(crate) buf: Vec<u8>,
     /// ...at this range (kept in place rather than copied out).

@@ -3,7 +3,9 @@
 
 use std::fmt;
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
@@ -12,13 +14,14 @@ use serde::de::DeserializeOwned;
 
 use crate::attributes::Rendered;
 use crate::config::SessionConfig;
-use crate::envelope::{Body, Envelope, SessionId};
+use crate::envelope::{Body, Envelope, SessionId, StoreRef};
 use crate::error::{ConfigError, LoadError, SaveError};
 use crate::header::cookie_values;
 use crate::keyring::Keyring;
 use crate::rejection::Rejection;
 use crate::seal;
 use crate::session::{Origin, Session, State};
+use crate::store::{SessionStore, StoreError, StoreKey, StoreMode};
 
 /// The most values of the session cookie's name that one request may make
 /// us try to open; further ones are ignored. Each try can cost an AEAD
@@ -83,7 +86,8 @@ impl Sessions {
     /// (`__Host-` without `Secure`, with `Domain` or `Path` other than `/`;
     /// `__Secure-` without `Secure`; `SameSite=None` or `Partitioned`
     /// without `Secure`; an invalid name, path or domain), a rolling
-    /// fraction outside 0..=1, or a size limit too small for any session.
+    /// fraction outside 0..=1, a size limit too small for any session, or
+    /// server mode or revocation without a store.
     ///
     /// # Example
     ///
@@ -105,6 +109,18 @@ impl Sessions {
         config.attributes.validate()?;
         if !(0.0..=1.0).contains(&config.lifetime.rolling) {
             return Err(ConfigError::InvalidRolling);
+        }
+        if config.store.is_none() {
+            if config.store_mode == StoreMode::Server {
+                return Err(ConfigError::StoreRequired {
+                    feature: "server mode",
+                });
+            }
+            if config.revocation {
+                return Err(ConfigError::StoreRequired {
+                    feature: "revocation",
+                });
+            }
         }
         let name = &config.attributes.name;
         // An empty value in an envelope: 16-byte id, two 5-byte varints,
@@ -169,10 +185,16 @@ impl Sessions {
     /// `tracing` event at `debug` level records the reason and key id.
     /// Values over the size limit are refused before any decoding.
     ///
+    /// A cookie that points at a server-store entry loads it; with
+    /// revocation on, the session id is checked against the store's
+    /// revocation list.
+    ///
     /// # Errors
     ///
-    /// None without a server store: [`LoadError`] is for store failures,
-    /// which must not pass for "no session".
+    /// [`LoadError::Store`] when the store must be asked and fails: a store
+    /// that is down must not pass for "no session", or saving that empty
+    /// session would overwrite the user's data. Without a store, loading
+    /// cannot fail.
     ///
     /// # Example
     ///
@@ -197,7 +219,11 @@ impl Sessions {
         let mut buf = Vec::new();
         let mut first_rejection = None;
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
-            match inner.open(value, now, &mut buf) {
+            let opened = match inner.open_cookie(value, now, &mut buf) {
+                Ok(opened) => inner.resolve(opened).await.map_err(LoadError::Store)?,
+                Err(refused) => Err(refused),
+            };
+            match opened {
                 Ok(state) => return Ok(Session::from_state(state)),
                 Err((reason, key_id)) => {
                     tracing::debug!(
@@ -233,12 +259,26 @@ impl Sessions {
     /// or the rolling threshold passed. A destroyed session gets a removal
     /// cookie. A new session nobody touched gets nothing.
     ///
+    /// With a store: a value whose sealed cookie would exceed the size limit
+    /// (or every value, in [`StoreMode::Server`]) goes to the store, sealed
+    /// with the store subkey, with a time to live equal to the session's
+    /// remaining lifetime, and the cookie holds only a sealed pointer. A
+    /// session keeps its store entry while it stays there (a changed value
+    /// overwrites it, and the cookie need not change); it gets a new entry
+    /// when it moves to the store and on [`Session::renew`]; the old entry
+    /// is deleted when the value moves back into the cookie, on renew and
+    /// on destroy. With revocation on, destroy also records the session id
+    /// until the session would have expired.
+    ///
     /// # Errors
     ///
     /// [`SaveError::TooLarge`] when the sealed cookie's name plus value
-    /// would exceed the size limit, [`SaveError::Encode`] when the value
-    /// cannot be encoded. Either way no `Set-Cookie` is written and the
-    /// browser keeps its previous cookie.
+    /// would exceed the size limit and no store is configured,
+    /// [`SaveError::Encode`] when the value cannot be encoded,
+    /// [`SaveError::Store`] when the store fails. In each case no
+    /// `Set-Cookie` is written and the browser keeps its previous cookie.
+    /// A failure to delete an entry that is no longer referenced is only
+    /// logged (at `warn`): the entry expires with its time to live.
     ///
     /// # Example
     ///
@@ -266,69 +306,217 @@ impl Sessions {
         T: Serialize,
     {
         let inner = &*self.inner;
-        let lifetime = &inner.config.lifetime;
         let now = inner.config.clock.now();
-        let mut state = session.lock();
-        if state.destroyed {
-            headers.append(SET_COOKIE, inner.rendered.removal.clone());
-            state.destroyed = false;
-            state.restart = false;
-            state.origin = None;
-            return Ok(());
+        // Decide under the lock, do the store I/O without it, then record.
+        let plan = inner.plan(&mut session.lock(), now)?;
+        match plan {
+            Plan::Nothing => Ok(()),
+            Plan::Remove { stored, revoke } => {
+                if let Some((marker, ttl)) = revoke {
+                    inner
+                        .store()?
+                        .save(&marker, &[], ttl)
+                        .await
+                        .map_err(SaveError::Store)?;
+                }
+                headers.append(SET_COOKIE, inner.rendered.removal.clone());
+                inner.forget(stored).await;
+                let mut state = session.lock();
+                state.destroyed = false;
+                state.restart = false;
+                state.origin = None;
+                Ok(())
+            }
+            Plan::Write(write) => {
+                let (set_cookie, stored) = inner.write(&write, now).await?;
+                if let Some(set_cookie) = set_cookie {
+                    headers.append(SET_COOKIE, set_cookie);
+                }
+                if write.old_stored.is_some() && write.old_stored != stored {
+                    inner.forget(write.old_stored).await;
+                }
+                let mut state = session.lock();
+                state.created = write.created;
+                state.issued = write.issued;
+                state.changed = false;
+                state.restart = false;
+                state.origin = Some(Origin {
+                    id: write.id,
+                    key_position: 0,
+                    stored,
+                    body: 0..write.body.len(),
+                    buf: write.body,
+                });
+                Ok(())
+            }
         }
-        // Reasons to write a cookie even for an unchanged value.
+    }
+}
+
+/// What `save` has to do, decided under the session's lock.
+enum Plan {
+    Nothing,
+    /// Send the removal cookie; delete the entry; record the revocation.
+    Remove {
+        stored: Option<StoreKey>,
+        revoke: Option<(StoreKey, Duration)>,
+    },
+    Write(Write),
+}
+
+/// A session to seal, copied out of its state.
+struct Write {
+    id: SessionId,
+    created: u64,
+    /// `issued` of the cookie after this save: now, or as it was when the
+    /// cookie need not change.
+    issued: u64,
+    /// The cookie must be sealed again even if nothing else changes.
+    must_reissue: bool,
+    /// The postcard bytes of the value.
+    body: Vec<u8>,
+    /// The store entry the session had.
+    old_stored: Option<StoreKey>,
+    /// The session keeps `old_stored` if it stays in the store.
+    keep_store_key: bool,
+}
+
+impl Inner {
+    fn store(&self) -> Result<&dyn SessionStore, SaveError> {
+        // `Sessions::new` refuses what would need a missing store, and a
+        // store-held session can only be loaded with a store.
+        self.config
+            .store
+            .as_deref()
+            .ok_or(SaveError::Store(StoreError::Unavailable(
+                "no store configured".into(),
+            )))
+    }
+
+    /// Decides what `save` must do.
+    fn plan<T: Serialize>(&self, state: &mut State<T>, now: u64) -> Result<Plan, SaveError> {
+        let lifetime = &self.config.lifetime;
+        let old_stored = state.origin.as_ref().and_then(|o| o.stored);
+        if state.destroyed {
+            let revoke = match &state.origin {
+                Some(origin) if self.config.revocation => Some((
+                    StoreKey::revocation(&self.config.attributes.name, &origin.id),
+                    lifetime.store_ttl(state.created, state.issued, now),
+                )),
+                _ => None,
+            };
+            return Ok(Plan::Remove {
+                stored: old_stored,
+                revoke,
+            });
+        }
+        // Reasons to write even an unchanged value.
         let must_reissue = state.restart
             || state.origin.as_ref().is_some_and(|origin| {
                 origin.key_position != 0 || lifetime.reissue_due(state.issued, now)
             });
         if !must_reissue && !state.changed {
-            return Ok(());
+            return Ok(Plan::Nothing);
         }
         let hint = state.origin.as_ref().map_or(64, |o| o.body.len() + 16);
         let body = postcard::to_extend(&state.data, Vec::with_capacity(hint))
             .map_err(|e| SaveError::Encode(e.to_string()))?;
-        // A write that left the encoding as it was needs no cookie.
+        // A write that left the encoding as it was needs nothing.
         if !must_reissue && state.origin.as_ref().is_some_and(|o| o.body() == body) {
             state.changed = false;
-            return Ok(());
+            return Ok(Plan::Nothing);
         }
-        let created = if state.restart { now } else { state.created };
-        let envelope = Envelope {
+        // A store-held session whose value changed keeps its cookie as it
+        // was, unless the cookie itself is due.
+        let cookie_unchanged = !must_reissue && old_stored.is_some();
+        Ok(Plan::Write(Write {
             id: state.id,
-            created,
-            issued: now,
-            body: Body::Inline(&body),
-        };
-        let set_cookie = inner.seal(&envelope, body.len(), lifetime.max_age(created, now))?;
-        headers.append(SET_COOKIE, set_cookie);
-        state.created = created;
-        state.issued = now;
-        state.changed = false;
-        state.restart = false;
-        state.origin = Some(Origin {
-            key_position: 0,
-            body: 0..body.len(),
-            buf: body,
-        });
-        Ok(())
+            created: if state.restart { now } else { state.created },
+            issued: if cookie_unchanged { state.issued } else { now },
+            must_reissue,
+            body,
+            old_stored,
+            keep_store_key: !state.restart,
+        }))
     }
-}
 
-impl Inner {
-    /// Opens one candidate value into a session state.
-    fn open<T: DeserializeOwned>(
+    /// Seals a session into the cookie, or into the store with a pointer in
+    /// the cookie. Returns the `Set-Cookie` (none if the cookie stays as
+    /// it was) and the store entry now holding the value.
+    async fn write(
+        &self,
+        write: &Write,
+        now: u64,
+    ) -> Result<(Option<HeaderValue>, Option<StoreKey>), SaveError> {
+        let lifetime = &self.config.lifetime;
+        let max_age = lifetime.max_age(write.created, now);
+        let envelope = |body| Envelope {
+            id: write.id,
+            created: write.created,
+            issued: write.issued,
+            body,
+        };
+        if self.config.store_mode == StoreMode::Cookie {
+            match self.seal(
+                &envelope(Body::Inline(&write.body)),
+                write.body.len(),
+                max_age,
+            ) {
+                Ok(set_cookie) => return Ok((Some(set_cookie), None)),
+                Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let store = self.store()?;
+        let key = match write.old_stored {
+            Some(old) if write.keep_store_key => old,
+            _ => StoreKey::random(),
+        };
+        let primary = self.keyring.primary();
+        let aad = seal::store_associated_data(primary.id, &key, &self.config.attributes.name);
+        let mut plaintext = seal::buffer(write.body.len());
+        plaintext.extend_from_slice(&write.body);
+        let entry = seal::seal_raw(primary, seal::Purpose::Store, &aad, plaintext);
+        let ttl = lifetime.store_ttl(write.created, write.issued, now);
+        store
+            .save(&key, &entry, ttl)
+            .await
+            .map_err(SaveError::Store)?;
+        if write.old_stored == Some(key) && !write.must_reissue {
+            return Ok((None, Some(key)));
+        }
+        let pointer = envelope(Body::Stored(StoreRef {
+            id: *key.as_bytes(),
+        }));
+        let set_cookie = self.seal(&pointer, 0, max_age)?;
+        Ok((Some(set_cookie), Some(key)))
+    }
+
+    /// Deletes an entry no cookie points at any more. A failure is only
+    /// logged: the entry expires with its time to live.
+    async fn forget(&self, stored: Option<StoreKey>) {
+        let (Some(key), Some(store)) = (stored, self.config.store.as_deref()) else {
+            return;
+        };
+        if let Err(error) = store.delete(&key).await {
+            tracing::warn!(%error, "unreferenced session store entry not deleted; it expires with its TTL");
+        }
+    }
+
+    /// Opens one candidate cookie value: cryptography and lifetime only.
+    fn open_cookie(
         &self,
         value: &[u8],
         now: u64,
         buf: &mut Vec<u8>,
-    ) -> Result<State<T>, seal::Refused> {
+    ) -> Result<Opened, seal::Refused> {
         let name = &self.config.attributes.name;
         if name.len() + value.len() > self.config.size_limit {
             return Err((Rejection::TooLarge, None));
         }
         let (position, plaintext) = seal::open(&self.keyring, &self.aads, value, buf)?;
-        let key = &self.keyring.keys()[position];
-        let fail = |reason| (reason, Some(key.id));
+        let key_id = self.keyring.keys()[position].id;
+        let fail = |reason| (reason, Some(key_id));
         let envelope =
             Envelope::decode(&buf[plaintext.clone()]).ok_or(fail(Rejection::Incompatible))?;
         self.config
@@ -336,33 +524,85 @@ impl Inner {
             .check(envelope.created, envelope.issued, now)
             .map_err(fail)?;
         let body = match envelope.body {
-            Body::Inline(body) => body,
-            Body::Stored(_) => return Err(fail(Rejection::StoreNotConfigured)),
+            // The inline body is the envelope's last field and decoding
+            // used every byte, so it ends where the plaintext ends.
+            Body::Inline(body) => OpenedBody::Inline(plaintext.end - body.len()..plaintext.end),
+            Body::Stored(store_ref) => OpenedBody::Stored(StoreKey::from_bytes(store_ref.id)),
         };
-        let data = match postcard::take_from_bytes::<T>(body) {
-            Ok((data, [])) => data,
-            _ => return Err(fail(Rejection::Incompatible)),
-        };
-        // The inline body is the envelope's last field and decoding used
-        // every byte, so it ends where the plaintext ends.
-        let body = plaintext.end - body.len()..plaintext.end;
-        key.count_open();
-        Ok(State {
-            data,
+        Ok(Opened {
+            key_position: position,
+            key_id,
             id: envelope.id,
             created: envelope.created,
             issued: envelope.issued,
+            body,
+            buf: std::mem::take(buf),
+        })
+    }
+
+    /// Completes an opened cookie: revocation, store entry, value. The
+    /// outer `Err` is a store failure; the inner one a refusal.
+    async fn resolve<T: DeserializeOwned>(
+        &self,
+        opened: Opened,
+    ) -> Result<Result<State<T>, seal::Refused>, StoreError> {
+        let fail = |reason| Ok(Err((reason, Some(opened.key_id))));
+        let store = self.config.store.as_deref();
+        if let (true, Some(store)) = (self.config.revocation, store) {
+            let marker = StoreKey::revocation(&self.config.attributes.name, &opened.id);
+            if store.load(&marker).await?.is_some() {
+                return fail(Rejection::Revoked);
+            }
+        }
+        let (buf, body, stored, key_position) = match opened.body {
+            OpenedBody::Inline(body) => (opened.buf, body, None, opened.key_position),
+            OpenedBody::Stored(key) => {
+                let Some(store) = store else {
+                    return fail(Rejection::StoreNotConfigured);
+                };
+                let Some(mut entry) = store.load(&key).await? else {
+                    return fail(Rejection::MissingStoreEntry);
+                };
+                let name = &self.config.attributes.name;
+                let opened_entry =
+                    seal::open_raw(&self.keyring, seal::Purpose::Store, &mut entry, |_, id| {
+                        seal::store_associated_data(id, &key, name)
+                    });
+                let Ok((entry_position, body)) = opened_entry else {
+                    tracing::warn!(store_key = %key, "session store entry did not authenticate");
+                    return fail(Rejection::StoreEntryInvalid);
+                };
+                (
+                    entry,
+                    body,
+                    Some(key),
+                    opened.key_position.max(entry_position),
+                )
+            }
+        };
+        let data = match postcard::take_from_bytes::<T>(&buf[body.clone()]) {
+            Ok((data, [])) => data,
+            _ => return fail(Rejection::Incompatible),
+        };
+        self.keyring.keys()[opened.key_position].count_open();
+        Ok(Ok(State {
+            data,
+            id: opened.id,
+            created: opened.created,
+            issued: opened.issued,
             new: false,
             origin: Some(Origin {
-                key_position: position,
-                buf: std::mem::take(buf),
+                id: opened.id,
+                key_position,
+                stored,
+                buf,
                 body,
             }),
             changed: false,
             restart: false,
             destroyed: false,
             rejection: None,
-        })
+        }))
     }
 
     /// Seals an envelope under the primary key into a whole `Set-Cookie`
@@ -410,6 +650,24 @@ impl Inner {
         debug_assert_eq!(cookie.len(), cookie.capacity());
         HeaderValue::try_from(cookie).map_err(|e| SaveError::Encode(e.to_string()))
     }
+}
+
+/// A cookie that opened, before the store is asked.
+struct Opened {
+    key_position: usize,
+    key_id: crate::keyring::KeyId,
+    id: SessionId,
+    created: u64,
+    issued: u64,
+    body: OpenedBody,
+    /// The decoded cookie (holds an inline body).
+    buf: Vec<u8>,
+}
+
+enum OpenedBody {
+    /// Where the value lies in `Opened::buf`.
+    Inline(Range<usize>),
+    Stored(StoreKey),
 }
 
 impl fmt::Debug for Sessions {

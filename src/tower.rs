@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::error::SaveError;
 use crate::sessions::Sessions;
 
 /// A tower layer that gives every request a [`Session<T>`](crate::Session)
@@ -21,10 +22,11 @@ use crate::sessions::Sessions;
 /// - Before the inner service: [`Sessions::load`]; the session goes into
 ///   the request's extensions (and so to the `axum` extractor).
 /// - After it: [`Sessions::save`] onto the response headers.
-/// - A save error (a session too large for the cookie) is logged with
-///   `tracing` at `error` level and the response becomes an empty
-///   `500 Internal Server Error` with no `Set-Cookie`, so the browser keeps
-///   its previous cookie.
+/// - A save error is logged with `tracing` at `error` level and the
+///   response is replaced by an empty one with no `Set-Cookie`, so the
+///   browser keeps its previous cookie: `503 Service Unavailable` when the
+///   server store failed, `500 Internal Server Error` otherwise (a session
+///   too large for its cookie with no store configured).
 /// - A load error (a server store that is down) answers an empty
 ///   `503 Service Unavailable` without calling the inner service.
 ///
@@ -174,7 +176,11 @@ where
             let mut response = inner.call(request).await?;
             if let Err(error) = sessions.save(&session, response.headers_mut()).await {
                 tracing::error!(%error, "session could not be saved");
-                return Ok(empty_response(StatusCode::INTERNAL_SERVER_ERROR));
+                let status = match error {
+                    SaveError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                return Ok(empty_response(status));
             }
             Ok(response)
         })

@@ -1,0 +1,212 @@
+//! The server store behind the cookie: the [`SessionStore`] trait.
+//!
+//! A store is used only when a session is too large for its cookie (mode
+//! [`StoreMode::Cookie`](crate::StoreMode::Cookie), the default), for every
+//! session (mode [`StoreMode::Server`](crate::StoreMode::Server)), and for
+//! the revocation list when revocation is on. What it holds is sealed with
+//! its own subkey and bound to its key: a dump of the store neither
+//! reveals nor allows forging a session.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::envelope::SessionId;
+
+/// The future a [`SessionStore`] method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The key of one store entry: 32 bytes, random for session data.
+///
+/// `Display` is 64 lowercase hex digits, for stores that key by string.
+///
+/// # Example
+///
+/// ```
+/// let key = sealed_session::StoreKey::from_bytes([0xab; 32]);
+/// assert_eq!(key.to_string(), "ab".repeat(32));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct StoreKey([u8; 32]);
+
+impl StoreKey {
+    /// A key from its bytes (for store implementations and their tests).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let key = sealed_session::StoreKey::from_bytes([1; 32]);
+    /// assert_eq!(key.as_bytes(), &[1; 32]);
+    /// ```
+    pub fn from_bytes(bytes: [u8; 32]) -> StoreKey {
+        StoreKey(bytes)
+    }
+
+    /// The key's bytes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let key = sealed_session::StoreKey::from_bytes([2; 32]);
+    /// assert_eq!(key.as_bytes().len(), 32);
+    /// ```
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A fresh random key for session data (256 bits).
+    pub(crate) fn random() -> StoreKey {
+        StoreKey(crate::rng::array())
+    }
+
+    /// The revocation marker of a session: a hash, so it lives in a
+    /// namespace of its own and reveals nothing about the session id.
+    pub(crate) fn revocation(cookie_name: &str, id: &SessionId) -> StoreKey {
+        let digest = Sha256::new()
+            .chain_update(b"sealed-session v1 revoked\0")
+            .chain_update(cookie_name.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(id.as_bytes())
+            .finalize();
+        StoreKey(digest.into())
+    }
+}
+
+impl fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreKey({self})")
+    }
+}
+
+/// A store could not do what was asked. Every store error reaches the
+/// caller of [`Sessions::load`](crate::Sessions::load) or
+/// [`Sessions::save`](crate::Sessions::save): a store that is down never
+/// passes for "no session".
+///
+/// # Example
+///
+/// ```
+/// use sealed_session::StoreError;
+/// let err = StoreError::Unavailable("connection refused".into());
+/// assert!(err.is_transient());
+/// assert!(!StoreError::Corrupt("not a string".into()).is_transient());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be reached or refused the command.
+    Unavailable(String),
+    /// The store did not answer in time.
+    Timeout,
+    /// The store is at its configured capacity (a full store refuses new
+    /// entries rather than evicting live sessions).
+    Full,
+    /// The store answered with something that is not an entry.
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed (unavailable, timeout, full).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert!(sealed_session::StoreError::Timeout.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, StoreError::Corrupt(_))
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Unavailable(why) => write!(f, "session store unavailable: {why}"),
+            StoreError::Timeout => f.write_str("session store timed out"),
+            StoreError::Full => f.write_str("session store is full"),
+            StoreError::Corrupt(why) => write!(f, "session store returned a corrupt entry: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A place for sealed session entries: load, save with a time to live,
+/// delete. Small on purpose; [`MemoryStore`](crate::MemoryStore) and (with
+/// the `redis` feature) `RedisStore` implement it.
+///
+/// The library hands a store only sealed bytes and keys: a store never
+/// sees session content. A store must return exactly the bytes saved under
+/// a key until its time to live passes, then nothing.
+///
+/// [`SessionConfig::with_store`](crate::SessionConfig::with_store) takes it
+/// as `Arc<dyn SessionStore>`, so the methods return boxed futures
+/// ([`StoreFuture`]) rather than using `async fn`.
+///
+/// # Example
+///
+/// A store that refuses everything (for failure tests):
+///
+/// ```
+/// use std::time::Duration;
+/// use sealed_session::{SessionStore, StoreError, StoreFuture, StoreKey};
+///
+/// #[derive(Debug)]
+/// struct Down;
+///
+/// impl SessionStore for Down {
+///     fn load<'a>(&'a self, _key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
+///         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+///     }
+///     fn save<'a>(&'a self, _key: &'a StoreKey, _value: &'a [u8], _ttl: Duration) -> StoreFuture<'a, ()> {
+///         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+///     }
+///     fn delete<'a>(&'a self, _key: &'a StoreKey) -> StoreFuture<'a, ()> {
+///         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+///     }
+/// }
+/// ```
+pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
+    /// The bytes saved under `key`, or `None` if there are none (never
+    /// saved, deleted, or past their time to live).
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>>;
+
+    /// Saves `value` under `key`, replacing what was there, to be dropped
+    /// after `ttl`.
+    fn save<'a>(&'a self, key: &'a StoreKey, value: &'a [u8], ttl: Duration)
+    -> StoreFuture<'a, ()>;
+
+    /// Deletes what is under `key`; deleting nothing is not an error.
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()>;
+}
+
+/// Where session values live when a store is configured.
+///
+/// # Example
+///
+/// ```
+/// use sealed_session::{MemoryStore, SessionConfig, StoreMode};
+/// let config = SessionConfig::default()
+///     .with_store(MemoryStore::new())
+///     .with_store_mode(StoreMode::Server);
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StoreMode {
+    /// In the cookie; in the store only when the sealed cookie would be
+    /// over the size limit (the default).
+    #[default]
+    Cookie,
+    /// Always in the store; the cookie holds only a sealed pointer, like a
+    /// classic server-side session.
+    Server,
+}
