@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod client;
+#[macro_use]
+pub mod suite;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

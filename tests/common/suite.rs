@@ -1,0 +1,336 @@
+//! The behaviour every store must have, as one macro: `store_suite!(name,
+//! async fixture expression)` expands to a module of tests run against that
+//! store. A new store is tested by one line.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sealed_session::{
+    ManualClock, SessionConfig, SessionStore, Sessions, StoreError, StoreFuture, StoreKey,
+};
+
+/// Wraps a real store: remembers the keys written through it (so a test
+/// can ask the real store which are still live), and can play "down".
+#[derive(Debug)]
+pub struct Recording {
+    pub inner: Arc<dyn SessionStore>,
+    keys: Mutex<HashSet<StoreKey>>,
+    down: AtomicBool,
+}
+
+impl Recording {
+    pub fn new(inner: Arc<dyn SessionStore>) -> Recording {
+        Recording {
+            inner,
+            keys: Mutex::default(),
+            down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("switched off by the test".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl SessionStore for Recording {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.load(key).await
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.check()?;
+            self.keys.lock().unwrap().insert(*key);
+            self.inner.save(key, value, ttl).await
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.delete(key).await
+        })
+    }
+}
+
+/// A store under test, with the clock the sessions use.
+pub struct Fixture {
+    pub clock: ManualClock,
+    pub store: Arc<Recording>,
+    /// The store times entries out in real time (Redis): passing time
+    /// must also sleep.
+    pub real_ttl: bool,
+    /// Keeps whatever the store needs alive (a server process).
+    pub _guard: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl Fixture {
+    pub fn new(clock: ManualClock, store: Arc<dyn SessionStore>, real_ttl: bool) -> Fixture {
+        Fixture {
+            clock,
+            store: Arc::new(Recording::new(store)),
+            real_ttl,
+            _guard: None,
+        }
+    }
+
+    /// Sessions on key ring [1] over this store, configured by `f`.
+    pub fn sessions(&self, f: impl FnOnce(SessionConfig) -> SessionConfig) -> Sessions {
+        let config = super::config(&self.clock).with_shared_store(self.store.clone());
+        Sessions::new(super::ring(&[1]), f(config)).unwrap()
+    }
+
+    /// Entries written through the store that it still holds, with their
+    /// bytes; revocation markers (empty) apart.
+    pub async fn live(&self) -> Vec<(StoreKey, Vec<u8>)> {
+        let keys: Vec<StoreKey> = self.store.keys.lock().unwrap().iter().copied().collect();
+        let mut live = Vec::new();
+        for key in keys {
+            if let Some(value) = self.store.inner.load(&key).await.unwrap() {
+                if !value.is_empty() {
+                    live.push((key, value));
+                }
+            }
+        }
+        live
+    }
+
+    /// Lets `seconds` pass for the sessions and for the store.
+    pub async fn pass(&self, seconds: u64) {
+        self.clock.advance(Duration::from_secs(seconds));
+        if self.real_ttl {
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+        }
+    }
+}
+
+#[macro_export]
+macro_rules! store_suite {
+    ($name:ident, $fixture:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use http::HeaderMap;
+            use sealed_session::{Rejection, SaveError, StoreMode};
+            use $crate::common::*;
+
+            fn cookie_len(response: &HeaderMap) -> usize {
+                let cookie = the_cookie(response);
+                cookie.name().len() + cookie.value().len()
+            }
+
+            /// A payload size whose inline cookie is exactly 4096 bytes of
+            /// name plus value with a name of the returned length.
+            async fn exact_fit(fx: &$crate::common::suite::Fixture) -> (usize, usize) {
+                let probe = fx.sessions(|c| c.with_cookie_name("p").with_size_limit(8192));
+                for payload in 2950..3100 {
+                    let value = sealed(&probe, vec![7u8; payload]).await;
+                    if value.len() < 4096 && 4096 - value.len() <= 40 {
+                        return (payload, 4096 - value.len());
+                    }
+                }
+                unreachable!("some payload in range lands within 40 bytes of the limit");
+            }
+
+            #[tokio::test]
+            async fn fallback_starts_exactly_past_the_limit() {
+                let fx = $fixture;
+                let (payload, name_len) = exact_fit(&fx).await;
+                let name = format!("p{}", "x".repeat(name_len - 1));
+                let sessions = fx.sessions(|c| c.with_cookie_name(name.clone()));
+
+                let (_, fits, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![7u8; payload])).await;
+                assert_eq!(cookie_len(&fits), 4096);
+                assert!(fx.live().await.is_empty(), "4096 bytes stay in the cookie");
+
+                let (_, over, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![7u8; payload + 1])).await;
+                assert!(cookie_len(&over) < 300, "the cookie holds a pointer");
+                assert_eq!(fx.live().await.len(), 1);
+                let (back, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&over), |_| ()).await;
+                assert!(!back.is_new());
+                assert_eq!(back.get(), vec![7u8; payload + 1]);
+            }
+
+            #[tokio::test]
+            async fn a_session_that_shrinks_moves_back_and_its_entry_is_deleted() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c);
+                let (_, big, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![1u8; 6000])).await;
+                assert_eq!(fx.live().await.len(), 1);
+                // Growing further keeps the same entry and the same cookie.
+                let (_, bigger, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&big), |s| s.update(|v| v.push(2))).await;
+                assert!(bigger.is_empty(), "cookie unchanged: {bigger:?}");
+                assert_eq!(fx.live().await.len(), 1);
+                let (_, small, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&big), |s| s.set(vec![3u8; 10])).await;
+                assert!(cookie_len(&small) < 300);
+                assert!(fx.live().await.is_empty(), "entry deleted");
+                let (back, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&small), |_| ()).await;
+                assert_eq!(back.get(), vec![3u8; 10]);
+            }
+
+            #[tokio::test]
+            async fn renew_moves_to_a_new_entry_and_destroy_deletes_it() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c);
+                let (_, big, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![1u8; 6000])).await;
+                let before = fx.live().await;
+                let (_, renewed, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&big), |s| s.renew()).await;
+                let after = fx.live().await;
+                assert_eq!((before.len(), after.len()), (1, 1));
+                assert_ne!(before[0].0, after[0].0, "a new entry");
+                let (old, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&big), |_| ()).await;
+                assert_eq!(old.rejection(), Some(Rejection::MissingStoreEntry));
+
+                let (_, removal, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&renewed), |s| s.destroy()).await;
+                assert_eq!(the_cookie(&removal).value(), "");
+                assert!(fx.live().await.is_empty());
+            }
+
+            #[tokio::test]
+            async fn entries_expire_with_the_session() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c.with_idle_timeout(Some(std::time::Duration::from_secs(2))));
+                let (_, big, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![1u8; 6000])).await;
+                assert_eq!(fx.live().await.len(), 1);
+                fx.pass(3).await;
+                assert!(fx.live().await.is_empty(), "the store dropped it by its TTL");
+                let gone = sessions.load::<Vec<u8>>(&request_after(&big)).await.unwrap();
+                assert!(gone.is_new());
+            }
+
+            #[tokio::test]
+            async fn a_missing_entry_gives_a_new_session() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c);
+                let (_, big, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![1u8; 6000])).await;
+                for (key, _) in fx.live().await {
+                    fx.store.inner.delete(&key).await.unwrap();
+                }
+                let session = sessions.load::<Vec<u8>>(&request_after(&big)).await.unwrap();
+                assert!(session.is_new());
+                assert_eq!(session.rejection(), Some(Rejection::MissingStoreEntry));
+            }
+
+            #[tokio::test]
+            async fn entries_are_sealed_at_rest_and_bound_to_their_key() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c);
+                let marker = b"PLAINTEXT-MARKER".repeat(400);
+                let (_, a, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(marker.clone())).await;
+                let (_, b, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![9u8; 6000])).await;
+                let live = fx.live().await;
+                assert_eq!(live.len(), 2);
+                for (_, bytes) in &live {
+                    assert!(!bytes.windows(16).any(|w| w == b"PLAINTEXT-MARKER"));
+                    assert!(!bytes.windows(64).any(|w| w.iter().all(|&x| x == 9)));
+                }
+                // Copy each entry under the other's key: neither opens.
+                let ttl = std::time::Duration::from_secs(600);
+                fx.store.inner.save(&live[0].0, &live[1].1, ttl).await.unwrap();
+                fx.store.inner.save(&live[1].0, &live[0].1, ttl).await.unwrap();
+                for response in [&a, &b] {
+                    let session = sessions.load::<Vec<u8>>(&request_after(response)).await.unwrap();
+                    assert_eq!(session.rejection(), Some(Rejection::StoreEntryInvalid));
+                }
+                // A flipped bit does not open either.
+                let mut tampered = live[0].1.clone();
+                let last = tampered.len() - 1;
+                tampered[last] ^= 1;
+                fx.store.inner.save(&live[0].0, &tampered, ttl).await.unwrap();
+                fx.store.inner.save(&live[1].0, &live[1].1, ttl).await.unwrap();
+                let reasons = [
+                    sessions.load::<Vec<u8>>(&request_after(&a)).await.unwrap().rejection(),
+                    sessions.load::<Vec<u8>>(&request_after(&b)).await.unwrap().rejection(),
+                ];
+                assert!(reasons.contains(&Some(Rejection::StoreEntryInvalid)));
+                assert!(reasons.contains(&None), "{reasons:?}");
+            }
+
+            #[tokio::test]
+            async fn revocation_ends_copies_of_a_destroyed_session() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c.with_revocation(true));
+                for size in [10usize, 6000] {
+                    let (_, response, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![5u8; size])).await;
+                    let copy = request_after(&response);
+                    let (alive, _, ()) = round::<Vec<u8>, _>(&sessions, &copy, |_| ()).await;
+                    assert!(!alive.is_new());
+                    round::<Vec<u8>, _>(&sessions, &copy, |s| s.destroy()).await;
+                    let revoked = sessions.load::<Vec<u8>>(&copy).await.unwrap();
+                    assert!(revoked.is_new(), "size {size}");
+                    assert_eq!(revoked.rejection(), Some(Rejection::Revoked));
+                }
+                // Without revocation a copy of a destroyed cookie-held
+                // session stays valid until it expires.
+                let plain = fx.sessions(|c| c);
+                let (_, response, ()) = round(&plain, &HeaderMap::new(), |s| s.set(vec![5u8; 10])).await;
+                round::<Vec<u8>, _>(&plain, &request_after(&response), |s| s.destroy()).await;
+                let copy = plain.load::<Vec<u8>>(&request_after(&response)).await.unwrap();
+                assert!(!copy.is_new());
+            }
+
+            #[tokio::test]
+            async fn server_mode_keeps_every_session_in_the_store() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c.with_store_mode(StoreMode::Server));
+                let (_, first, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![1u8; 4])).await;
+                assert_eq!(fx.live().await.len(), 1);
+                // A change goes to the store; the cookie stays as it was.
+                let (_, second, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&first), |s| s.set(vec![2u8; 4])).await;
+                assert!(second.is_empty());
+                let (now, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&first), |_| ()).await;
+                assert_eq!(now.get(), vec![2u8; 4]);
+                // Destroy deletes the record: every copy of the cookie dies.
+                round::<Vec<u8>, _>(&sessions, &request_after(&first), |s| s.destroy()).await;
+                assert!(fx.live().await.is_empty());
+                let copy = sessions.load::<Vec<u8>>(&request_after(&first)).await.unwrap();
+                assert_eq!(copy.rejection(), Some(Rejection::MissingStoreEntry));
+            }
+
+            #[tokio::test]
+            async fn a_store_that_is_down_fails_loudly_and_overwrites_nothing() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c);
+                let (_, big, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![1u8; 6000])).await;
+                let (_, small, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![2u8; 10])).await;
+                fx.store.set_down(true);
+                // Store-held: an error, not an empty session.
+                assert!(sessions.load::<Vec<u8>>(&request_after(&big)).await.is_err());
+                // Cookie-held: works, and saves while small.
+                let (small_session, resaved, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&small), |s| s.update(|v| v.push(3))).await;
+                assert_eq!(small_session.get(), vec![2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3]);
+                // Growing past the limit fails to save: no Set-Cookie.
+                let grow = sessions.load::<Vec<u8>>(&request_after(&resaved)).await.unwrap();
+                grow.set(vec![4u8; 6000]);
+                let mut response = HeaderMap::new();
+                let err = sessions.save(&grow, &mut response).await.unwrap_err();
+                assert!(matches!(err, SaveError::Store(_)), "{err:?}");
+                assert!(response.is_empty());
+                fx.store.set_down(false);
+                // Everything is as it was.
+                let (back, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&big), |_| ()).await;
+                assert_eq!(back.get(), vec![1u8; 6000]);
+                let (kept, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&resaved), |_| ()).await;
+                assert_eq!(kept.get().len(), 11);
+            }
+        }
+    };
+}
