@@ -55,6 +55,8 @@
 //! - `tower`: [`SessionLayer`], which loads before and saves after any
 //!   tower service over `http` requests.
 //! - `axum`: [`Session<T>`] as an axum extractor (with `tower`).
+//! - `redis`: `RedisStore`, a [`SessionStore`] in Redis for many
+//!   instances (brings in the `redis` client and tokio's timer).
 //!
 //! # Security
 //!
@@ -88,6 +90,8 @@ mod xaes;
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(feature = "redis")]
+mod redis_store;
 #[cfg(feature = "tower")]
 mod tower;
 
@@ -107,6 +111,9 @@ pub use store::{SessionStore, StoreError, StoreFuture, StoreKey, StoreMode};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use crate::axum::MissingSessionLayer;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use crate::redis_store::RedisStore;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use crate::tower::{SessionLayer, SessionService};

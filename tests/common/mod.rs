@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod redis_server;
 #[macro_use]
 pub mod suite;
 

@@ -1,0 +1,194 @@
+//! [`RedisStore`]: sessions in Redis, for many instances (feature `redis`).
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use redis::ErrorKind;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
+
+/// A store in Redis (or any server speaking its protocol: Valkey,
+/// KeyDB, Dragonfly), shared by every instance.
+///
+/// Entries are plain Redis strings under `prefix + hex(key)` (default
+/// prefix `sealed-session:`), written with `SET … PX` so Redis drops them
+/// when the session's lifetime is over. A [`ConnectionManager`]
+/// reconnects after the server comes back. Every call is bounded by a
+/// timeout (default 1 s); a call that fails or times out is a
+/// [`StoreError`], never an empty answer.
+///
+/// # Example
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use sealed_session::{RedisStore, SessionConfig};
+///
+/// let store = RedisStore::connect("redis://127.0.0.1:6379")
+///     .await?
+///     .with_prefix("myapp:session:")
+///     .with_timeout(Duration::from_millis(500));
+/// let config = SessionConfig::default().with_store(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl RedisStore {
+    /// Connects to the server at `url` (`redis://host:port/db`,
+    /// `rediss://` for TLS when the client is built with it).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] for a bad URL or a refused connection,
+    /// [`StoreError::Timeout`] when the server does not answer within the
+    /// default timeout.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = sealed_session::RedisStore::connect("redis://127.0.0.1:6379").await;
+    /// assert!(store.is_ok());
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url).map_err(store_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(DEFAULT_TIMEOUT))
+            .set_response_timeout(Some(DEFAULT_TIMEOUT))
+            .set_number_of_retries(2);
+        let connection = bounded(
+            2 * DEFAULT_TIMEOUT,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await?;
+        Ok(RedisStore {
+            connection,
+            prefix: "sealed-session:".to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// The prefix of every key this store writes. Default
+    /// `sealed-session:`.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sealed_session::StoreError> {
+    /// let store = sealed_session::RedisStore::connect("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .with_prefix("shop:sessions:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> RedisStore {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The longest one call may take before it fails with
+    /// [`StoreError::Timeout`]. Default 1 s.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sealed_session::StoreError> {
+    /// let store = sealed_session::RedisStore::connect("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .with_timeout(std::time::Duration::from_millis(200));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> RedisStore {
+        self.timeout = timeout;
+        self
+    }
+
+    fn key(&self, key: &StoreKey) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, command: redis::Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        bounded(self.timeout, command.query_async::<T>(&mut connection)).await
+    }
+}
+
+/// Runs a Redis call within `timeout`, mapping its errors.
+async fn bounded<T>(
+    timeout: Duration,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(store_error),
+        Err(_elapsed) => Err(StoreError::Timeout),
+    }
+}
+
+fn store_error(error: redis::RedisError) -> StoreError {
+    if error.is_timeout() {
+        return StoreError::Timeout;
+    }
+    match error.kind() {
+        ErrorKind::UnexpectedReturnType | ErrorKind::Parse => {
+            StoreError::Corrupt(error.to_string())
+        }
+        _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut command = redis::cmd("GET");
+            command.arg(self.key(key));
+            self.query::<Option<Vec<u8>>>(command).await
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let mut command = redis::cmd("SET");
+            command.arg(self.key(key)).arg(value).arg("PX").arg(millis);
+            self.query::<()>(command).await
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut command = redis::cmd("DEL");
+            command.arg(self.key(key));
+            self.query::<()>(command).await
+        })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,99 @@
+//! The store suite on `RedisStore` against a real `redis-server`.
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+
+use common::START;
+use common::redis_server::RedisServer;
+use common::suite::Fixture;
+use sealed_session::{ManualClock, RedisStore, SessionStore, StoreError, StoreKey};
+
+async fn redis() -> Fixture {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&server.url())
+        .await
+        .unwrap()
+        .with_prefix("test:");
+    let mut fixture = Fixture::new(ManualClock::new(START), Arc::new(store), true);
+    fixture._guard = Some(Box::new(server));
+    fixture
+}
+
+store_suite!(redis_suite, super::redis().await);
+
+#[tokio::test]
+async fn keys_carry_the_prefix_and_a_ttl() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&server.url())
+        .await
+        .unwrap()
+        .with_prefix("shop:");
+    let key = StoreKey::from_bytes([0xcd; 32]);
+    store
+        .save(&key, b"sealed", std::time::Duration::from_secs(90))
+        .await
+        .unwrap();
+    // Read it back through a second, raw client.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let name = format!("shop:{}", "cd".repeat(32));
+    let value: Vec<u8> = redis::cmd("GET")
+        .arg(&name)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&name)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(value, b"sealed");
+    assert!((89_000..=90_000).contains(&ttl), "{ttl}");
+}
+
+#[tokio::test]
+async fn a_dead_server_is_an_error_and_a_restarted_one_is_used_again() {
+    let mut server = RedisServer::start();
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    let key = StoreKey::from_bytes([1; 32]);
+    let minute = std::time::Duration::from_secs(60);
+    store.save(&key, b"x", minute).await.unwrap();
+    server.kill();
+    let err = store.load(&key).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(_) | StoreError::Timeout),
+        "{err:?}"
+    );
+    server.restart();
+    // The manager reconnects; bounded retries while it does.
+    let mut result = store.save(&key, b"y", minute).await;
+    for _ in 0..20 {
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        result = store.save(&key, b"y", minute).await;
+    }
+    result.unwrap();
+    assert_eq!(store.load(&key).await.unwrap().as_deref(), Some(&b"y"[..]));
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_fails_fast() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = std::time::Instant::now();
+    let err = RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(_) | StoreError::Timeout),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
