@@ -216,6 +216,27 @@ impl<T> Session<T> {
         self.lock().rejection
     }
 
+    /// Whether the value lives in the server store (it was loaded from, or
+    /// last saved to, a store entry) rather than in the cookie.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
+    /// assert!(!session.in_store());
+    /// # }
+    /// ```
+    pub fn in_store(&self) -> bool {
+        self.lock()
+            .origin
+            .as_ref()
+            .is_some_and(|o| o.stored.is_some())
+    }
+
     /// The session's id.
     ///
     /// # Example

@@ -17,13 +17,26 @@ pub struct Reply {
 
 /// `GET path` on `addr` with an optional `Cookie` header. Bounded: 10 s.
 pub async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
+    send(addr, http::Method::GET, path, cookie).await
+}
+
+/// A request with any method, no body. Bounded: 10 s.
+pub async fn send(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    cookie: Option<&str>,
+) -> Reply {
     tokio::time::timeout(Duration::from_secs(10), async {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .unwrap();
         tokio::spawn(conn);
-        let mut request = Request::get(path).header(http::header::HOST, addr.to_string());
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, addr.to_string());
         if let Some(cookie) = cookie {
             request = request.header(http::header::COOKIE, cookie);
         }
@@ -52,4 +65,29 @@ pub async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
 /// The `name=value` pair a browser would send back, from a `Set-Cookie`.
 pub fn pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// One browser's cookie for one site: keeps the last `Set-Cookie`, drops
+/// it on a removal, and checks every cookie against the 4096-byte limit
+/// browsers enforce on name plus value.
+#[derive(Default)]
+pub struct Jar {
+    pub pair: Option<String>,
+}
+
+impl Jar {
+    pub async fn send(&mut self, addr: SocketAddr, method: http::Method, path: &str) -> Reply {
+        let reply = send(addr, method, path, self.pair.as_deref()).await;
+        for set_cookie in &reply.set_cookies {
+            let pair = pair(set_cookie);
+            let (name, value) = pair.split_once('=').unwrap();
+            assert!(
+                name.len() + value.len() <= 4096,
+                "a browser would drop this cookie: {} bytes",
+                name.len() + value.len()
+            );
+            self.pair = (!value.is_empty()).then_some(pair);
+        }
+        reply
+    }
 }

@@ -10,17 +10,39 @@ use std::time::Duration;
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// With persistence: the data directory (append-only file, fsync on
+    /// every write), so a killed server comes back with its data.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl RedisServer {
-    /// Starts a server on a free port of 127.0.0.1.
+    /// Starts a server on a free port of 127.0.0.1, without persistence.
     pub fn start() -> RedisServer {
+        RedisServer::launch(None)
+    }
+
+    /// Starts a server that keeps its data across `kill` and `restart`.
+    pub fn start_persistent() -> RedisServer {
+        let dir = std::env::temp_dir().join(format!(
+            "sealed-session-redis-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        RedisServer::launch(Some(dir))
+    }
+
+    fn launch(dir: Option<std::path::PathBuf>) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir,
+        };
         server.restart();
         server
     }
@@ -29,7 +51,7 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (its data is gone: no persistence).
+    /// Kills the server (with SIGKILL; without persistence its data is gone).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -40,9 +62,17 @@ impl RedisServer {
     /// Starts the server again on the same port and waits until it answers.
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""]);
+        match &self.dir {
+            Some(dir) => command
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir),
+            None => command.args(["--appendonly", "no"]),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -77,5 +107,8 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
