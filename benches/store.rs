@@ -36,7 +36,8 @@ impl Client {
         if let Some(set_cookie) = response.get(SET_COOKIE) {
             let text = std::str::from_utf8(set_cookie.as_bytes()).unwrap();
             let (pair, _) = text.split_once(';').unwrap();
-            self.request.insert(COOKIE, http::HeaderValue::from_str(pair).unwrap());
+            self.request
+                .insert(COOKIE, http::HeaderValue::from_str(pair).unwrap());
         }
     }
 }
@@ -58,7 +59,10 @@ fn sessions(config: SessionConfig) -> Sessions {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let redis = std::process::Command::new("redis-server")
         .arg("--version")
         .output()
@@ -68,15 +72,25 @@ fn bench(c: &mut Criterion) {
         ("cookie", sessions(SessionConfig::default())),
         (
             "server_memory",
-            sessions(SessionConfig::default().with_store(MemoryStore::new()).with_store_mode(StoreMode::Server)),
+            sessions(
+                SessionConfig::default()
+                    .with_store(MemoryStore::new())
+                    .with_store_mode(StoreMode::Server),
+            ),
         ),
     ];
     match &redis {
         Some(server) => {
-            let store = runtime.block_on(sealed_session::RedisStore::connect(&server.url())).unwrap();
+            let store = runtime
+                .block_on(sealed_session::RedisStore::connect(&server.url()))
+                .unwrap();
             cases.push((
                 "server_redis",
-                sessions(SessionConfig::default().with_store(store).with_store_mode(StoreMode::Server)),
+                sessions(
+                    SessionConfig::default()
+                        .with_store(store)
+                        .with_store_mode(StoreMode::Server),
+                ),
             ));
         }
         None => eprintln!("server_redis skipped: redis-server is not installed"),
@@ -85,16 +99,23 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_256B");
     for (name, sessions) in &cases {
         // A first request creates the session: 256 bytes in it.
-        let mut client = Client { request: HeaderMap::new() };
+        let mut client = Client {
+            request: HeaderMap::new(),
+        };
         runtime.block_on(async {
             let session = sessions.load::<Profile>(&client.request).await.unwrap();
-            session.set(Profile { visits: 0, data: vec![7; 246] });
+            session.set(Profile {
+                visits: 0,
+                data: vec![7; 246],
+            });
             let mut response = HeaderMap::new();
             sessions.save(&session, &mut response).await.unwrap();
             client.take(&response);
         });
         let before = runtime.block_on(request(sessions, &mut client));
-        group.bench_function(*name, |b| b.iter(|| runtime.block_on(request(sessions, &mut client))));
+        group.bench_function(*name, |b| {
+            b.iter(|| runtime.block_on(request(sessions, &mut client)))
+        });
         // The session really continued through every iteration.
         let after = runtime.block_on(request(sessions, &mut client));
         assert!(after > before + 10, "{name}: visits {before} -> {after}");

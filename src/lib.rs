@@ -6,7 +6,9 @@
 //! no session database, no sticky sessions. Lifetime (idle and absolute
 //! timeouts) is enforced on the server from sealed timestamps; old keys
 //! keep opening cookies after a rotation while every response re-seals
-//! under the new one.
+//! under the new one. A session too large for its cookie moves to a
+//! [`SessionStore`] ([`MemoryStore`], or `RedisStore` with the `redis`
+//! feature), sealed there too, with a sealed pointer in the cookie.
 //!
 //! # Lifecycle of a request
 //!
@@ -14,13 +16,16 @@
 //!    cookie gives its session; anything else (no cookie, garbage, expired,
 //!    unknown key, tampered) gives a new session holding `T::default()`,
 //!    with the reason in [`Session::rejection`]. A bad cookie is never an
-//!    error and never a panic.
+//!    error and never a panic. A cookie that points at a store entry loads
+//!    it; a store that cannot answer is an error ([`LoadError`]), never an
+//!    empty session.
 //! 2. The handler reads and changes the [`Session<T>`].
 //! 3. [`Sessions::save`] writes one `Set-Cookie` only when needed: the value
 //!    changed, the session was renewed or destroyed, the cookie was opened
 //!    under an older key, or the rolling threshold passed. A sealed cookie
-//!    over the size limit (4096 bytes of name plus value) is an error and
-//!    no `Set-Cookie` is written, so the browser keeps the cookie it had.
+//!    over the size limit (4096 bytes of name plus value) goes to the store
+//!    if one is configured; otherwise it is an error ([`SaveError`]) and no
+//!    `Set-Cookie` is written, so the browser keeps the cookie it had.
 //!
 //! # Example
 //!
