@@ -328,22 +328,22 @@ impl Sessions {
                 Ok(())
             }
             Plan::Write(write) => {
-                let (set_cookie, stored) = inner.write(&write, now).await?;
-                if let Some(set_cookie) = set_cookie {
+                let written = inner.write(&write, now).await?;
+                if let Some(set_cookie) = written.set_cookie {
                     headers.append(SET_COOKIE, set_cookie);
                 }
-                if write.old_stored.is_some() && write.old_stored != stored {
+                if write.old_stored.is_some() && write.old_stored != written.stored {
                     inner.forget(write.old_stored).await;
                 }
                 let mut state = session.lock();
                 state.created = write.created;
-                state.issued = write.issued;
+                state.issued = written.issued;
                 state.changed = false;
                 state.restart = false;
                 state.origin = Some(Origin {
                     id: write.id,
                     key_position: 0,
-                    stored,
+                    stored: written.stored,
                     body: 0..write.body.len(),
                     buf: write.body,
                 });
@@ -368,9 +368,9 @@ enum Plan {
 struct Write {
     id: SessionId,
     created: u64,
-    /// `issued` of the cookie after this save: now, or as it was when the
-    /// cookie need not change.
-    issued: u64,
+    /// `issued` of the cookie loaded; it stays when the cookie is not
+    /// written again.
+    old_issued: u64,
     /// The cookie must be sealed again even if nothing else changes.
     must_reissue: bool,
     /// The postcard bytes of the value.
@@ -379,6 +379,16 @@ struct Write {
     old_stored: Option<StoreKey>,
     /// The session keeps `old_stored` if it stays in the store.
     keep_store_key: bool,
+}
+
+/// What `write` did.
+struct Written {
+    /// The cookie to send, if it changed.
+    set_cookie: Option<HeaderValue>,
+    /// The store entry now holding the value.
+    stored: Option<StoreKey>,
+    /// `issued` of the cookie the browser now has.
+    issued: u64,
 }
 
 impl Inner {
@@ -426,13 +436,10 @@ impl Inner {
             state.changed = false;
             return Ok(Plan::Nothing);
         }
-        // A store-held session whose value changed keeps its cookie as it
-        // was, unless the cookie itself is due.
-        let cookie_unchanged = !must_reissue && old_stored.is_some();
         Ok(Plan::Write(Write {
             id: state.id,
             created: if state.restart { now } else { state.created },
-            issued: if cookie_unchanged { state.issued } else { now },
+            old_issued: state.issued,
             must_reissue,
             body,
             old_stored,
@@ -441,28 +448,27 @@ impl Inner {
     }
 
     /// Seals a session into the cookie, or into the store with a pointer in
-    /// the cookie. Returns the `Set-Cookie` (none if the cookie stays as
-    /// it was) and the store entry now holding the value.
-    async fn write(
-        &self,
-        write: &Write,
-        now: u64,
-    ) -> Result<(Option<HeaderValue>, Option<StoreKey>), SaveError> {
+    /// the cookie. A cookie written is issued `now`; a store-held session
+    /// whose cookie is not due keeps its cookie (and its `issued`).
+    async fn write(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
         let lifetime = &self.config.lifetime;
         let max_age = lifetime.max_age(write.created, now);
         let envelope = |body| Envelope {
             id: write.id,
             created: write.created,
-            issued: write.issued,
+            issued: now,
             body,
         };
         if self.config.store_mode == StoreMode::Cookie {
-            match self.seal(
-                &envelope(Body::Inline(&write.body)),
-                write.body.len(),
-                max_age,
-            ) {
-                Ok(set_cookie) => return Ok((Some(set_cookie), None)),
+            let inline = envelope(Body::Inline(&write.body));
+            match self.seal(&inline, write.body.len(), max_age) {
+                Ok(set_cookie) => {
+                    return Ok(Written {
+                        set_cookie: Some(set_cookie),
+                        stored: None,
+                        issued: now,
+                    });
+                }
                 Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
                 Err(e) => return Err(e),
             }
@@ -477,19 +483,26 @@ impl Inner {
         let mut plaintext = seal::buffer(write.body.len());
         plaintext.extend_from_slice(&write.body);
         let entry = seal::seal_raw(primary, seal::Purpose::Store, &aad, plaintext);
-        let ttl = lifetime.store_ttl(write.created, write.issued, now);
+        let cookie_stays = write.old_stored == Some(key) && !write.must_reissue;
+        let issued = if cookie_stays { write.old_issued } else { now };
+        let ttl = lifetime.store_ttl(write.created, issued, now);
         store
             .save(&key, &entry, ttl)
             .await
             .map_err(SaveError::Store)?;
-        if write.old_stored == Some(key) && !write.must_reissue {
-            return Ok((None, Some(key)));
-        }
-        let pointer = envelope(Body::Stored(StoreRef {
-            id: *key.as_bytes(),
-        }));
-        let set_cookie = self.seal(&pointer, 0, max_age)?;
-        Ok((Some(set_cookie), Some(key)))
+        let set_cookie = if cookie_stays {
+            None
+        } else {
+            let pointer = envelope(Body::Stored(StoreRef {
+                id: *key.as_bytes(),
+            }));
+            Some(self.seal(&pointer, 0, max_age)?)
+        };
+        Ok(Written {
+            set_cookie,
+            stored: Some(key),
+            issued,
+        })
     }
 
     /// Deletes an entry no cookie points at any more. A failure is only

@@ -187,6 +187,24 @@ macro_rules! store_suite {
             }
 
             #[tokio::test]
+            async fn a_cookie_written_on_the_way_back_is_issued_now() {
+                let fx = $fixture;
+                let idle = std::time::Duration::from_secs(3600);
+                let sessions = fx.sessions(|c| c.with_idle_timeout(Some(idle)));
+                let (_, big, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![1u8; 6000])).await;
+                // Within the rolling threshold: a change alone keeps the cookie.
+                fx.clock.advance(std::time::Duration::from_secs(300));
+                let (_, small, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&big), |s| s.set(vec![2u8; 10])).await;
+                // The new inline cookie's idle window starts now, as its
+                // Max-Age says.
+                assert_eq!(the_cookie(&small).max_age(), Some(time::Duration::seconds(3600)));
+                fx.clock.advance(std::time::Duration::from_secs(3600 - 1));
+                let (alive, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&small), |_| ()).await;
+                assert_eq!(alive.rejection(), None);
+                assert_eq!(alive.get(), vec![2u8; 10]);
+            }
+
+            #[tokio::test]
             async fn renew_moves_to_a_new_entry_and_destroy_deletes_it() {
                 let fx = $fixture;
                 let sessions = fx.sessions(|c| c);
