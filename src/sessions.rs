@@ -277,8 +277,11 @@ impl Sessions {
     /// [`SaveError::Encode`] when the value cannot be encoded,
     /// [`SaveError::Store`] when the store fails. In each case no
     /// `Set-Cookie` is written and the browser keeps its previous cookie.
-    /// A failure to delete an entry that is no longer referenced is only
-    /// logged (at `warn`): the entry expires with its time to live.
+    /// On destroy, a store-held session's entry (and, with revocation, the
+    /// marker) must be written before the removal cookie is: a store
+    /// failure there is a [`SaveError::Store`]. After a move back into the
+    /// cookie or a renew, a failure to delete the old entry is only logged
+    /// (at `warn`): the entry expires with its time to live.
     ///
     /// # Example
     ///
@@ -312,15 +315,23 @@ impl Sessions {
         match plan {
             Plan::Nothing => Ok(()),
             Plan::Remove { stored, revoke } => {
+                // Both must hold before the browser is told the session is
+                // over: copies of the cookie must not open it afterwards.
                 if let Some((marker, ttl)) = revoke {
-                    inner
-                        .store()?
+                    let store = inner.store()?;
+                    store
                         .save(&marker, &[], ttl)
                         .await
                         .map_err(SaveError::Store)?;
                 }
+                if let Some(key) = stored {
+                    inner
+                        .store()?
+                        .delete(&key)
+                        .await
+                        .map_err(SaveError::Store)?;
+                }
                 headers.append(SET_COOKIE, inner.rendered.removal.clone());
-                inner.forget(stored).await;
                 let mut state = session.lock();
                 state.destroyed = false;
                 state.restart = false;
@@ -505,8 +516,9 @@ impl Inner {
         })
     }
 
-    /// Deletes an entry no cookie points at any more. A failure is only
-    /// logged: the entry expires with its time to live.
+    /// Deletes an entry the new cookie no longer points at (after a move
+    /// back into the cookie, or a renew). A failure is only logged: the
+    /// entry expires with its time to live.
     async fn forget(&self, stored: Option<StoreKey>) {
         let (Some(key), Some(store)) = (stored, self.config.store.as_deref()) else {
             return;

@@ -342,6 +342,18 @@ macro_rules! store_suite {
                 let err = sessions.save(&grow, &mut response).await.unwrap_err();
                 assert!(matches!(err, SaveError::Store(_)), "{err:?}");
                 assert!(response.is_empty());
+                // Destroying a store-held session must delete its entry:
+                // with the store down that is an error, and no removal.
+                let big_request = request_after(&big);
+                assert!(sessions.load::<Vec<u8>>(&big_request).await.is_err(), "cannot even load it");
+                fx.store.set_down(false);
+                let doomed = sessions.load::<Vec<u8>>(&request_after(&big)).await.unwrap();
+                fx.store.set_down(true);
+                doomed.destroy();
+                let mut response = HeaderMap::new();
+                let err = sessions.save(&doomed, &mut response).await.unwrap_err();
+                assert!(matches!(err, SaveError::Store(_)), "{err:?}");
+                assert!(response.is_empty(), "no removal cookie when the entry was not deleted");
                 fx.store.set_down(false);
                 // Everything is as it was.
                 let (back, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&big), |_| ()).await;
