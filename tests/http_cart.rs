@@ -9,18 +9,14 @@ mod cart;
 use std::net::SocketAddr;
 
 use common::client::Jar;
+use common::{plain_http, serve};
 use http::Method;
-use sealed_session::{Key, Keyring, MemoryStore, SessionConfig, Sessions};
+use sealed_session::{MemoryStore, SessionConfig};
 
 /// Serves the cart app on a free loopback port; the server stops with the
 /// test's runtime.
 async fn start(config: SessionConfig) -> SocketAddr {
-    let config = config.with_secure(false).with_cookie_name("session");
-    let sessions = Sessions::new(Keyring::new(Key::generate()), config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, cart::app(sessions)).await.unwrap() });
-    addr
+    serve(cart::app(plain_http(config))).await
 }
 
 #[tokio::test]

@@ -12,19 +12,16 @@ use std::time::Duration;
 
 use common::client::Jar;
 use common::redis_server::RedisServer;
+use common::{plain_http, serve};
 use http::Method;
-use sealed_session::{Key, Keyring, RedisStore, SessionConfig, Sessions};
+use sealed_session::{RedisStore, SessionConfig};
 
 async fn start(store: RedisStore) -> SocketAddr {
-    let config = SessionConfig::default()
-        .with_secure(false)
-        .with_cookie_name("session")
-        .with_store(store.with_timeout(Duration::from_millis(300)));
-    let sessions = Sessions::new(Keyring::new(Key::generate()), config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, cart::app(sessions)).await.unwrap() });
-    addr
+    let store = store.with_timeout(Duration::from_millis(300));
+    serve(cart::app(plain_http(
+        SessionConfig::default().with_store(store),
+    )))
+    .await
 }
 
 #[tokio::test]

@@ -102,3 +102,31 @@ pub fn decode(value: &str) -> Vec<u8> {
 pub fn encode(raw: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
+
+/// Sessions for plain-HTTP tests (no `Secure`, cookie `session`) on a
+/// fresh key.
+pub fn plain_http(config: SessionConfig) -> Sessions {
+    let config = config.with_secure(false).with_cookie_name("session");
+    Sessions::new(Keyring::new(Key::generate()), config).unwrap()
+}
+
+/// Serves `app` on a free port of 127.0.0.1 until the test's runtime ends.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A payload size and a cookie-name length for which a `Vec<u8>` session
+/// seals to exactly 4096 bytes of name plus value. `probe` must have a
+/// one-character cookie name.
+pub async fn exact_fit(probe: &Sessions) -> (usize, usize) {
+    for payload in 2950..3100 {
+        let value = sealed(probe, vec![7u8; payload]).await;
+        if value.len() < 4096 && 4096 - value.len() <= 40 {
+            return (payload, 4096 - value.len());
+        }
+    }
+    unreachable!("some payload in range lands within 40 bytes of the limit");
+}
