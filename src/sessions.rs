@@ -161,6 +161,11 @@ impl Sessions {
         &self.inner.keyring
     }
 
+    /// The associated data of each key of the ring, in ring order.
+    pub(crate) fn aads(&self) -> &[Vec<u8>] {
+        &self.inner.aads
+    }
+
     /// The configuration.
     ///
     /// # Example
