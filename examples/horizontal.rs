@@ -19,6 +19,11 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use sealed_session::{Key, Keyring, SessionConfig, Sessions};
 
+/// The counter app, for code that runs its own instances.
+pub fn counter_app(sessions: Sessions) -> axum::Router {
+    counter::app(sessions)
+}
+
 /// Starts one counter instance per address with its own `Sessions` built
 /// from the shared `SESSION_KEYS` text, as separate processes would.
 pub async fn start(keys: &str, addrs: &[SocketAddr]) -> std::io::Result<Vec<SocketAddr>> {
@@ -31,7 +36,7 @@ pub async fn start(keys: &str, addrs: &[SocketAddr]) -> std::io::Result<Vec<Sock
         let sessions = Sessions::new(ring, config).map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         bound.push(listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, counter::app(sessions)).await });
+        tokio::spawn(async move { axum::serve(listener, counter_app(sessions)).await });
     }
     Ok(bound)
 }
