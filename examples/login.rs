@@ -29,7 +29,8 @@ struct User {
 /// The session: a user, or none.
 type Login = Option<User>;
 
-fn app(sessions: Sessions) -> Router {
+/// The login app; tests serve it too.
+pub fn app(sessions: Sessions) -> Router {
     Router::new()
         .route("/set-session", get(set_session))
         .route("/get-session", get(get_session))
@@ -59,6 +60,7 @@ async fn logout(session: Session<Login>) -> &'static str {
     "Logged out\n"
 }
 
+#[allow(dead_code)]
 #[tokio::main]
 async fn main() {
     common::init_logging();
