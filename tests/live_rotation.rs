@@ -14,59 +14,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sealed_session::{Key, Keyring, SessionConfig, Sessions};
-use tokio::sync::{Mutex, oneshot};
+use common::{Server, sessions_from_keys};
+use sealed_session::Key;
+use tokio::sync::Mutex;
 
 const INSTANCES: usize = 3;
 const CLIENTS: usize = 40;
 
-/// One instance: its fixed address and the handle that stops it.
-struct Instance {
-    addr: SocketAddr,
-    running: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
-}
-
-impl Instance {
-    async fn start(addr: SocketAddr, keys: &str) -> Instance {
-        let ring: Keyring = keys.parse().unwrap();
-        let config = SessionConfig::default()
-            .with_secure(false)
-            .with_cookie_name("session");
-        let sessions = Sessions::new(ring, config).unwrap();
-        // Rebinding the port of the instance just stopped: bounded retry.
-        let mut listener = tokio::net::TcpListener::bind(addr).await;
-        for _ in 0..50 {
-            if listener.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            listener = tokio::net::TcpListener::bind(addr).await;
-        }
-        let listener = listener.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, horizontal::counter_app(sessions))
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        Instance {
-            addr,
-            running: Some((stop, task)),
-        }
-    }
-
-    /// Graceful: requests in flight finish, then the port is free.
-    async fn restart(&mut self, keys: &str) {
-        if let Some((stop, task)) = self.running.take() {
-            let _ = stop.send(());
-            task.await.unwrap();
-        }
-        *self = Instance::start(self.addr, keys).await;
-    }
+/// One instance: a counter server with sessions from a key text.
+async fn instance(addr: SocketAddr, keys: &str) -> Server {
+    Server::start(addr, horizontal::counter_app(sessions_from_keys(keys))).await
 }
 
 /// Totals across clients.
@@ -86,7 +43,7 @@ async fn no_session_is_lost_while_the_ring_rotates_under_load() {
     );
     let mut instances = Vec::new();
     for _ in 0..INSTANCES {
-        instances.push(Instance::start(SocketAddr::from(([127, 0, 0, 1], 0)), &a).await);
+        instances.push(instance(SocketAddr::from(([127, 0, 0, 1], 0)), &a).await);
     }
     let addrs: Arc<Vec<SocketAddr>> = Arc::new(instances.iter().map(|i| i.addr).collect());
     let instances = Arc::new(Mutex::new(instances));
@@ -147,7 +104,12 @@ async fn no_session_is_lost_while_the_ring_rotates_under_load() {
         async move {
             for i in 0..INSTANCES {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                instances.lock().await[i].restart(&keys).await;
+                // Graceful: requests in flight finish, then the port is free.
+                let mut instances = instances.lock().await;
+                let old = instances.remove(i);
+                let addr = old.addr;
+                old.stop().await;
+                instances.insert(i, instance(addr, &keys).await);
             }
         }
     };

@@ -139,3 +139,58 @@ pub fn ready<F: std::future::Future>(future: F) -> F::Output {
         Poll::Pending => panic!("this future was expected to complete without waiting"),
     }
 }
+
+/// Plain-HTTP sessions built from a `SESSION_KEYS` text, as a freshly
+/// started process would.
+pub fn sessions_from_keys(keys: &str) -> Sessions {
+    let config = SessionConfig::default()
+        .with_secure(false)
+        .with_cookie_name("session");
+    Sessions::new(keys.parse::<Keyring>().unwrap(), config).unwrap()
+}
+
+/// A server on loopback that can be stopped gracefully (requests in flight
+/// finish, then the port is free) and started again on the same address.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Serves `app` on `addr` (port 0 for any free port). Binding an address
+    /// a server just left is retried for up to half a second.
+    pub async fn start(addr: std::net::SocketAddr, app: axum::Router) -> Server {
+        let mut listener = tokio::net::TcpListener::bind(addr).await;
+        for _ in 0..50 {
+            if listener.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            listener = tokio::net::TcpListener::bind(addr).await;
+        }
+        let listener = listener.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Server {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.unwrap();
+    }
+}
