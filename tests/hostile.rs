@@ -23,11 +23,13 @@ use sealed_session::{MemoryStore, SessionConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends raw request bytes (with `Connection: close`); returns the status
-/// and the body. Bounded: 10 s.
+/// and the body, status 0 when the server closed without answering (it may
+/// refuse an oversize header before reading all of it). Bounded: 10 s.
 async fn raw(addr: SocketAddr, head: &[u8]) -> (u16, String) {
     tokio::time::timeout(Duration::from_secs(10), async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(head).await.unwrap();
+        // The server may stop reading (and close) mid-request: not a failure.
+        let _ = stream.write_all(head).await;
         let mut response = Vec::new();
         // The server may close while we still write a huge header: read
         // what it answered either way.
@@ -61,12 +63,27 @@ async fn get_with(addr: SocketAddr, path: &str, cookie_lines: &[Vec<u8>]) -> (u1
 async fn fresh_or_refused(addr: SocketAddr, lines: &[Vec<u8>], what: &str) -> u16 {
     let (status, body) = get_with(addr, "/", lines).await;
     assert!(status < 500 && status != 0, "{what}: status {status}");
+    check(status, &body, what);
+    status
+}
+
+/// Like `fresh_or_refused`, for requests past hyper's limits: hyper may
+/// also close the connection without an answer (status 0).
+async fn refused_or_closed(addr: SocketAddr, lines: &[Vec<u8>], what: &str) {
+    let (status, body) = get_with(addr, "/", lines).await;
+    assert!(
+        status == 0 || (400..500).contains(&status),
+        "{what}: status {status}"
+    );
+    check(status, &body, what);
+}
+
+fn check(status: u16, body: &str, what: &str) {
     if status == 200 {
         assert_eq!(body.trim(), "Visits: 1", "{what}");
-    } else {
+    } else if status != 0 {
         assert!((400..500).contains(&status), "{what}: {status}");
     }
-    status
 }
 
 fn line(text: impl AsRef<[u8]>) -> Vec<u8> {
@@ -156,10 +173,9 @@ async fn huge_headers_and_thousands_of_cookies() {
     );
     // Past hyper's limits: its own 4xx (431 or 400), not a crash or a 5xx.
     let past_limit = format!("session={}", "A".repeat(1 << 20));
-    let status = fresh_or_refused(addr, &[line(&past_limit)], "1 MiB header").await;
-    assert!((400..500).contains(&status), "{status}");
+    refused_or_closed(addr, &[line(&past_limit)], "1 MiB header").await;
     let too_many: Vec<Vec<u8>> = (0..200).map(|i| line(format!("h{i}=1"))).collect();
-    fresh_or_refused(addr, &too_many, "200 Cookie headers").await;
+    refused_or_closed(addr, &too_many, "200 Cookie headers").await;
     // The server is still up and sessions still work.
     let value = real_value(addr).await;
     let (_, body) = get_with(addr, "/", &[line(format!("session={value}"))]).await;
