@@ -57,7 +57,7 @@
 //!
 //! # Features
 //!
-//! - `tower`: [`SessionLayer`], which loads before and saves after any
+//! - `tower`: `SessionLayer`, which loads before and saves after any
 //!   tower service over `http` requests.
 //! - `axum`: [`Session<T>`] as an axum extractor (with `tower`).
 //! - `redis`: `RedisStore`, a [`SessionStore`] in Redis for many
