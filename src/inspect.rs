@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use crate::envelope::{Body, Envelope, SessionId};
+use crate::envelope::SessionId;
 use crate::keyring::KeyId;
 use crate::rejection::Rejection;
 use crate::seal;
-use crate::sessions::Sessions;
+use crate::sessions::{OpenedBody, Sessions};
 use crate::store::StoreKey;
 
 /// What [`Sessions::inspect`] found in a cookie value that opened.
@@ -156,37 +156,28 @@ impl Sessions {
     /// assert_eq!((refused.reason, refused.key_id), (Rejection::UnknownKey, Some(old_id)));
     /// ```
     pub fn inspect(&self, value: &str) -> Result<Inspection, Refusal> {
-        let refuse = |(reason, key_id)| Refusal { reason, key_id };
+        let opened = self
+            .unseal(value.as_bytes())
+            .map_err(|(reason, key_id)| Refusal { reason, key_id })?;
         let config = self.config();
-        if config.attributes.name.len() + value.len() > config.size_limit {
-            return Err(refuse((Rejection::TooLarge, None)));
-        }
-        let mut buf = Vec::new();
-        let (position, plaintext) =
-            seal::open(self.keyring(), self.aads(), value.as_bytes(), &mut buf).map_err(refuse)?;
-        let key_id = self.keyring().keys()[position].id;
-        let envelope = Envelope::decode(&buf[plaintext]).ok_or(Refusal {
-            reason: Rejection::Incompatible,
-            key_id: Some(key_id),
-        })?;
         let now = config.clock.now();
         let lifetime = &config.lifetime;
-        let (store_key, payload) = match envelope.body {
-            Body::Inline(bytes) => (None, bytes.to_vec()),
-            Body::Stored(store_ref) => (Some(StoreKey::from_bytes(store_ref.id)), Vec::new()),
+        let (store_key, payload) = match opened.body {
+            OpenedBody::Inline(range) => (None, opened.buf[range].to_vec()),
+            OpenedBody::Stored(key) => (Some(key), Vec::new()),
         };
         Ok(Inspection {
             version: seal::VERSION,
-            key_id,
-            key_position: position,
-            session_id: envelope.id,
-            created: envelope.created,
-            issued: envelope.issued,
-            status: lifetime.check(envelope.created, envelope.issued, now),
-            remaining: lifetime.remaining_from(envelope.created, envelope.issued, now),
+            key_id: opened.key_id,
+            key_position: opened.key_position,
+            session_id: opened.id,
+            created: opened.created,
+            issued: opened.issued,
+            status: lifetime.check(opened.created, opened.issued, now),
+            remaining: lifetime.remaining_from(opened.created, opened.issued, now),
             store_key,
             value_len: value.len(),
-            sealed_len: buf.len(),
+            sealed_len: opened.buf.len(),
             payload,
         })
     }

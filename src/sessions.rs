@@ -161,9 +161,10 @@ impl Sessions {
         &self.inner.keyring
     }
 
-    /// The associated data of each key of the ring, in ring order.
-    pub(crate) fn aads(&self) -> &[Vec<u8>] {
-        &self.inner.aads
+    /// Opens a cookie value without using it (no lifetime check, no
+    /// counters, no store): for [`Sessions::inspect`].
+    pub(crate) fn unseal(&self, value: &[u8]) -> Result<Opened, seal::Refused> {
+        self.inner.unseal(value, &mut Vec::new())
     }
 
     /// The configuration.
@@ -540,19 +541,25 @@ impl Inner {
         now: u64,
         buf: &mut Vec<u8>,
     ) -> Result<Opened, seal::Refused> {
+        let opened = self.unseal(value, buf)?;
+        self.config
+            .lifetime
+            .check(opened.created, opened.issued, now)
+            .map_err(|reason| (reason, Some(opened.key_id)))?;
+        Ok(opened)
+    }
+
+    /// Opens a cookie value into its envelope: size bound, cryptography,
+    /// envelope decoding. No lifetime check (`inspect` reports it instead).
+    fn unseal(&self, value: &[u8], buf: &mut Vec<u8>) -> Result<Opened, seal::Refused> {
         let name = &self.config.attributes.name;
         if name.len() + value.len() > self.config.size_limit {
             return Err((Rejection::TooLarge, None));
         }
         let (position, plaintext) = seal::open(&self.keyring, &self.aads, value, buf)?;
         let key_id = self.keyring.keys()[position].id;
-        let fail = |reason| (reason, Some(key_id));
-        let envelope =
-            Envelope::decode(&buf[plaintext.clone()]).ok_or(fail(Rejection::Incompatible))?;
-        self.config
-            .lifetime
-            .check(envelope.created, envelope.issued, now)
-            .map_err(fail)?;
+        let envelope = Envelope::decode(&buf[plaintext.clone()])
+            .ok_or((Rejection::Incompatible, Some(key_id)))?;
         let body = match envelope.body {
             // The inline body is the envelope's last field and decoding
             // used every byte, so it ends where the plaintext ends.
@@ -683,18 +690,18 @@ impl Inner {
 }
 
 /// A cookie that opened, before the store is asked.
-struct Opened {
-    key_position: usize,
-    key_id: crate::keyring::KeyId,
-    id: SessionId,
-    created: u64,
-    issued: u64,
-    body: OpenedBody,
-    /// The decoded cookie (holds an inline body).
-    buf: Vec<u8>,
+pub(crate) struct Opened {
+    pub(crate) key_position: usize,
+    pub(crate) key_id: crate::keyring::KeyId,
+    pub(crate) id: SessionId,
+    pub(crate) created: u64,
+    pub(crate) issued: u64,
+    pub(crate) body: OpenedBody,
+    /// The decoded cookie: every sealed byte (holds an inline body).
+    pub(crate) buf: Vec<u8>,
 }
 
-enum OpenedBody {
+pub(crate) enum OpenedBody {
     /// Where the value lies in `Opened::buf`.
     Inline(Range<usize>),
     Stored(StoreKey),

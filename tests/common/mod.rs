@@ -106,8 +106,12 @@ pub fn encode(raw: &[u8]) -> String {
 /// Sessions for plain-HTTP tests (no `Secure`, cookie `session`) on a
 /// fresh key.
 pub fn plain_http(config: SessionConfig) -> Sessions {
+    plain_http_with(Keyring::new(Key::generate()), config)
+}
+
+fn plain_http_with(ring: Keyring, config: SessionConfig) -> Sessions {
     let config = config.with_secure(false).with_cookie_name("session");
-    Sessions::new(Keyring::new(Key::generate()), config).unwrap()
+    Sessions::new(ring, config).unwrap()
 }
 
 /// Serves `app` on a free port of 127.0.0.1 until the test's runtime ends.
