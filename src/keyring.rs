@@ -19,6 +19,9 @@ pub(crate) const LABEL_KEY_ID: &[u8] = b"sealed-session v1 key id";
 pub(crate) const LABEL_COOKIE: &[u8] = b"sealed-session v1 cookie seal";
 /// HKDF-SHA256 `info` label for the store-entry sealing subkey.
 pub(crate) const LABEL_STORE: &[u8] = b"sealed-session v1 store seal";
+/// HKDF-SHA256 `info` label for the fingerprint that tells a repeated key
+/// from a key-id collision (never leaves the process).
+pub(crate) const LABEL_FINGERPRINT: &[u8] = b"sealed-session v1 duplicate check";
 
 /// The public 4-byte fingerprint of a key, written in clear into every
 /// cookie the key seals so the opener can find the key without trying each.
@@ -87,12 +90,17 @@ pub(crate) struct RingKey {
     pub(crate) store_cipher: XaesKey,
     opens: AtomicU64,
     seals: AtomicU64,
-    /// The master key, kept only to refuse duplicates; zeroized on drop.
-    master: Key,
+    /// A one-way fingerprint of the master key, to refuse duplicates; the
+    /// master key itself is dropped (and zeroized) once derived from.
+    fingerprint: Zeroizing<[u8; 32]>,
 }
 
 impl RingKey {
     fn new(master: Key) -> RingKey {
+        let mut fingerprint = Zeroizing::new([0u8; 32]);
+        hkdf(&master)
+            .expand(LABEL_FINGERPRINT, &mut *fingerprint)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
         let hkdf = hkdf(&master);
         let subkey = |label: &[u8]| {
             let mut subkey = Zeroizing::new([0u8; 32]);
@@ -106,7 +114,7 @@ impl RingKey {
             store_cipher: subkey(LABEL_STORE),
             opens: AtomicU64::new(0),
             seals: AtomicU64::new(0),
-            master,
+            fingerprint,
         }
     }
 
@@ -188,7 +196,7 @@ impl Keyring {
         let position = self.keys.len() + 1;
         let candidate = RingKey::new(key);
         for existing in &self.keys {
-            if bool::from(existing.master.bytes().ct_eq(candidate.master.bytes())) {
+            if bool::from(existing.fingerprint.ct_eq(&*candidate.fingerprint)) {
                 return Err(KeyError::Duplicate { position });
             }
             if existing.id == candidate.id {
