@@ -61,13 +61,17 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// The sealed plaintext: postcard of this struct.
+/// The sealed plaintext, in postcard's format.
 ///
 /// postcard encodes the fields in order with no names: 16 id bytes, the two
 /// timestamps as varints, then the body's variant index (varint) and
-/// content. Changing a field's type or order changes the wire format: the
-/// known-answer tests pin it.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// content. The format is written and read here by hand (it is short and
+/// fixed, and serde's field-by-field calls cost more than the rest of
+/// opening a cookie's envelope); the tests check both directions against
+/// postcard itself, on fixed and on random input. Changing a field's type
+/// or order changes the wire format: the known-answer tests pin it.
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub(crate) struct Envelope<'a> {
     pub(crate) id: SessionId,
     /// When the session began (unix seconds); never extended.
@@ -75,44 +79,164 @@ pub(crate) struct Envelope<'a> {
     /// When this cookie was sealed (unix seconds); the idle clock runs from
     /// here.
     pub(crate) issued: u64,
-    #[serde(borrow)]
+    #[cfg_attr(test, serde(borrow))]
     pub(crate) body: Body<'a>,
 }
 
 /// Where the user's session value is.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub(crate) enum Body<'a> {
-    /// The postcard bytes of the user's value, in the cookie itself.
-    /// Serialized as bytes (one copy), not as a sequence of `u8` (a call
-    /// per byte); postcard writes both identically: varint length, bytes.
-    Inline(#[serde(serialize_with = "as_bytes")] &'a [u8]),
+    /// The postcard bytes of the user's value, in the cookie itself: a
+    /// varint length, then the bytes.
+    Inline(#[cfg_attr(test, serde(serialize_with = "as_bytes"))] &'a [u8]),
     /// A reference to a server-store entry holding the sealed value.
     Stored(StoreRef),
 }
 
 /// The random 256-bit id of a server-store entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize, Deserialize))]
 pub(crate) struct StoreRef {
     pub(crate) id: [u8; 32],
 }
 
+#[cfg(test)]
 fn as_bytes<S: serde::Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_bytes(bytes)
 }
 
+/// postcard's variant indexes of [`Body`].
+const INLINE: u64 = 0;
+const STORED: u64 = 1;
+
+/// The most bytes an envelope adds to its inline body: id, two 10-byte
+/// varint timestamps, the variant and a 10-byte varint length.
+pub(crate) const MAX_OVERHEAD: usize = 16 + 10 + 10 + 1 + 10;
+
 impl<'a> Envelope<'a> {
-    /// Decodes an envelope; the whole input must be used.
+    /// Appends the envelope's encoding to `out`.
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.0);
+        put_varint(out, self.created);
+        put_varint(out, self.issued);
+        match self.body {
+            Body::Inline(bytes) => {
+                put_varint(out, INLINE);
+                put_varint(out, bytes.len() as u64);
+                out.extend_from_slice(bytes);
+            }
+            Body::Stored(store_ref) => {
+                put_varint(out, STORED);
+                out.extend_from_slice(&store_ref.id);
+            }
+        }
+    }
+
+    /// Decodes an envelope; the whole input must be used. Accepts exactly
+    /// what postcard accepts.
     pub(crate) fn decode(bytes: &'a [u8]) -> Option<Envelope<'a>> {
+        let mut input = Input(bytes);
+        let id = SessionId(input.array()?);
+        let created = input.varint(U64)?;
+        let issued = input.varint(U64)?;
+        // postcard reads a variant index as a u32 varint.
+        let body = match input.varint(U32)? {
+            INLINE => {
+                let len = usize::try_from(input.varint(USIZE)?).ok()?;
+                Body::Inline(input.take(len)?)
+            }
+            STORED => Body::Stored(StoreRef { id: input.array()? }),
+            _ => return None,
+        };
+        input.0.is_empty().then_some(Envelope {
+            id,
+            created,
+            issued,
+            body,
+        })
+    }
+}
+
+/// postcard's varint: 7 bits per byte, least significant first, high bit
+/// set on every byte but the last.
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// What is left to decode.
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    /// A varint as postcard reads one of the integer type `width`: at
+    /// most `width.bytes` bytes, the last one with no bits beyond the
+    /// type's; non-minimal encodings are accepted.
+    fn varint(&mut self, width: Width) -> Option<u64> {
+        let mut value = 0u64;
+        for i in 0..width.bytes {
+            let (&byte, rest) = self.0.split_first()?;
+            self.0 = rest;
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return (i + 1 < width.bytes || byte <= width.last_max).then_some(value);
+            }
+        }
+        None
+    }
+}
+
+/// The varint limits of an integer type (postcard's `varint_max` and
+/// `max_of_last_byte`).
+#[derive(Clone, Copy)]
+struct Width {
+    bytes: u32,
+    last_max: u8,
+}
+
+const U64: Width = Width {
+    bytes: 10,
+    last_max: 1,
+};
+const U32: Width = Width {
+    bytes: 5,
+    last_max: 0x0f,
+};
+
+/// postcard reads a length as a varint of the platform's `usize`.
+const USIZE: Width = if usize::BITS == 64 { U64 } else { U32 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn encode(envelope: &Envelope<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        envelope.encode_into(&mut out);
+        out
+    }
+
+    /// What postcard itself makes of `bytes` as a whole envelope.
+    fn postcard_decode(bytes: &[u8]) -> Option<Envelope<'_>> {
         match postcard::take_from_bytes(bytes) {
             Ok((envelope, [])) => Some(envelope),
             _ => None,
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     /// Pins the envelope encoding byte for byte.
     #[test]
@@ -123,12 +247,13 @@ mod tests {
             issued: 1_700_000_300,
             body: Body::Inline(&[1, 2, 3]),
         };
-        let bytes = postcard::to_allocvec(&envelope).unwrap();
+        let bytes = encode(&envelope);
         let mut expected = vec![0xab; 16];
         expected.extend([0x80, 0xe2, 0xcf, 0xaa, 0x06]); // 1_700_000_000
         expected.extend([0xac, 0xe4, 0xcf, 0xaa, 0x06]); // 1_700_000_300
         expected.extend([0x00, 0x03, 1, 2, 3]); // Inline, length 3
         assert_eq!(bytes, expected);
+        assert_eq!(postcard::to_allocvec(&envelope).unwrap(), expected);
         assert_eq!(Envelope::decode(&bytes), Some(envelope));
 
         let stored = Envelope {
@@ -137,9 +262,10 @@ mod tests {
             issued: 2,
             body: Body::Stored(StoreRef { id: [9; 32] }),
         };
-        let bytes = postcard::to_allocvec(&stored).unwrap();
+        let bytes = encode(&stored);
         assert_eq!(bytes.len(), 16 + 1 + 1 + 1 + 32);
         assert_eq!(bytes[18], 0x01);
+        assert_eq!(bytes, postcard::to_allocvec(&stored).unwrap());
         assert_eq!(Envelope::decode(&bytes), Some(stored));
     }
 
@@ -151,9 +277,115 @@ mod tests {
             issued: 6,
             body: Body::Inline(b"xy"),
         };
-        let mut bytes = postcard::to_allocvec(&envelope).unwrap();
-        assert!(Envelope::decode(&bytes[..bytes.len() - 1]).is_none());
+        let mut bytes = encode(&envelope);
+        for end in 0..bytes.len() {
+            assert!(Envelope::decode(&bytes[..end]).is_none(), "{end} bytes");
+        }
         bytes.push(0);
         assert!(Envelope::decode(&bytes).is_none());
+    }
+
+    /// The varint edge cases postcard decides on: longest forms, bits
+    /// beyond the type, non-minimal forms, unknown variants, lengths.
+    #[test]
+    fn varint_edges_are_decided_as_postcard_decides_them() {
+        const MAX: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        const BIT_65: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        const ELEVEN: &[u8] = &[
+            0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0,
+        ];
+        let stored = [3u8; 32];
+        // created, issued, variant, what follows, whether it decodes.
+        type Case<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8], bool);
+        let cases: &[Case<'_>] = &[
+            (MAX, &[0], &[1], &stored, true),
+            (BIT_65, &[0], &[1], &stored, false),
+            (ELEVEN, &[0], &[1], &stored, false),
+            (&[0x80, 0x00], &[0x81, 0x80, 0x00], &[1], &stored, true),
+            // variant 1 in 5 bytes (allowed), in 6 (too long for a u32),
+            // with a 33rd bit; variant 2.
+            (&[0], &[0], &[0x81, 0x80, 0x80, 0x80, 0x00], &stored, true),
+            (
+                &[0],
+                &[0],
+                &[0x81, 0x80, 0x80, 0x80, 0x80, 0x00],
+                &stored,
+                false,
+            ),
+            (&[0], &[0], &[0x81, 0x80, 0x80, 0x80, 0x10], &stored, false),
+            (&[0], &[0], &[2], &stored, false),
+            // Inline: length 2, a length beyond the end, one in 11 bytes.
+            (&[0], &[0], &[0], &[2, 1, 2], true),
+            (&[0], &[0], &[0], &[5, 1, 2], false),
+            (&[0], &[0], &[0], ELEVEN, false),
+        ];
+        for (i, (created, issued, variant, rest, decodes)) in cases.iter().enumerate() {
+            let bytes = [&[7u8; 16][..], created, issued, variant, rest].concat();
+            let decoded = Envelope::decode(&bytes);
+            assert_eq!(decoded, postcard_decode(&bytes), "case {i}");
+            assert_eq!(decoded.is_some(), *decodes, "case {i}");
+        }
+    }
+
+    fn envelope_parts() -> impl Strategy<Value = ([u8; 16], u64, u64, Option<Vec<u8>>, [u8; 32])> {
+        (
+            any::<[u8; 16]>(),
+            any::<u64>(),
+            prop_oneof![any::<u64>(), 0..300u64],
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+            any::<[u8; 32]>(),
+        )
+    }
+
+    /// An inline envelope when `inline` holds a body, else a stored one.
+    fn assemble(
+        id: [u8; 16],
+        created: u64,
+        issued: u64,
+        inline: &Option<Vec<u8>>,
+        store: [u8; 32],
+    ) -> Envelope<'_> {
+        Envelope {
+            id: SessionId(id),
+            created,
+            issued,
+            body: match inline {
+                Some(bytes) => Body::Inline(bytes),
+                None => Body::Stored(StoreRef { id: store }),
+            },
+        }
+    }
+
+    proptest! {
+        /// Random envelopes: the hand encoding is postcard's and decodes
+        /// back to the same envelope.
+        #[test]
+        fn encoding_matches_postcard((id, created, issued, inline, store) in envelope_parts()) {
+            let envelope = assemble(id, created, issued, &inline, store);
+            let bytes = encode(&envelope);
+            prop_assert_eq!(&bytes, &postcard::to_allocvec(&envelope).unwrap());
+            prop_assert_eq!(Envelope::decode(&bytes), Some(envelope));
+        }
+
+        /// Random and mutated bytes: the hand decoder accepts exactly what
+        /// postcard accepts, with the same result.
+        #[test]
+        fn decoding_matches_postcard(
+            (id, created, issued, inline, store) in envelope_parts(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            cut in any::<prop::sample::Index>(),
+            random in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let envelope = assemble(id, created, issued, &inline, store);
+            let mut bytes = encode(&envelope);
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            prop_assert_eq!(Envelope::decode(&bytes), postcard_decode(&bytes));
+            let cut = &bytes[..cut.index(bytes.len() + 1)];
+            prop_assert_eq!(Envelope::decode(cut), postcard_decode(cut));
+            prop_assert_eq!(Envelope::decode(&random), postcard_decode(&random));
+        }
     }
 }

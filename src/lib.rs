@@ -123,4 +123,4 @@ pub use crate::axum::MissingSessionLayer;
 pub use crate::redis_store::RedisStore;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub use crate::tower::{SessionLayer, SessionService};
+pub use crate::tower::{ResponseFuture, SessionLayer, SessionService};

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::attributes::Rendered;
 use crate::config::SessionConfig;
-use crate::envelope::{Body, Envelope, SessionId, StoreRef};
+use crate::envelope::{self, Body, Envelope, SessionId, StoreRef};
 use crate::error::{ConfigError, LoadError, SaveError};
 use crate::header::cookie_values;
 use crate::keyring::Keyring;
@@ -221,6 +221,9 @@ impl Sessions {
         T: DeserializeOwned + Default,
     {
         let inner = &*self.inner;
+        if inner.config.store.is_none() {
+            return Ok(self.load_now(headers));
+        }
         let now = inner.config.clock.now();
         let mut buf = Vec::new();
         let mut first_rejection = None;
@@ -231,29 +234,41 @@ impl Sessions {
             };
             match opened {
                 Ok(state) => return Ok(Session::from_state(state)),
-                Err((reason, key_id)) => {
-                    tracing::debug!(
-                        reason = %reason,
-                        key_id = key_id.map(tracing::field::display),
-                        cookie = %inner.config.attributes.name,
-                        "session cookie rejected"
-                    );
-                    first_rejection.get_or_insert(reason);
-                }
+                Err(refused) => inner.rejected(refused, &mut first_rejection),
             }
         }
-        Ok(Session::from_state(State {
-            data: T::default(),
-            id: SessionId::random(),
-            created: now,
-            issued: now,
-            new: true,
-            origin: None,
-            changed: false,
-            restart: false,
-            destroyed: false,
-            rejection: first_rejection,
-        }))
+        Ok(inner.fresh(now, first_rejection))
+    }
+
+    /// [`Sessions::load`] without a store: nothing to wait for, so it is
+    /// done here and now (the tower layer calls it directly, with no
+    /// future to allocate). With a store configured it must not be used:
+    /// it would treat a store-held cookie as `StoreNotConfigured`.
+    pub(crate) fn load_now<T>(&self, headers: &HeaderMap) -> Session<T>
+    where
+        T: DeserializeOwned + Default,
+    {
+        let inner = &*self.inner;
+        debug_assert!(inner.config.store.is_none());
+        let now = inner.config.clock.now();
+        let mut buf = Vec::new();
+        let mut first_rejection = None;
+        for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
+            let opened = inner
+                .open_cookie(value, now, &mut buf)
+                .and_then(|opened| inner.decode(opened, None));
+            match opened {
+                Ok(state) => return Session::from_state(state),
+                Err(refused) => inner.rejected(refused, &mut first_rejection),
+            }
+        }
+        inner.fresh(now, first_rejection)
+    }
+
+    /// Whether a store is configured: without one, [`Sessions::load_now`]
+    /// and [`Sessions::save_now`] do the whole work.
+    pub(crate) fn has_store(&self) -> bool {
+        self.inner.config.store.is_some()
     }
 
     /// Writes what the request did to the session onto the response
@@ -315,6 +330,9 @@ impl Sessions {
         T: Serialize,
     {
         let inner = &*self.inner;
+        if inner.config.store.is_none() {
+            return self.save_now(session, headers);
+        }
         let now = inner.config.clock.now();
         // Decide under the lock, do the store I/O without it, then record.
         let plan = inner.plan(&mut session.lock(), now)?;
@@ -337,33 +355,50 @@ impl Sessions {
                         .await
                         .map_err(SaveError::Store)?;
                 }
-                headers.append(SET_COOKIE, inner.rendered.removal.clone());
-                let mut state = session.lock();
-                state.destroyed = false;
-                state.restart = false;
-                state.origin = None;
+                inner.removed(session, headers);
                 Ok(())
             }
             Plan::Write(write) => {
                 let written = inner.write(&write, now).await?;
-                if let Some(set_cookie) = written.set_cookie {
-                    headers.append(SET_COOKIE, set_cookie);
-                }
                 if write.old_stored.is_some() && write.old_stored != written.stored {
                     inner.forget(write.old_stored).await;
                 }
-                let mut state = session.lock();
-                state.created = write.created;
-                state.issued = written.issued;
-                state.changed = false;
-                state.restart = false;
-                state.origin = Some(Origin {
-                    id: write.id,
-                    key_position: 0,
-                    stored: written.stored,
-                    body: 0..write.body.len(),
-                    buf: write.body,
-                });
+                inner.written(session, headers, write, written);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Sessions::save`] without a store: sealing only, done here and now.
+    /// With a store configured it must not be used (no fallback to the
+    /// store, no revocation marker).
+    pub(crate) fn save_now<T>(
+        &self,
+        session: &Session<T>,
+        headers: &mut HeaderMap,
+    ) -> Result<(), SaveError>
+    where
+        T: Serialize,
+    {
+        let inner = &*self.inner;
+        debug_assert!(inner.config.store.is_none());
+        let now = inner.config.clock.now();
+        let plan = inner.plan(&mut session.lock(), now)?;
+        match plan {
+            Plan::Nothing => Ok(()),
+            // A session loaded without a store has no entry and no
+            // revocation marker to write.
+            Plan::Remove {
+                stored: None,
+                revoke: None,
+            } => {
+                inner.removed(session, headers);
+                Ok(())
+            }
+            Plan::Remove { .. } => inner.store().map(drop),
+            Plan::Write(write) => {
+                let written = inner.write_cookie(&write, now)?;
+                inner.written(session, headers, write, written);
                 Ok(())
             }
         }
@@ -409,6 +444,70 @@ struct Written {
 }
 
 impl Inner {
+    /// A new session holding `T::default()`, after no cookie opened.
+    fn fresh<T: Default>(&self, now: u64, rejection: Option<Rejection>) -> Session<T> {
+        Session::from_state(State {
+            data: T::default(),
+            id: SessionId::random(),
+            created: now,
+            issued: now,
+            new: true,
+            origin: None,
+            changed: false,
+            restart: false,
+            destroyed: false,
+            rejection,
+        })
+    }
+
+    /// Records a cookie that did not open: a `debug` event, and the first
+    /// reason for [`Session::rejection`].
+    fn rejected(&self, (reason, key_id): seal::Refused, first: &mut Option<Rejection>) {
+        tracing::debug!(
+            reason = %reason,
+            key_id = key_id.map(tracing::field::display),
+            cookie = %self.config.attributes.name,
+            "session cookie rejected"
+        );
+        first.get_or_insert(reason);
+    }
+
+    /// Sends the removal cookie of a destroyed session (its store entry
+    /// and marker, if any, are already taken care of).
+    fn removed<T>(&self, session: &Session<T>, headers: &mut HeaderMap) {
+        headers.append(SET_COOKIE, self.rendered.removal.clone());
+        let mut state = session.lock();
+        state.destroyed = false;
+        state.restart = false;
+        state.origin = None;
+    }
+
+    /// Sends the cookie `write` produced, if any, and records what the
+    /// browser now holds.
+    fn written<T>(
+        &self,
+        session: &Session<T>,
+        headers: &mut HeaderMap,
+        write: Write,
+        written: Written,
+    ) {
+        if let Some(set_cookie) = written.set_cookie {
+            headers.append(SET_COOKIE, set_cookie);
+        }
+        let mut state = session.lock();
+        state.created = write.created;
+        state.issued = written.issued;
+        state.changed = false;
+        state.restart = false;
+        state.origin = Some(Origin {
+            id: write.id,
+            key_position: 0,
+            stored: written.stored,
+            body: 0..write.body.len(),
+            buf: write.body,
+        });
+    }
+
     fn store(&self) -> Result<&dyn SessionStore, SaveError> {
         // `Sessions::new` refuses what would need a missing store, and a
         // store-held session can only be loaded with a store.
@@ -477,17 +576,9 @@ impl Inner {
             body,
         };
         if self.config.store_mode == StoreMode::Cookie {
-            let inline = envelope(Body::Inline(&write.body));
-            match self.seal(&inline, write.body.len(), max_age) {
-                Ok(set_cookie) => {
-                    return Ok(Written {
-                        set_cookie: Some(set_cookie),
-                        stored: None,
-                        issued: now,
-                    });
-                }
+            match self.write_cookie(write, now) {
                 Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
-                Err(e) => return Err(e),
+                done => return done,
             }
         }
         let store = self.store()?;
@@ -519,6 +610,22 @@ impl Inner {
             set_cookie,
             stored: Some(key),
             issued,
+        })
+    }
+
+    /// Seals a session whole into its cookie, issued `now`.
+    fn write_cookie(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
+        let max_age = self.config.lifetime.max_age(write.created, now);
+        let inline = Envelope {
+            id: write.id,
+            created: write.created,
+            issued: now,
+            body: Body::Inline(&write.body),
+        };
+        Ok(Written {
+            set_cookie: Some(self.seal(&inline, write.body.len(), max_age)?),
+            stored: None,
+            issued: now,
         })
     }
 
@@ -591,38 +698,61 @@ impl Inner {
                 return fail(Rejection::Revoked);
             }
         }
-        let (buf, body, stored, key_position) = match opened.body {
-            OpenedBody::Inline(body) => (opened.buf, body, None, opened.key_position),
-            OpenedBody::Stored(key) => {
+        let entry = match &opened.body {
+            OpenedBody::Inline(_) => None,
+            &OpenedBody::Stored(key) => {
                 let Some(store) = store else {
                     return fail(Rejection::StoreNotConfigured);
                 };
-                let Some(mut entry) = store.load(&key).await? else {
+                let Some(mut buf) = store.load(&key).await? else {
                     return fail(Rejection::MissingStoreEntry);
                 };
                 let name = &self.config.attributes.name;
                 let opened_entry =
-                    seal::open_raw(&self.keyring, seal::Purpose::Store, &mut entry, |_, id| {
+                    seal::open_raw(&self.keyring, seal::Purpose::Store, &mut buf, |_, id| {
                         seal::store_associated_data(id, &key, name)
                     });
-                let Ok((entry_position, body)) = opened_entry else {
+                let Ok((position, body)) = opened_entry else {
                     tracing::warn!(store_key = %key, "session store entry did not authenticate");
                     return fail(Rejection::StoreEntryInvalid);
                 };
-                (
-                    entry,
+                Some(Entry {
+                    key,
+                    position,
+                    buf,
                     body,
-                    Some(key),
-                    opened.key_position.max(entry_position),
-                )
+                })
+            }
+        };
+        Ok(self.decode(opened, entry))
+    }
+
+    /// Decodes the value, from the cookie (`entry` is `None`) or from its
+    /// opened store entry, into the session's state. Without an entry, a
+    /// store-held cookie is `StoreNotConfigured`.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        opened: Opened,
+        entry: Option<Entry>,
+    ) -> Result<State<T>, seal::Refused> {
+        let (buf, body, stored, key_position) = match (entry, opened.body) {
+            (Some(entry), _) => (
+                entry.buf,
+                entry.body,
+                Some(entry.key),
+                opened.key_position.max(entry.position),
+            ),
+            (None, OpenedBody::Inline(body)) => (opened.buf, body, None, opened.key_position),
+            (None, OpenedBody::Stored(_)) => {
+                return Err((Rejection::StoreNotConfigured, Some(opened.key_id)));
             }
         };
         let data = match postcard::take_from_bytes::<T>(&buf[body.clone()]) {
             Ok((data, [])) => data,
-            _ => return fail(Rejection::Incompatible),
+            _ => return Err((Rejection::Incompatible, Some(opened.key_id))),
         };
         self.keyring.keys()[opened.key_position].count_open();
-        Ok(Ok(State {
+        Ok(State {
             data,
             id: opened.id,
             created: opened.created,
@@ -639,7 +769,7 @@ impl Inner {
             restart: false,
             destroyed: false,
             rejection: None,
-        }))
+        })
     }
 
     /// Seals an envelope under the primary key into a whole `Set-Cookie`
@@ -651,10 +781,8 @@ impl Inner {
         max_age: Option<u64>,
     ) -> Result<HeaderValue, SaveError> {
         let name = &self.config.attributes.name;
-        // id, two varint timestamps, variant, varint length: at most 42.
-        let mut plaintext = seal::buffer(body_len + 42);
-        plaintext = postcard::to_extend(envelope, plaintext)
-            .map_err(|e| SaveError::Encode(e.to_string()))?;
+        let mut plaintext = seal::buffer(body_len + envelope::MAX_OVERHEAD);
+        envelope.encode_into(&mut plaintext);
         let value_len = seal::encoded_len(plaintext.len() + seal::OVERHEAD - seal::HEADER_LEN);
         let size = name.len() + value_len;
         if size > self.config.size_limit {
@@ -699,6 +827,16 @@ pub(crate) struct Opened {
     pub(crate) body: OpenedBody,
     /// The decoded cookie: every sealed byte (holds an inline body).
     pub(crate) buf: Vec<u8>,
+}
+
+/// A store entry that opened.
+struct Entry {
+    key: StoreKey,
+    /// The ring position of the key that sealed it.
+    position: usize,
+    /// The opened entry; the value lies at `body`.
+    buf: Vec<u8>,
+    body: Range<usize>,
 }
 
 pub(crate) enum OpenedBody {

@@ -5,15 +5,17 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use http::{Request, Response, StatusCode};
+use pin_project_lite::pin_project;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::SaveError;
+use crate::session::Session;
 use crate::sessions::Sessions;
 
 /// A tower layer that gives every request a [`Session<T>`](crate::Session)
@@ -29,6 +31,10 @@ use crate::sessions::Sessions;
 ///   too large for its cookie with no store configured).
 /// - A load error (a server store that is down) answers an empty
 ///   `503 Service Unavailable` without calling the inner service.
+/// - Without a store, loading and saving never wait: the session is loaded
+///   in `call` and saved when the inner future completes, inside
+///   [`ResponseFuture`], with nothing allocated for the layer. With a
+///   store, the whole request runs in one boxed future.
 ///
 /// # Example
 ///
@@ -153,7 +159,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future, T, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -164,7 +170,18 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let sessions = self.sessions.clone();
-        Box::pin(async move {
+        if !sessions.has_store() {
+            let session = sessions.load_now::<T>(request.headers());
+            request.extensions_mut().insert(session.clone());
+            return ResponseFuture {
+                kind: Kind::Inline {
+                    future: inner.call(request),
+                    session,
+                    sessions,
+                },
+            };
+        }
+        let future = Box::pin(async move {
             let session = match sessions.load::<T>(request.headers()).await {
                 Ok(session) => session,
                 Err(error) => {
@@ -174,15 +191,109 @@ where
             };
             request.extensions_mut().insert(session.clone());
             let mut response = inner.call(request).await?;
-            if let Err(error) = sessions.save(&session, response.headers_mut()).await {
-                tracing::error!(%error, "session could not be saved");
-                let status = match error {
-                    SaveError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::INTERNAL_SERVER_ERROR,
-                };
-                return Ok(empty_response(status));
+            match sessions.save(&session, response.headers_mut()).await {
+                Ok(()) => Ok(response),
+                Err(error) => Ok(save_failed(error)),
             }
-            Ok(response)
-        })
+        });
+        ResponseFuture {
+            kind: Kind::Boxed { future },
+        }
+    }
+}
+
+/// The response that replaces the inner service's when the session could
+/// not be saved: no `Set-Cookie`, so the browser keeps its cookie.
+fn save_failed<B: Default>(error: SaveError) -> Response<B> {
+    tracing::error!(%error, "session could not be saved");
+    empty_response(match error {
+        SaveError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    })
+}
+
+type BoxedResponse<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+pin_project! {
+    /// The future of [`SessionService`]: the inner service's response with
+    /// the session saved onto it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use sealed_session::{Key, Keyring, SessionConfig, SessionLayer, Sessions};
+    /// use tower::{Layer as _, Service as _, service_fn};
+    ///
+    /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let mut service = SessionLayer::<u32>::new(sessions).layer(service_fn(|_| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }));
+    /// let future: sealed_session::ResponseFuture<_, u32, String, _> =
+    ///     service.call(http::Request::new(()));
+    /// assert_eq!(future.await.unwrap().status(), http::StatusCode::OK);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<F, T, B, E> {
+        #[pin]
+        kind: Kind<F, T, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProjection]
+    enum Kind<F, T, B, E> {
+        // No store: the session is loaded; save it when `future` is done.
+        Inline {
+            #[pin]
+            future: F,
+            session: Session<T>,
+            sessions: Sessions,
+        },
+        // A store: load, inner service and save in one future.
+        Boxed {
+            future: BoxedResponse<B, E>,
+        },
+    }
+}
+
+impl<F, T, B, E> Future for ResponseFuture<F, T, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    T: Serialize,
+    B: Default,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProjection::Inline {
+                future,
+                session,
+                sessions,
+            } => {
+                let mut response = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(
+                    match sessions.save_now(session, response.headers_mut()) {
+                        Ok(()) => response,
+                        Err(error) => save_failed(error),
+                    },
+                ))
+            }
+            KindProjection::Boxed { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, T, B, E> fmt::Debug for ResponseFuture<F, T, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            Kind::Inline { .. } => "inline",
+            Kind::Boxed { .. } => "boxed",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
     }
 }
