@@ -2,7 +2,6 @@
 //! response headers.
 
 use std::fmt;
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -810,11 +809,28 @@ impl Inner {
         debug_assert_eq!(cookie.len(), size + 1);
         cookie.push_str(suffix);
         if let Some(max_age) = max_age {
-            write!(cookie, "{MAX_AGE}{max_age}").expect("writing to a String cannot fail");
+            cookie.push_str(MAX_AGE);
+            push_decimal(&mut cookie, max_age);
         }
         debug_assert_eq!(cookie.len(), cookie.capacity());
         HeaderValue::try_from(cookie).map_err(|e| SaveError::Encode(e.to_string()))
     }
+}
+
+/// Appends `n` in decimal (what `write!` does, without the formatting
+/// machinery, on every cookie written).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&digit| char::from(digit)));
 }
 
 /// A cookie that opened, before the store is asked.
@@ -851,5 +867,30 @@ impl fmt::Debug for Sessions {
             .field("keyring", &self.inner.keyring)
             .field("config", &self.inner.config)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn decimal_digits_are_those_of_display() {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            99,
+            100,
+            86_400,
+            1 << 40,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
     }
 }

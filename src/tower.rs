@@ -166,21 +166,24 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // The clone was not polled ready; keep the one that was.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let sessions = self.sessions.clone();
         if !sessions.has_store() {
+            // Nothing to wait for: the inner service is called now, so the
+            // one that was polled ready serves it and needs no clone.
             let session = sessions.load_now::<T>(request.headers());
             request.extensions_mut().insert(session.clone());
             return ResponseFuture {
                 kind: Kind::Inline {
-                    future: inner.call(request),
+                    future: self.inner.call(request),
                     session,
                     sessions,
                 },
             };
         }
+        // The inner service is called later, inside the future: take the
+        // one that was polled ready and leave a clone (not yet ready).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let future = Box::pin(async move {
             let session = match sessions.load::<T>(request.headers()).await {
                 Ok(session) => session,
