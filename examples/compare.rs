@@ -3,22 +3,33 @@
 //! the server and the load generator to different cores, runs everything).
 //!
 //! - `compare run [SECONDS] [RUNS]`: the whole comparison; prints the table.
+//! - `compare against OTHER [SECONDS] [RUNS]`: cookie mode of another
+//!   build of this program (an older commit's, built by
+//!   `scripts/compare.sh --against REV`) beside this build's, in the same
+//!   run.
 //! - `compare serve MODE PORT [REDIS_URL]`: one server (single-threaded).
 //! - `compare load PORT PATH SECONDS CONNECTIONS`: one load run.
 //!
-//! Modes: `none` (no session layer: the ceiling), `cookie`,
-//! `server_memory`, `server_redis`, `cookie_3kb` (a session carrying
-//! 2,800 bytes besides the count: a ~3.8 KB cookie). Every connection is
-//! one client with its own session cookie; on `/` each request changes the
-//! session (the count rises by one, checked), on `/peek` it only reads it
-//! (the count stays, checked).
+//! Modes: `none` (no session layer: the ceiling), `none_bytes` (no
+//! session layer, but `/` answers with a fixed sealed cookie of cookie
+//! mode's size, which the client sends back: what the header bytes alone
+//! cost), `cookie`, `cookie_router` (cookie mode with the layer around the
+//! whole `Router` instead of `Router::layer`), `server_memory`,
+//! `server_redis`, `cookie_3kb` (a session carrying 2,800 bytes besides the
+//! count: a ~3.8 KB cookie). Every connection is one client with its own
+//! session cookie; on `/` each request changes the session (the count rises
+//! by one, checked), on `/peek` it only reads it (the count stays,
+//! checked).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Body;
 use axum::routing::get;
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -27,6 +38,7 @@ use sealed_session::{
     StoreMode,
 };
 use serde::{Deserialize, Serialize};
+use tower::Layer as _;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Counter {
@@ -34,32 +46,9 @@ struct Counter {
     padding: Vec<u8>,
 }
 
-async fn app(mode: &str, redis: Option<&str>) -> Router {
-    if mode == "none" {
-        return Router::new()
-            .route("/", get(|| async { "Visits: 0\n" }))
-            .route("/peek", get(|| async { "Visits: 0\n" }));
-    }
-    let mut config = SessionConfig::default()
-        .with_secure(false)
-        .with_cookie_name("session");
-    match mode {
-        "server_memory" => {
-            config = config
-                .with_store(MemoryStore::new())
-                .with_store_mode(StoreMode::Server)
-        }
-        "server_redis" => {
-            let store = RedisStore::connect(redis.expect("server_redis needs a Redis URL"))
-                .await
-                .unwrap();
-            config = config.with_store(store).with_store_mode(StoreMode::Server);
-        }
-        "cookie" | "cookie_3kb" => {}
-        other => panic!("unknown mode {other}"),
-    }
-    let padding = if mode == "cookie_3kb" { 2800 } else { 0 };
-    let sessions = Sessions::new(Keyring::new(Key::generate()), config).unwrap();
+/// The counter app's routes: `/` counts a visit, `/peek` reads the count.
+/// `padding` bytes ride along in the session.
+fn counter(padding: usize) -> Router {
     Router::new()
         .route(
             "/",
@@ -78,7 +67,78 @@ async fn app(mode: &str, redis: Option<&str>) -> Router {
                 format!("Visits: {}\n", session.read(|c| c.count))
             }),
         )
-        .layer(SessionLayer::<Counter>::new(sessions))
+}
+
+/// The session configuration of `mode`.
+async fn sessions(mode: &str, redis: Option<&str>) -> Sessions {
+    let mut config = SessionConfig::default()
+        .with_secure(false)
+        .with_cookie_name("session");
+    match mode {
+        "server_memory" => {
+            config = config
+                .with_store(MemoryStore::new())
+                .with_store_mode(StoreMode::Server)
+        }
+        "server_redis" => {
+            let store = RedisStore::connect(redis.expect("server_redis needs a Redis URL"))
+                .await
+                .unwrap();
+            config = config.with_store(store).with_store_mode(StoreMode::Server);
+        }
+        "cookie" | "cookie_3kb" | "cookie_router" | "none_bytes" => {}
+        other => panic!("unknown mode {other}"),
+    }
+    Sessions::new(Keyring::new(Key::generate()), config).unwrap()
+}
+
+/// A `Set-Cookie` value as cookie mode sends it for a count of 1.
+async fn sample_set_cookie() -> HeaderValue {
+    let sessions = sessions("none_bytes", None).await;
+    let session = sessions.load::<Counter>(&HeaderMap::new()).await.unwrap();
+    session.update(|c| c.count = 1);
+    let mut headers = HeaderMap::new();
+    sessions.save(&session, &mut headers).await.unwrap();
+    headers.remove(SET_COOKIE).unwrap()
+}
+
+/// Serves the app of `mode` on `listener` until killed.
+async fn serve(mode: &str, listener: tokio::net::TcpListener, redis: Option<&str>) {
+    match mode {
+        // No session layer, same handlers' answers: the ceiling.
+        "none" => {
+            let app = Router::new()
+                .route("/", get(|| async { "Visits: 0\n" }))
+                .route("/peek", get(|| async { "Visits: 0\n" }));
+            axum::serve(listener, app).await.unwrap()
+        }
+        // No session layer, but the same header bytes as cookie mode: a
+        // fixed sealed cookie on `/`, which the client then sends back.
+        "none_bytes" => {
+            let set_cookie = sample_set_cookie().await;
+            let app = Router::new()
+                .route(
+                    "/",
+                    get(move || async move { ([(SET_COOKIE, set_cookie)], "Visits: 0\n") }),
+                )
+                .route("/peek", get(|| async { "Visits: 0\n" }));
+            axum::serve(listener, app).await.unwrap()
+        }
+        // The layer around the whole Router rather than added to each
+        // route with `Router::layer`.
+        "cookie_router" => {
+            let service =
+                SessionLayer::<Counter>::new(sessions(mode, redis).await).layer(counter(0));
+            let make_service = axum::ServiceExt::<Request<Body>>::into_make_service(service);
+            axum::serve(listener, make_service).await.unwrap()
+        }
+        _ => {
+            let padding = if mode == "cookie_3kb" { 2800 } else { 0 };
+            let app =
+                counter(padding).layer(SessionLayer::<Counter>::new(sessions(mode, redis).await));
+            axum::serve(listener, app).await.unwrap()
+        }
+    }
 }
 
 /// What one load run measured.
@@ -264,88 +324,205 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-async fn run(seconds: u64, runs: usize) {
-    let me = std::env::current_exe().unwrap().display().to_string();
-    let redis = Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok()
-        .then(|| {
-            let port = free_port();
-            let child = pinned(
-                "0",
-                "redis-server",
-                &[
-                    "--port".into(),
-                    port.to_string(),
-                    "--bind".into(),
-                    "127.0.0.1".into(),
-                    "--save".into(),
-                    String::new(),
-                    "--appendonly".into(),
-                    "no".into(),
-                ],
-            )
-            .spawn()
-            .unwrap();
-            (Killed(child), port)
-        });
-    if let Some((_, port)) = &redis {
-        wait_for(*port).await;
+/// One row of the table: a label, the program that serves, its mode and
+/// the path the clients ask for.
+struct Case {
+    label: String,
+    server: String,
+    mode: &'static str,
+    path: &'static str,
+}
+
+impl Case {
+    fn new(label: &str, server: &str, mode: &'static str, path: &'static str) -> Case {
+        Case {
+            label: label.to_owned(),
+            server: server.to_owned(),
+            mode,
+            path,
+        }
     }
-    println!(
-        "{} connections per run, {seconds} s per run, median of {runs} runs; server pinned to core 0, load generator to core 1: {}",
-        CONNECTIONS,
-        if pinning() { "yes" } else { "no" }
-    );
-    let cases: [(&str, &str, &'static str); 7] = [
+}
+
+/// The comparison: every mode of this build.
+fn comparison() -> Vec<Case> {
+    let me = std::env::current_exe().unwrap().display().to_string();
+    [
         ("no session (ceiling)", "none", "/"),
+        ("no session, cookie mode's header bytes", "none_bytes", "/"),
+        (
+            "no session, cookie mode's header bytes, read-only",
+            "none_bytes",
+            "/peek",
+        ),
         ("cookie", "cookie", "/"),
         ("cookie, read-only", "cookie", "/peek"),
+        ("cookie, layer around the Router", "cookie_router", "/"),
+        (
+            "cookie, layer around the Router, read-only",
+            "cookie_router",
+            "/peek",
+        ),
         ("server, MemoryStore", "server_memory", "/"),
         ("server, Redis", "server_redis", "/"),
         ("cookie, ~3.8 KB session", "cookie_3kb", "/"),
         ("server, Redis, read-only", "server_redis", "/peek"),
-    ];
+    ]
+    .into_iter()
+    .map(|(label, mode, path)| Case::new(label, &me, mode, path))
+    .collect()
+}
+
+/// Before and after: cookie mode of another build (`other`, e.g. an older
+/// commit's `compare`) and of this one, against this build's ceiling.
+fn against(other: &str) -> Vec<Case> {
+    let me = std::env::current_exe().unwrap().display().to_string();
+    let name = std::path::Path::new(other)
+        .file_name()
+        .map_or(other.into(), |name| name.to_string_lossy());
+    vec![
+        Case::new("no session (ceiling)", &me, "none", "/"),
+        Case::new(&format!("cookie, {name}"), other, "cookie", "/"),
+        Case::new("cookie, this build", &me, "cookie", "/"),
+        Case::new(
+            &format!("cookie, read-only, {name}"),
+            other,
+            "cookie",
+            "/peek",
+        ),
+        Case::new("cookie, read-only, this build", &me, "cookie", "/peek"),
+    ]
+}
+
+async fn run(cases: &[Case], seconds: u64, runs: usize) {
+    let wants_redis = cases.iter().any(|case| case.mode == "server_redis");
+    let redis = (wants_redis
+        && Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok())
+    .then(|| {
+        let port = free_port();
+        let child = pinned(
+            "0",
+            "redis-server",
+            &[
+                "--port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--save".into(),
+                String::new(),
+                "--appendonly".into(),
+                "no".into(),
+            ],
+        )
+        .spawn()
+        .unwrap();
+        (Killed(child), port)
+    });
+    if let Some((_, port)) = &redis {
+        wait_for(*port).await;
+    }
     println!(
-        "| mode | requests/s | p50 (us) | p99 (us) | ratio to ceiling | Cookie + Set-Cookie bytes/request | errors | broken sessions |"
+        "{} connections per run, {seconds} s per run, median of {runs} runs (the rows take turns); server pinned to core 0, load generator to core 1: {}",
+        CONNECTIONS,
+        if pinning() { "yes" } else { "no" }
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    let mut ceiling = None;
-    for (label, mode, path) in cases {
-        if mode == "server_redis" && redis.is_none() {
-            println!("| {label} | skipped: redis-server not installed | | | | | | |");
-            continue;
-        }
-        let (mut rps, mut p50, mut p99, mut bytes) = (vec![], vec![], vec![], vec![]);
-        let (mut errors, mut broken) = (0, 0);
-        for _ in 0..runs {
+    let skipped = |case: &Case| case.mode == "server_redis" && redis.is_none();
+    // Rounds of every case in turn, so that a slow spell of the machine
+    // falls on all the rows alike rather than on the runs of one row.
+    let mut rows: Vec<Row> = cases.iter().map(|_| Row::default()).collect();
+    for _ in 0..runs {
+        for (case, row) in cases.iter().zip(&mut rows) {
+            if skipped(case) {
+                continue;
+            }
             let port = free_port();
-            let mut args = vec!["serve".to_owned(), mode.to_owned(), port.to_string()];
+            let mut args = vec!["serve".to_owned(), case.mode.to_owned(), port.to_string()];
             if let Some((_, redis_port)) = &redis {
                 args.push(format!("redis://127.0.0.1:{redis_port}"));
             }
-            let _server = Killed(pinned("0", &me, &args).spawn().unwrap());
+            let server = Killed(pinned("0", &case.server, &args).spawn().unwrap());
             wait_for(port).await;
+            // CPU time of the server process, and of redis-server when the
+            // server uses it, over the measured run.
+            let mut pids = vec![server.0.id()];
+            if case.mode == "server_redis" {
+                pids.extend(redis.as_ref().map(|(child, _)| child.0.id()));
+            }
+            let cpu_before = cpu_ns(&pids);
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let mut m = load(addr, path, seconds, CONNECTIONS, mode != "none").await;
-            rps.push(m.rps());
-            p50.push(m.percentile(0.50));
-            p99.push(m.percentile(0.99));
-            bytes.push(m.header_bytes as f64 / m.requests.max(1) as f64);
-            errors += m.errors;
-            broken += m.broken_sessions;
+            let checked = !case.mode.starts_with("none");
+            let mut m = load(addr, case.path, seconds, CONNECTIONS, checked).await;
+            let cpu = cpu_ns(&pids)
+                .zip(cpu_before)
+                .map(|(after, before)| after - before);
+            row.rps.push(m.rps());
+            row.p50.push(m.percentile(0.50));
+            row.p99.push(m.percentile(0.99));
+            row.bytes
+                .push(m.header_bytes as f64 / m.requests.max(1) as f64);
+            if let Some(cpu) = cpu {
+                row.cpu_us
+                    .push(cpu as f64 / 1000.0 / m.requests.max(1) as f64);
+            }
+            row.errors += m.errors;
+            row.broken += m.broken_sessions;
         }
-        let rps = median(&mut rps);
-        let ratio = *ceiling.get_or_insert(rps);
+    }
+    println!(
+        "| mode | requests/s | p50 (us) | p99 (us) | ratio to ceiling | server CPU per request (us) | CPU ratio | Cookie + Set-Cookie bytes/request | errors | broken sessions |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut ceiling: Option<(f64, Option<f64>)> = None;
+    for (case, mut row) in cases.iter().zip(rows) {
+        let label = &case.label;
+        if skipped(case) {
+            println!("| {label} | skipped: redis-server not installed | | | | | | | | |");
+            continue;
+        }
+        let rps = median(&mut row.rps);
+        let cpu = (!row.cpu_us.is_empty()).then(|| median(&mut row.cpu_us));
+        let (ceiling_rps, ceiling_cpu) = *ceiling.get_or_insert((rps, cpu));
+        let show =
+            |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
         println!(
-            "| {label} | {rps:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {errors} | {broken} |",
-            median(&mut p50),
-            median(&mut p99),
-            rps / ratio,
-            median(&mut bytes)
+            "| {label} | {rps:.0} | {:.0} | {:.0} | {:.2} | {} | {} | {:.0} | {} | {} |",
+            median(&mut row.p50),
+            median(&mut row.p99),
+            rps / ceiling_rps,
+            show(cpu, 2),
+            show(cpu.zip(ceiling_cpu).map(|(cpu, ceiling)| ceiling / cpu), 2),
+            median(&mut row.bytes),
+            row.errors,
+            row.broken
         );
     }
+}
+
+/// One row's runs.
+#[derive(Default)]
+struct Row {
+    rps: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    bytes: Vec<f64>,
+    cpu_us: Vec<f64>,
+    errors: u64,
+    broken: u64,
+}
+
+/// Nanoseconds the processes' main threads have run on a CPU (Linux
+/// `/proc/PID/schedstat`; both servers do their work on the main thread),
+/// or `None` where that file cannot be read.
+fn cpu_ns(pids: &[u32]) -> Option<u64> {
+    pids.iter()
+        .map(|pid| {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+            text.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
 }
 
 const CONNECTIONS: usize = 32;
@@ -357,11 +534,10 @@ async fn main() {
     match arg(0) {
         Some("serve") => {
             let (mode, port) = (arg(1).unwrap(), arg(2).unwrap().parse::<u16>().unwrap());
-            let app = app(mode, arg(3)).await;
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                 .await
                 .unwrap();
-            axum::serve(listener, app).await.unwrap();
+            serve(mode, listener, arg(3)).await;
         }
         Some("load") => {
             let port: u16 = arg(1).unwrap().parse().unwrap();
@@ -392,11 +568,17 @@ async fn main() {
         Some("run") | None => {
             let seconds = arg(1).map_or(5, |s| s.parse().unwrap());
             let runs = arg(2).map_or(3, |s| s.parse().unwrap());
-            run(seconds, runs).await;
+            run(&comparison(), seconds, runs).await;
+        }
+        Some("against") => {
+            let other = arg(1).expect("against needs the other build's compare binary");
+            let seconds = arg(2).map_or(5, |s| s.parse().unwrap());
+            let runs = arg(3).map_or(5, |s| s.parse().unwrap());
+            run(&against(other), seconds, runs).await;
         }
         Some(other) => {
             eprintln!(
-                "usage: compare [run [SECONDS] [RUNS] | serve MODE PORT [REDIS_URL] | load PORT PATH SECONDS CONNECTIONS] (got {other})"
+                "usage: compare [run [SECONDS] [RUNS] | against OTHER_COMPARE [SECONDS] [RUNS] | serve MODE PORT [REDIS_URL] | load PORT PATH SECONDS CONNECTIONS] (got {other})"
             );
             std::process::exit(2);
         }
