@@ -33,7 +33,7 @@ use crate::sessions::Sessions;
 ///   `503 Service Unavailable` without calling the inner service.
 /// - Without a store, loading and saving never wait: the session is loaded
 ///   in `call` and saved when the inner future completes, inside
-///   [`ResponseFuture`], with nothing allocated for the layer. With a
+///   [`ResponseFuture`], with no future allocated by the layer. With a
 ///   store, the whole request runs in one boxed future.
 ///
 /// # Example
