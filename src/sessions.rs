@@ -266,6 +266,7 @@ impl Sessions {
 
     /// Whether a store is configured: without one, [`Sessions::load_now`]
     /// and [`Sessions::save_now`] do the whole work.
+    #[cfg(feature = "tower")]
     pub(crate) fn has_store(&self) -> bool {
         self.inner.config.store.is_some()
     }
