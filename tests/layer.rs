@@ -91,3 +91,94 @@ fn client_pair(response: &http::Response<Body>) -> String {
         .unwrap();
     common::client::pair(set_cookie)
 }
+
+/// An inner service that must be polled ready before each call (like a
+/// concurrency or rate limit); a clone starts not ready. Answers `Err` on
+/// `/fail`, and counts the session on other paths.
+#[derive(Default)]
+struct MustBeReady {
+    ready: bool,
+}
+
+impl Clone for MustBeReady {
+    fn clone(&self) -> Self {
+        MustBeReady { ready: false }
+    }
+}
+
+impl tower::Service<Request<()>> for MustBeReady {
+    type Response = http::Response<String>;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.ready = true;
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<()>) -> Self::Future {
+        let was_ready = std::mem::take(&mut self.ready);
+        std::future::ready(if !was_ready {
+            Err("called without poll_ready")
+        } else if request.uri().path() == "/fail" {
+            Err("inner failure")
+        } else {
+            let session = request.extensions().get::<Session<u32>>().unwrap();
+            let count = session.update(|n| {
+                *n += 1;
+                *n
+            });
+            Ok(http::Response::new(count.to_string()))
+        })
+    }
+}
+
+/// Without a store the layer runs inline, with one it runs a boxed future:
+/// both must call the inner service that was polled ready, pass its errors
+/// through untouched (no cookie written), and keep the session going.
+#[tokio::test]
+async fn readiness_and_inner_errors_with_and_without_a_store() {
+    use sealed_session::{Key, Keyring, MemoryStore, SessionConfig, Sessions};
+    use tower::Service as _;
+
+    let configs = [
+        ("no store", SessionConfig::default()),
+        (
+            "store",
+            SessionConfig::default().with_store(MemoryStore::new()),
+        ),
+    ];
+    for (label, config) in configs {
+        let sessions = Sessions::new(Keyring::new(Key::generate()), config).unwrap();
+        let mut service = tower::ServiceBuilder::new()
+            .layer(SessionLayer::<u32>::new(sessions))
+            .service(MustBeReady::default());
+        let mut cookie: Option<String> = None;
+        for expected in 1..=3u32 {
+            let mut request = Request::get("/").body(()).unwrap();
+            if let Some(cookie) = &cookie {
+                request
+                    .headers_mut()
+                    .insert(http::header::COOKIE, cookie.parse().unwrap());
+            }
+            let response = service.ready().await.unwrap().call(request).await;
+            let response = response.unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(response.body(), &expected.to_string(), "{label}");
+            let set_cookie = response.headers()[http::header::SET_COOKIE]
+                .to_str()
+                .unwrap();
+            cookie = Some(common::client::pair(set_cookie));
+
+            let mut failing = Request::get("/fail").body(()).unwrap();
+            failing.headers_mut().insert(
+                http::header::COOKIE,
+                cookie.as_deref().unwrap().parse().unwrap(),
+            );
+            let failed = service.ready().await.unwrap().call(failing).await;
+            assert_eq!(failed.unwrap_err(), "inner failure", "{label}");
+        }
+    }
+}
