@@ -105,7 +105,7 @@ async fn sample_set_cookie() -> HeaderValue {
 /// Serves the app of `mode` on `listener` until killed.
 async fn serve(mode: &str, listener: tokio::net::TcpListener, redis: Option<&str>) {
     match mode {
-        // No session layer, same handlers' answers: the ceiling.
+        // No session layer, a fixed answer of the same length: the ceiling.
         "none" => {
             let app = Router::new()
                 .route("/", get(|| async { "Visits: 0\n" }))
