@@ -12,9 +12,6 @@
 //! Run: `cargo bench --bench layer --features tower`
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::header::{COOKIE, SET_COOKIE};
@@ -23,17 +20,14 @@ use sealed_session::{Key, Keyring, Session, SessionConfig, SessionLayer, Session
 use serde::{Deserialize, Serialize};
 use tower::{Layer, Service, service_fn};
 
+#[path = "../tests/common/ready.rs"]
+mod ready;
+use ready::ready;
+
 #[derive(Default, Serialize, Deserialize)]
 struct Counter {
     count: u64,
     padding: Vec<u8>,
-}
-
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("no store: the layer never waits"),
-    }
 }
 
 /// The handler: bumps the count on `/`, reads it on `/peek`; without the

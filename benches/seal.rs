@@ -11,10 +11,7 @@
 //!
 //! Run: `cargo bench --bench seal`
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use aes_gcm::aead::{Aead as _, KeyInit as _};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -26,13 +23,9 @@ use http::header::{COOKIE, SET_COOKIE};
 use rand::Rng as _;
 use sealed_session::{Key, Keyring, SessionConfig, Sessions};
 
-/// Polls a future that never waits (no server store) to completion.
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("no store: load and save never wait"),
-    }
-}
+#[path = "../tests/common/ready.rs"]
+mod ready;
+use ready::ready;
 
 fn sealed_session_round_trip(sessions: &Sessions, payload: &str) -> usize {
     let session = ready(sessions.load::<String>(&HeaderMap::new())).unwrap();

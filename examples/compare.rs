@@ -344,9 +344,14 @@ impl Case {
     }
 }
 
+/// The path of this program, which also serves every mode.
+fn this_program() -> String {
+    std::env::current_exe().unwrap().display().to_string()
+}
+
 /// The comparison: every mode of this build.
 fn comparison() -> Vec<Case> {
-    let me = std::env::current_exe().unwrap().display().to_string();
+    let me = this_program();
     [
         ("no session (ceiling)", "none", "/"),
         ("no session, cookie mode's header bytes", "none_bytes", "/"),
@@ -376,7 +381,7 @@ fn comparison() -> Vec<Case> {
 /// Before and after: cookie mode of another build (`other`, e.g. an older
 /// commit's `compare`) and of this one, against this build's ceiling.
 fn against(other: &str) -> Vec<Case> {
-    let me = std::env::current_exe().unwrap().display().to_string();
+    let me = this_program();
     let name = std::path::Path::new(other)
         .file_name()
         .map_or(other.into(), |name| name.to_string_lossy());

@@ -395,6 +395,9 @@ impl Sessions {
                 inner.removed(session, headers);
                 Ok(())
             }
+            // Not reachable (a store-held session cannot be loaded, nor
+            // revocation configured, without a store): a typed error
+            // rather than a panic.
             Plan::Remove { .. } => inner.store().map(drop),
             Plan::Write(write) => {
                 let written = inner.write_cookie(&write, now)?;
@@ -431,6 +434,18 @@ struct Write {
     old_stored: Option<StoreKey>,
     /// The session keeps `old_stored` if it stays in the store.
     keep_store_key: bool,
+}
+
+impl Write {
+    /// The envelope of a cookie for this session sealed `now`.
+    fn envelope<'a>(&self, now: u64, body: Body<'a>) -> Envelope<'a> {
+        Envelope {
+            id: self.id,
+            created: self.created,
+            issued: now,
+            body,
+        }
+    }
 }
 
 /// What `write` did.
@@ -568,13 +583,6 @@ impl Inner {
     /// whose cookie is not due keeps its cookie (and its `issued`).
     async fn write(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
         let lifetime = &self.config.lifetime;
-        let max_age = lifetime.max_age(write.created, now);
-        let envelope = |body| Envelope {
-            id: write.id,
-            created: write.created,
-            issued: now,
-            body,
-        };
         if self.config.store_mode == StoreMode::Cookie {
             match self.write_cookie(write, now) {
                 Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
@@ -601,10 +609,13 @@ impl Inner {
         let set_cookie = if cookie_stays {
             None
         } else {
-            let pointer = envelope(Body::Stored(StoreRef {
-                id: *key.as_bytes(),
-            }));
-            Some(self.seal(&pointer, 0, max_age)?)
+            let pointer = write.envelope(
+                now,
+                Body::Stored(StoreRef {
+                    id: *key.as_bytes(),
+                }),
+            );
+            Some(self.seal(&pointer, 0, lifetime.max_age(write.created, now))?)
         };
         Ok(Written {
             set_cookie,
@@ -616,12 +627,7 @@ impl Inner {
     /// Seals a session whole into its cookie, issued `now`.
     fn write_cookie(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
         let max_age = self.config.lifetime.max_age(write.created, now);
-        let inline = Envelope {
-            id: write.id,
-            created: write.created,
-            issued: now,
-            body: Body::Inline(&write.body),
-        };
+        let inline = write.envelope(now, Body::Inline(&write.body));
         Ok(Written {
             set_cookie: Some(self.seal(&inline, write.body.len(), max_age)?),
             stored: None,

@@ -141,18 +141,16 @@ impl tower::Service<Request<()>> for MustBeReady {
 /// through untouched (no cookie written), and keep the session going.
 #[tokio::test]
 async fn readiness_and_inner_errors_with_and_without_a_store() {
-    use sealed_session::{Key, Keyring, MemoryStore, SessionConfig, Sessions};
+    use sealed_session::{MemoryStore, Sessions};
     use tower::Service as _;
 
+    let clock = ManualClock::new(START);
     let configs = [
-        ("no store", SessionConfig::default()),
-        (
-            "store",
-            SessionConfig::default().with_store(MemoryStore::new()),
-        ),
+        ("no store", config(&clock)),
+        ("store", config(&clock).with_store(MemoryStore::new())),
     ];
     for (label, config) in configs {
-        let sessions = Sessions::new(Keyring::new(Key::generate()), config).unwrap();
+        let sessions = Sessions::new(ring(&[1]), config).unwrap();
         let mut service = tower::ServiceBuilder::new()
             .layer(SessionLayer::<u32>::new(sessions))
             .service(MustBeReady::default());

@@ -1,11 +1,13 @@
 //! Shared by the fuzz targets: one `Sessions` with a fixed key, and a
 //! poller for futures that never wait (no store configured).
 
-use std::future::Future;
 use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
 
 use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+
+#[path = "../../tests/common/ready.rs"]
+mod ready;
+pub use ready::ready;
 
 pub const NAME: &str = "__Host-session";
 
@@ -17,11 +19,4 @@ pub fn sessions() -> &'static Sessions {
             .unwrap();
         Sessions::new(ring, SessionConfig::default()).unwrap()
     })
-}
-
-pub fn ready<F: Future>(future: F) -> F::Output {
-    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("no store: load and save never wait"),
-    }
 }

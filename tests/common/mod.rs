@@ -2,9 +2,13 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod ready;
 pub mod redis_server;
 #[macro_use]
 pub mod suite;
+
+#[allow(unused_imports)] // not every test binary polls by hand
+pub use ready::ready;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -133,15 +137,6 @@ pub async fn exact_fit(probe: &Sessions) -> (usize, usize) {
         }
     }
     unreachable!("some payload in range lands within 40 bytes of the limit");
-}
-
-/// Polls a future that never waits (no store, or `MemoryStore`) to its end.
-pub fn ready<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("this future was expected to complete without waiting"),
-    }
 }
 
 /// Plain-HTTP sessions built from a `SESSION_KEYS` text, as a freshly
