@@ -231,6 +231,13 @@ pub enum SaveError {
     /// The server store failed; the store entry and cookie are as they
     /// were.
     Store(StoreError),
+    /// The session this request loaded was ended while it ran (another
+    /// request destroyed or renewed it, or its store entry expired), and
+    /// this save would have brought it back: its store entry was gone when
+    /// this save went to replace or take it, or its id was already revoked
+    /// when a renew went to carry the value on. Nothing was written; the
+    /// tower layer answers `409 Conflict` without `Set-Cookie`.
+    Ended,
 }
 
 impl fmt::Display for SaveError {
@@ -242,6 +249,9 @@ impl fmt::Display for SaveError {
             ),
             SaveError::Encode(msg) => write!(f, "session value could not be encoded: {msg}"),
             SaveError::Store(e) => write!(f, "session could not be saved: {e}"),
+            SaveError::Ended => f.write_str(
+                "session was ended by another request while this one ran; nothing was saved",
+            ),
         }
     }
 }

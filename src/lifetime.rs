@@ -75,12 +75,6 @@ impl Lifetime {
         })
     }
 
-    /// Seconds until the nearer deadline for a cookie issued `now`, or
-    /// `None` when neither timeout is set.
-    pub(crate) fn remaining(&self, created: u64, now: u64) -> Option<u64> {
-        self.remaining_from(created, now, now)
-    }
-
     /// Seconds from `now` until the nearer deadline of a cookie with these
     /// timestamps, or `None` when neither timeout is set.
     pub(crate) fn remaining_from(&self, created: u64, issued: u64, now: u64) -> Option<u64> {
@@ -103,13 +97,35 @@ impl Lifetime {
         std::time::Duration::from_secs(seconds.max(1))
     }
 
-    /// The `Max-Age` for a cookie issued `now`: the nearer deadline, or
-    /// none for a browser-session cookie (configured, or no timeout set).
-    pub(crate) fn max_age(&self, created: u64, now: u64) -> Option<u64> {
+    /// How long the revocation marker of a session created at `created`
+    /// and revoked `now` must live: as long as any copy of that id could
+    /// still open. No copy can be issued after the revocation (a revoked
+    /// copy is refused, so never re-issued), and another instance's clock
+    /// may run up to the allowed skew ahead, so a copy's idle deadline is
+    /// at most `now + skew + idle`; the absolute deadline bounds every
+    /// copy. Without either timeout, 400 days, as for store entries.
+    pub(crate) fn revocation_ttl(&self, created: u64, now: u64) -> std::time::Duration {
+        let idle = self
+            .idle
+            .map(|i| i.saturating_add(self.skew).saturating_add(1));
+        let absolute = self
+            .absolute
+            .map(|a| created.saturating_add(a).saturating_sub(now));
+        let seconds = match (idle, absolute) {
+            (Some(i), Some(a)) => i.min(a),
+            (i, a) => i.or(a).unwrap_or(400 * 24 * 3600),
+        };
+        std::time::Duration::from_secs(seconds.max(1))
+    }
+
+    /// The `Max-Age` for a cookie with these timestamps sent `now`: the
+    /// time to the nearer deadline, or none for a browser-session cookie
+    /// (configured, or no timeout set).
+    pub(crate) fn max_age(&self, created: u64, issued: u64, now: u64) -> Option<u64> {
         if self.browser_session {
             return None;
         }
-        self.remaining(created, now)
+        self.remaining_from(created, issued, now)
     }
 }
 
@@ -145,13 +161,13 @@ mod tests {
             absolute: Some(1000),
             ..Lifetime::default()
         };
-        assert_eq!(lifetime.remaining(0, 0), Some(100));
-        assert_eq!(lifetime.remaining(0, 950), Some(50));
+        assert_eq!(lifetime.remaining_from(0, 0, 0), Some(100));
+        assert_eq!(lifetime.remaining_from(0, 950, 950), Some(50));
         let none = Lifetime {
             idle: None,
             absolute: None,
             ..Lifetime::default()
         };
-        assert_eq!(none.remaining(0, 10), None);
+        assert_eq!(none.remaining_from(0, 10, 10), None);
     }
 }

@@ -13,8 +13,10 @@ use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
 ///
 /// Bounded by a number of entries and a number of bytes (defaults 100,000
 /// and 256 MiB). A store at its bounds first drops entries past their time
-/// to live (at most once a second); if it is still full, `save` fails with
-/// [`StoreError::Full`]: live sessions are never evicted to make room.
+/// to live (at most once a second); if it is still full, a write fails
+/// with [`StoreError::Full`] and leaves every entry as it was: live
+/// sessions are never evicted to make room, and an entry that a growing
+/// write could not replace keeps its old bytes.
 /// Expired entries are never returned, and are dropped when read or swept.
 ///
 /// Clones share the same entries.
@@ -29,9 +31,10 @@ use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
 ///
 /// let store = MemoryStore::new().with_max_entries(10_000);
 /// let key = StoreKey::from_bytes([7; 32]);
-/// store.save(&key, b"sealed bytes", Duration::from_secs(60)).await?;
+/// assert!(store.create(&key, b"sealed bytes", Duration::from_secs(60)).await?);
 /// assert_eq!(store.load(&key).await?, Some(b"sealed bytes".to_vec()));
-/// store.delete(&key).await?;
+/// assert!(store.replace(&key, b"newer bytes", Duration::from_secs(60)).await?);
+/// assert!(store.delete(&key).await?);
 /// assert_eq!(store.load(&key).await?, None);
 /// # Ok(())
 /// # }
@@ -169,32 +172,51 @@ impl MemoryStore {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn load_now(&self, key: &StoreKey) -> Option<Vec<u8>> {
-        let now = self.clock.now();
-        let mut entries = self.entries();
-        match entries.map.get(key) {
-            Some(entry) if now < entry.expires => Some(entry.value.clone()),
-            Some(_) => {
-                entries.remove(key);
-                None
-            }
-            None => None,
+    /// The live entry under `key`; an expired one is dropped on the way.
+    fn live<'e>(entries: &'e mut Entries, key: &StoreKey, now: u64) -> Option<&'e mut Entry> {
+        if entries.map.get(key).is_some_and(|e| now >= e.expires) {
+            entries.remove(key);
         }
+        entries.map.get_mut(key)
     }
 
-    fn save_now(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+    fn load_now(&self, key: &StoreKey) -> Option<Vec<u8>> {
+        let now = self.clock.now();
+        Self::live(&mut self.entries(), key, now).map(|e| e.value.clone())
+    }
+
+    /// Writes `value` under `key` if the entry's presence is `present`:
+    /// `create` wants none, `replace` wants one. Room is checked with the
+    /// replaced entry's bytes accounted for, and nothing is removed before
+    /// the write is known to fit: a refused write leaves the store as it
+    /// was.
+    fn write_now(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+        present: bool,
+    ) -> Result<bool, StoreError> {
         let now = self.clock.now();
         let mut entries = self.entries();
-        entries.remove(key);
-        let fits =
-            |e: &Entries| e.map.len() < self.max_entries && e.bytes + value.len() <= self.max_bytes;
+        let old_len = match Self::live(&mut entries, key, now) {
+            Some(entry) if present => entry.value.len(),
+            None if !present => 0,
+            _ => return Ok(false),
+        };
+        let fits = |e: &Entries| {
+            (present || e.map.len() < self.max_entries)
+                && e.bytes - old_len + value.len() <= self.max_bytes
+        };
         if !fits(&entries) && entries.last_sweep != now {
+            // Sweeping drops only expired entries; the one being replaced
+            // is live (checked above) and stays.
             entries.sweep(now);
         }
         if !fits(&entries) {
             return Err(StoreError::Full);
         }
-        entries.bytes += value.len();
+        entries.bytes = entries.bytes - old_len + value.len();
         entries.map.insert(
             *key,
             Entry {
@@ -202,7 +224,15 @@ impl MemoryStore {
                 expires: now.saturating_add(ttl.as_secs().max(1)),
             },
         );
-        Ok(())
+        Ok(true)
+    }
+
+    fn delete_now(&self, key: &StoreKey) -> bool {
+        let now = self.clock.now();
+        let mut entries = self.entries();
+        let was_live = Self::live(&mut entries, key, now).is_some();
+        entries.remove(key);
+        was_live
     }
 }
 
@@ -211,18 +241,26 @@ impl SessionStore for MemoryStore {
         Box::pin(std::future::ready(Ok(self.load_now(key))))
     }
 
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         key: &'a StoreKey,
         value: &'a [u8],
         ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(std::future::ready(self.save_now(key, value, ttl)))
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(std::future::ready(self.write_now(key, value, ttl, false)))
     }
 
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()> {
-        self.entries().remove(key);
-        Box::pin(std::future::ready(Ok(())))
+    fn replace<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(std::future::ready(self.write_now(key, value, ttl, true)))
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
+        Box::pin(std::future::ready(Ok(self.delete_now(key))))
     }
 }
 

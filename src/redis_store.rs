@@ -13,8 +13,12 @@ use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
 /// KeyDB, Dragonfly), shared by every instance.
 ///
 /// Entries are plain Redis strings under `prefix + hex(key)` (default
-/// prefix `sealed-session:`), written with `SET … PX` so Redis drops them
-/// when the session's lifetime is over. A [`ConnectionManager`]
+/// prefix `sealed-session:`), written with `SET … NX PX` (create) or
+/// `SET … XX PX` (replace), each one atomic command, so Redis drops them
+/// when the session's lifetime is over and a write that fails leaves the
+/// old value. A server at `maxmemory` that refuses writes (`OOM`, with a
+/// `noeviction` policy) is [`StoreError::Full`]; with an evicting policy
+/// Redis may drop live sessions, which then read as missing. A [`ConnectionManager`]
 /// reconnects after the server comes back. Every call is bounded by a
 /// timeout (default 1 s); a call that fails or times out is a
 /// [`StoreError`], never an empty answer.
@@ -144,11 +148,40 @@ fn store_error(error: redis::RedisError) -> StoreError {
     if error.is_timeout() {
         return StoreError::Timeout;
     }
+    // Redis at `maxmemory` with a no-eviction policy refuses writes.
+    if error.code() == Some("OOM") {
+        return StoreError::Full;
+    }
     match error.kind() {
         ErrorKind::UnexpectedReturnType | ErrorKind::Parse => {
             StoreError::Corrupt(error.to_string())
         }
         _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+impl RedisStore {
+    /// `SET key value <condition> PX ttl`: one atomic command, so a write
+    /// that fails leaves the old value; `Ok(false)` when the condition
+    /// (`NX`: absent, `XX`: present) did not hold.
+    async fn set_if(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+        condition: &str,
+    ) -> Result<bool, StoreError> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.key(key))
+            .arg(value)
+            .arg(condition)
+            .arg("PX")
+            .arg(millis);
+        // `OK` when written, nil when the condition did not hold.
+        let reply = self.query::<Option<String>>(command).await?;
+        Ok(reply.is_some())
     }
 }
 
@@ -161,25 +194,29 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         key: &'a StoreKey,
         value: &'a [u8],
         ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-            let mut command = redis::cmd("SET");
-            command.arg(self.key(key)).arg(value).arg("PX").arg(millis);
-            self.query::<()>(command).await
-        })
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.set_if(key, value, ttl, "NX"))
     }
 
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()> {
+    fn replace<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.set_if(key, value, ttl, "XX"))
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let mut command = redis::cmd("DEL");
             command.arg(self.key(key));
-            self.query::<()>(command).await
+            Ok(self.query::<u64>(command).await? > 0)
         })
     }
 }

@@ -54,6 +54,11 @@ pub(crate) struct State<T> {
     pub(crate) id: SessionId,
     pub(crate) created: u64,
     pub(crate) issued: u64,
+    /// When `load` ran (unix seconds). A cookie this request writes is
+    /// issued at this time, not at save time: a copy re-issued by a request
+    /// that loaded before a logout is then never younger than the logout,
+    /// so the revocation marker outlives it.
+    pub(crate) loaded_at: u64,
     /// Came from no valid cookie in this request.
     pub(crate) new: bool,
     /// The cookie this session was opened from, if any.
@@ -62,7 +67,12 @@ pub(crate) struct State<T> {
     pub(crate) changed: bool,
     /// `renew` or `destroy`: the next cookie starts a new session lifetime.
     pub(crate) restart: bool,
-    /// `destroy` was called and nothing set since.
+    /// `renew` or `destroy`: the id of `origin` must end on save (its store
+    /// entry deleted, and revoked when revocation is on), whatever the
+    /// request does afterwards.
+    pub(crate) end_origin: bool,
+    /// `destroy` was called: without a value set after it, save sends the
+    /// removal cookie; with one, a brand-new session.
     pub(crate) destroyed: bool,
     pub(crate) rejection: Option<Rejection>,
 }
@@ -157,7 +167,6 @@ impl<T> Session<T> {
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let mut state = self.lock();
         state.changed = true;
-        state.destroyed = false;
         f(&mut state.data)
     }
 
@@ -260,7 +269,13 @@ impl<T> Session<T> {
     /// save new `created` and `issued` times. Call it when privileges
     /// change (after login) so a session id fixed before cannot follow.
     ///
-    /// The absolute timeout then runs from the renewal.
+    /// The absolute timeout then runs from the renewal. On save, the old
+    /// id ends as `express-session`'s `regenerate()` ends it: its store
+    /// entry is deleted and, with revocation on, the old id is revoked, so
+    /// copies of the pre-renewal cookie stop opening (without revocation, a
+    /// copy of a cookie-held session stays valid until it expires). If
+    /// the store cannot do that, or the old session was ended meanwhile by
+    /// another request, the save fails and writes nothing.
     ///
     /// # Example
     ///
@@ -279,15 +294,21 @@ impl<T> Session<T> {
         let mut state = self.lock();
         state.id = SessionId::random();
         state.restart = true;
+        state.end_origin = true;
     }
 
     /// Ends the session: the value goes back to `T::default()` and save
     /// sends a removal cookie (same name, path and domain).
     ///
-    /// A copy of the old cookie stays valid until it expires (see
-    /// SECURITY.md). If the request sets a value after `destroy`, save
-    /// writes that as a brand-new session (new id, new `created`) instead
-    /// of the removal, e.g. for a "you are logged out" message.
+    /// The end sticks, whatever the request does afterwards: on save the
+    /// old session's store entry is deleted and, with revocation on, its id
+    /// is revoked, before any cookie is written; if the store cannot do
+    /// that, the save fails. Without revocation, a copy of a cookie-held
+    /// session stays valid until it expires (see SECURITY.md). If the
+    /// request sets or updates the value after `destroy`, save writes it
+    /// as a brand-new session (new id, new `created`) instead of the
+    /// removal, e.g. for a "you are logged out" message; the old id is
+    /// ended all the same.
     ///
     /// # Example
     ///
@@ -310,6 +331,7 @@ impl<T> Session<T> {
         state.data = T::default();
         state.id = SessionId::random();
         state.restart = true;
+        state.end_origin = true;
         state.destroyed = true;
         state.changed = false;
     }

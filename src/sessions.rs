@@ -2,25 +2,24 @@
 //! response headers.
 
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::header::SET_COOKIE;
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::attributes::Rendered;
 use crate::config::SessionConfig;
-use crate::envelope::{self, Body, Envelope, SessionId, StoreRef};
 use crate::error::{ConfigError, LoadError, SaveError};
 use crate::header::cookie_values;
 use crate::keyring::Keyring;
-use crate::rejection::Rejection;
+use crate::load::Opened;
+// `inspect` reads an opened cookie's body.
+pub(crate) use crate::load::OpenedBody;
+use crate::save::{End, Next, Plan};
 use crate::seal;
-use crate::session::{Origin, Session, State};
-use crate::store::{SessionStore, StoreError, StoreKey, StoreMode};
+use crate::session::Session;
+use crate::store::StoreMode;
 
 /// The most values of the session cookie's name that one request may make
 /// us try to open; further ones are ignored. Each try can cost an AEAD
@@ -67,12 +66,12 @@ pub struct Sessions {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    keyring: Arc<Keyring>,
-    config: SessionConfig,
+pub(crate) struct Inner {
+    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) config: SessionConfig,
     /// Associated data for each key of the ring, in ring order.
-    aads: Vec<Vec<u8>>,
-    rendered: Rendered,
+    pub(crate) aads: Vec<Vec<u8>>,
+    pub(crate) rendered: Rendered,
 }
 
 impl Sessions {
@@ -228,7 +227,7 @@ impl Sessions {
         let mut first_rejection = None;
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
             let opened = match inner.open_cookie(value, now, &mut buf) {
-                Ok(opened) => inner.resolve(opened).await.map_err(LoadError::Store)?,
+                Ok(opened) => inner.resolve(opened, now).await.map_err(LoadError::Store)?,
                 Err(refused) => Err(refused),
             };
             match opened {
@@ -255,7 +254,7 @@ impl Sessions {
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
             let opened = inner
                 .open_cookie(value, now, &mut buf)
-                .and_then(|opened| inner.decode(opened, None));
+                .and_then(|opened| inner.decode(opened, None, now));
             match opened {
                 Ok(state) => return Session::from_state(state),
                 Err(refused) => inner.rejected(refused, &mut first_rejection),
@@ -334,34 +333,25 @@ impl Sessions {
             return self.save_now(session, headers);
         }
         let now = inner.config.clock.now();
-        // Decide under the lock, do the store I/O without it, then record.
-        let plan = inner.plan(&mut session.lock(), now)?;
-        match plan {
-            Plan::Nothing => Ok(()),
-            Plan::Remove { stored, revoke } => {
-                // Both must hold before the browser is told the session is
-                // over: copies of the cookie must not open it afterwards.
-                if let Some((marker, ttl)) = revoke {
-                    let store = inner.store()?;
-                    store
-                        .save(&marker, &[], ttl)
-                        .await
-                        .map_err(SaveError::Store)?;
-                }
-                if let Some(key) = stored {
-                    inner
-                        .store()?
-                        .delete(&key)
-                        .await
-                        .map_err(SaveError::Store)?;
+        // Decide under the lock, do the store I/O without it, then record
+        // (the rules and their order: `save.rs`).
+        let Plan { end, next } = inner.plan(&mut session.lock(), now)?;
+        match next {
+            Next::Keep => Ok(()),
+            Next::Remove => {
+                if let Some(end) = &end {
+                    inner.end(end).await?;
                 }
                 inner.removed(session, headers);
                 Ok(())
             }
-            Plan::Write(write) => {
+            Next::Write(write) => {
                 let written = inner.write(&write, now).await?;
-                if write.old_stored.is_some() && write.old_stored != written.stored {
-                    inner.forget(write.old_stored).await;
+                if let Some(end) = &end {
+                    if let Err(error) = inner.end(end).await {
+                        inner.undo(&written).await;
+                        return Err(error);
+                    }
                 }
                 inner.written(session, headers, write, written);
                 Ok(())
@@ -383,23 +373,19 @@ impl Sessions {
         let inner = &*self.inner;
         debug_assert!(inner.config.store.is_none());
         let now = inner.config.clock.now();
-        let plan = inner.plan(&mut session.lock(), now)?;
-        match plan {
-            Plan::Nothing => Ok(()),
-            // A session loaded without a store has no entry and no
-            // revocation marker to write.
-            Plan::Remove {
-                stored: None,
-                revoke: None,
-            } => {
+        let Plan { end, next } = inner.plan(&mut session.lock(), now)?;
+        // Ending an id needs the store only for a marker or an entry, and
+        // neither exists without one: a typed error rather than a panic.
+        if end.as_ref().is_some_and(End::needs_store) {
+            return inner.store().map(drop);
+        }
+        match next {
+            Next::Keep => Ok(()),
+            Next::Remove => {
                 inner.removed(session, headers);
                 Ok(())
             }
-            // Not reachable (a store-held session cannot be loaded, nor
-            // revocation configured, without a store): a typed error
-            // rather than a panic.
-            Plan::Remove { .. } => inner.store().map(drop),
-            Plan::Write(write) => {
+            Next::Write(write) => {
                 let written = inner.write_cookie(&write, now)?;
                 inner.written(session, headers, write, written);
                 Ok(())
@@ -408,496 +394,11 @@ impl Sessions {
     }
 }
 
-/// What `save` has to do, decided under the session's lock.
-enum Plan {
-    Nothing,
-    /// Send the removal cookie; delete the entry; record the revocation.
-    Remove {
-        stored: Option<StoreKey>,
-        revoke: Option<(StoreKey, Duration)>,
-    },
-    Write(Write),
-}
-
-/// A session to seal, copied out of its state.
-struct Write {
-    id: SessionId,
-    created: u64,
-    /// `issued` of the cookie loaded; it stays when the cookie is not
-    /// written again.
-    old_issued: u64,
-    /// The cookie must be sealed again even if nothing else changes.
-    must_reissue: bool,
-    /// The postcard bytes of the value.
-    body: Vec<u8>,
-    /// The store entry the session had.
-    old_stored: Option<StoreKey>,
-    /// The session keeps `old_stored` if it stays in the store.
-    keep_store_key: bool,
-}
-
-impl Write {
-    /// The envelope of a cookie for this session sealed `now`.
-    fn envelope<'a>(&self, now: u64, body: Body<'a>) -> Envelope<'a> {
-        Envelope {
-            id: self.id,
-            created: self.created,
-            issued: now,
-            body,
-        }
-    }
-}
-
-/// What `write` did.
-struct Written {
-    /// The cookie to send, if it changed.
-    set_cookie: Option<HeaderValue>,
-    /// The store entry now holding the value.
-    stored: Option<StoreKey>,
-    /// `issued` of the cookie the browser now has.
-    issued: u64,
-}
-
-impl Inner {
-    /// A new session holding `T::default()`, after no cookie opened.
-    fn fresh<T: Default>(&self, now: u64, rejection: Option<Rejection>) -> Session<T> {
-        Session::from_state(State {
-            data: T::default(),
-            id: SessionId::random(),
-            created: now,
-            issued: now,
-            new: true,
-            origin: None,
-            changed: false,
-            restart: false,
-            destroyed: false,
-            rejection,
-        })
-    }
-
-    /// Records a cookie that did not open: a `debug` event, and the first
-    /// reason for [`Session::rejection`].
-    fn rejected(&self, (reason, key_id): seal::Refused, first: &mut Option<Rejection>) {
-        tracing::debug!(
-            reason = %reason,
-            key_id = key_id.map(tracing::field::display),
-            cookie = %self.config.attributes.name,
-            "session cookie rejected"
-        );
-        first.get_or_insert(reason);
-    }
-
-    /// Sends the removal cookie of a destroyed session (its store entry
-    /// and marker, if any, are already taken care of).
-    fn removed<T>(&self, session: &Session<T>, headers: &mut HeaderMap) {
-        headers.append(SET_COOKIE, self.rendered.removal.clone());
-        let mut state = session.lock();
-        state.destroyed = false;
-        state.restart = false;
-        state.origin = None;
-    }
-
-    /// Sends the cookie `write` produced, if any, and records what the
-    /// browser now holds.
-    fn written<T>(
-        &self,
-        session: &Session<T>,
-        headers: &mut HeaderMap,
-        write: Write,
-        written: Written,
-    ) {
-        if let Some(set_cookie) = written.set_cookie {
-            headers.append(SET_COOKIE, set_cookie);
-        }
-        let mut state = session.lock();
-        state.created = write.created;
-        state.issued = written.issued;
-        state.changed = false;
-        state.restart = false;
-        state.origin = Some(Origin {
-            id: write.id,
-            key_position: 0,
-            stored: written.stored,
-            body: 0..write.body.len(),
-            buf: write.body,
-        });
-    }
-
-    fn store(&self) -> Result<&dyn SessionStore, SaveError> {
-        // `Sessions::new` refuses what would need a missing store, and a
-        // store-held session can only be loaded with a store.
-        self.config
-            .store
-            .as_deref()
-            .ok_or(SaveError::Store(StoreError::Unavailable(
-                "no store configured".into(),
-            )))
-    }
-
-    /// Decides what `save` must do.
-    fn plan<T: Serialize>(&self, state: &mut State<T>, now: u64) -> Result<Plan, SaveError> {
-        let lifetime = &self.config.lifetime;
-        let old_stored = state.origin.as_ref().and_then(|o| o.stored);
-        if state.destroyed {
-            let revoke = match &state.origin {
-                Some(origin) if self.config.revocation => Some((
-                    StoreKey::revocation(&self.config.attributes.name, &origin.id),
-                    lifetime.store_ttl(state.created, state.issued, now),
-                )),
-                _ => None,
-            };
-            return Ok(Plan::Remove {
-                stored: old_stored,
-                revoke,
-            });
-        }
-        // Reasons to write even an unchanged value.
-        let must_reissue = state.restart
-            || state.origin.as_ref().is_some_and(|origin| {
-                origin.key_position != 0 || lifetime.reissue_due(state.issued, now)
-            });
-        if !must_reissue && !state.changed {
-            return Ok(Plan::Nothing);
-        }
-        let hint = state.origin.as_ref().map_or(64, |o| o.body.len() + 16);
-        let body = postcard::to_extend(&state.data, Vec::with_capacity(hint))
-            .map_err(|e| SaveError::Encode(e.to_string()))?;
-        // A write that left the encoding as it was needs nothing.
-        if !must_reissue && state.origin.as_ref().is_some_and(|o| o.body() == body) {
-            state.changed = false;
-            return Ok(Plan::Nothing);
-        }
-        Ok(Plan::Write(Write {
-            id: state.id,
-            created: if state.restart { now } else { state.created },
-            old_issued: state.issued,
-            must_reissue,
-            body,
-            old_stored,
-            keep_store_key: !state.restart,
-        }))
-    }
-
-    /// Seals a session into the cookie, or into the store with a pointer in
-    /// the cookie. A cookie written is issued `now`; a store-held session
-    /// whose cookie is not due keeps its cookie (and its `issued`).
-    async fn write(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
-        let lifetime = &self.config.lifetime;
-        if self.config.store_mode == StoreMode::Cookie {
-            match self.write_cookie(write, now) {
-                Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
-                done => return done,
-            }
-        }
-        let store = self.store()?;
-        let key = match write.old_stored {
-            Some(old) if write.keep_store_key => old,
-            _ => StoreKey::random(),
-        };
-        let primary = self.keyring.primary();
-        let aad = seal::store_associated_data(primary.id, &key, &self.config.attributes.name);
-        let mut plaintext = seal::buffer(write.body.len());
-        plaintext.extend_from_slice(&write.body);
-        let entry = seal::seal_raw(primary, seal::Purpose::Store, &aad, plaintext);
-        let cookie_stays = write.old_stored == Some(key) && !write.must_reissue;
-        let issued = if cookie_stays { write.old_issued } else { now };
-        let ttl = lifetime.store_ttl(write.created, issued, now);
-        store
-            .save(&key, &entry, ttl)
-            .await
-            .map_err(SaveError::Store)?;
-        let set_cookie = if cookie_stays {
-            None
-        } else {
-            let pointer = write.envelope(
-                now,
-                Body::Stored(StoreRef {
-                    id: *key.as_bytes(),
-                }),
-            );
-            Some(self.seal(&pointer, 0, lifetime.max_age(write.created, now))?)
-        };
-        Ok(Written {
-            set_cookie,
-            stored: Some(key),
-            issued,
-        })
-    }
-
-    /// Seals a session whole into its cookie, issued `now`.
-    fn write_cookie(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
-        let max_age = self.config.lifetime.max_age(write.created, now);
-        let inline = write.envelope(now, Body::Inline(&write.body));
-        Ok(Written {
-            set_cookie: Some(self.seal(&inline, write.body.len(), max_age)?),
-            stored: None,
-            issued: now,
-        })
-    }
-
-    /// Deletes an entry the new cookie no longer points at (after a move
-    /// back into the cookie, or a renew). A failure is only logged: the
-    /// entry expires with its time to live.
-    async fn forget(&self, stored: Option<StoreKey>) {
-        let (Some(key), Some(store)) = (stored, self.config.store.as_deref()) else {
-            return;
-        };
-        if let Err(error) = store.delete(&key).await {
-            tracing::warn!(%error, "unreferenced session store entry not deleted; it expires with its TTL");
-        }
-    }
-
-    /// Opens one candidate cookie value: cryptography and lifetime only.
-    fn open_cookie(
-        &self,
-        value: &[u8],
-        now: u64,
-        buf: &mut Vec<u8>,
-    ) -> Result<Opened, seal::Refused> {
-        let opened = self.unseal(value, buf)?;
-        self.config
-            .lifetime
-            .check(opened.created, opened.issued, now)
-            .map_err(|reason| (reason, Some(opened.key_id)))?;
-        Ok(opened)
-    }
-
-    /// Opens a cookie value into its envelope: size bound, cryptography,
-    /// envelope decoding. No lifetime check (`inspect` reports it instead).
-    fn unseal(&self, value: &[u8], buf: &mut Vec<u8>) -> Result<Opened, seal::Refused> {
-        let name = &self.config.attributes.name;
-        if name.len() + value.len() > self.config.size_limit {
-            return Err((Rejection::TooLarge, None));
-        }
-        let (position, plaintext) = seal::open(&self.keyring, &self.aads, value, buf)?;
-        let key_id = self.keyring.keys()[position].id;
-        let envelope = Envelope::decode(&buf[plaintext.clone()])
-            .ok_or((Rejection::Incompatible, Some(key_id)))?;
-        let body = match envelope.body {
-            // The inline body is the envelope's last field and decoding
-            // used every byte, so it ends where the plaintext ends.
-            Body::Inline(body) => OpenedBody::Inline(plaintext.end - body.len()..plaintext.end),
-            Body::Stored(store_ref) => OpenedBody::Stored(StoreKey::from_bytes(store_ref.id)),
-        };
-        Ok(Opened {
-            key_position: position,
-            key_id,
-            id: envelope.id,
-            created: envelope.created,
-            issued: envelope.issued,
-            body,
-            buf: std::mem::take(buf),
-        })
-    }
-
-    /// Completes an opened cookie: revocation, store entry, value. The
-    /// outer `Err` is a store failure; the inner one a refusal.
-    async fn resolve<T: DeserializeOwned>(
-        &self,
-        opened: Opened,
-    ) -> Result<Result<State<T>, seal::Refused>, StoreError> {
-        let fail = |reason| Ok(Err((reason, Some(opened.key_id))));
-        let store = self.config.store.as_deref();
-        if let (true, Some(store)) = (self.config.revocation, store) {
-            let marker = StoreKey::revocation(&self.config.attributes.name, &opened.id);
-            if store.load(&marker).await?.is_some() {
-                return fail(Rejection::Revoked);
-            }
-        }
-        let entry = match &opened.body {
-            OpenedBody::Inline(_) => None,
-            &OpenedBody::Stored(key) => {
-                let Some(store) = store else {
-                    return fail(Rejection::StoreNotConfigured);
-                };
-                let Some(mut buf) = store.load(&key).await? else {
-                    return fail(Rejection::MissingStoreEntry);
-                };
-                let name = &self.config.attributes.name;
-                let opened_entry =
-                    seal::open_raw(&self.keyring, seal::Purpose::Store, &mut buf, |_, id| {
-                        seal::store_associated_data(id, &key, name)
-                    });
-                let Ok((position, body)) = opened_entry else {
-                    tracing::warn!(store_key = %key, "session store entry did not authenticate");
-                    return fail(Rejection::StoreEntryInvalid);
-                };
-                Some(Entry {
-                    key,
-                    position,
-                    buf,
-                    body,
-                })
-            }
-        };
-        Ok(self.decode(opened, entry))
-    }
-
-    /// Decodes the value, from the cookie (`entry` is `None`) or from its
-    /// opened store entry, into the session's state. Without an entry, a
-    /// store-held cookie is `StoreNotConfigured`.
-    fn decode<T: DeserializeOwned>(
-        &self,
-        opened: Opened,
-        entry: Option<Entry>,
-    ) -> Result<State<T>, seal::Refused> {
-        let (buf, body, stored, key_position) = match (entry, opened.body) {
-            (Some(entry), _) => (
-                entry.buf,
-                entry.body,
-                Some(entry.key),
-                opened.key_position.max(entry.position),
-            ),
-            (None, OpenedBody::Inline(body)) => (opened.buf, body, None, opened.key_position),
-            (None, OpenedBody::Stored(_)) => {
-                return Err((Rejection::StoreNotConfigured, Some(opened.key_id)));
-            }
-        };
-        let data = match postcard::take_from_bytes::<T>(&buf[body.clone()]) {
-            Ok((data, [])) => data,
-            _ => return Err((Rejection::Incompatible, Some(opened.key_id))),
-        };
-        self.keyring.keys()[opened.key_position].count_open();
-        Ok(State {
-            data,
-            id: opened.id,
-            created: opened.created,
-            issued: opened.issued,
-            new: false,
-            origin: Some(Origin {
-                id: opened.id,
-                key_position,
-                stored,
-                buf,
-                body,
-            }),
-            changed: false,
-            restart: false,
-            destroyed: false,
-            rejection: None,
-        })
-    }
-
-    /// Seals an envelope under the primary key into a whole `Set-Cookie`
-    /// value, enforcing the size limit on name plus value.
-    fn seal(
-        &self,
-        envelope: &Envelope<'_>,
-        body_len: usize,
-        max_age: Option<u64>,
-    ) -> Result<HeaderValue, SaveError> {
-        let name = &self.config.attributes.name;
-        let mut plaintext = seal::buffer(body_len + envelope::MAX_OVERHEAD);
-        envelope.encode_into(&mut plaintext);
-        let value_len = seal::encoded_len(plaintext.len() + seal::OVERHEAD - seal::HEADER_LEN);
-        let size = name.len() + value_len;
-        if size > self.config.size_limit {
-            return Err(SaveError::TooLarge {
-                size,
-                limit: self.config.size_limit,
-            });
-        }
-        let suffix = &self.rendered.suffix;
-        const MAX_AGE: &str = "; Max-Age=";
-        let max_age_len = max_age.map_or(0, |n| {
-            MAX_AGE.len() + n.checked_ilog10().unwrap_or(0) as usize + 1
-        });
-        // Exactly the final length: the header value then takes this buffer
-        // as it is, with no second allocation.
-        let mut cookie = String::with_capacity(size + 1 + suffix.len() + max_age_len);
-        cookie.push_str(name);
-        cookie.push('=');
-        seal::seal_into(
-            self.keyring.primary(),
-            &self.aads[0],
-            plaintext,
-            &mut cookie,
-        );
-        debug_assert_eq!(cookie.len(), size + 1);
-        cookie.push_str(suffix);
-        if let Some(max_age) = max_age {
-            cookie.push_str(MAX_AGE);
-            push_decimal(&mut cookie, max_age);
-        }
-        debug_assert_eq!(cookie.len(), cookie.capacity());
-        HeaderValue::try_from(cookie).map_err(|e| SaveError::Encode(e.to_string()))
-    }
-}
-
-/// Appends `n` in decimal (what `write!` does, without the formatting
-/// machinery, on every cookie written).
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[start..].iter().map(|&digit| char::from(digit)));
-}
-
-/// A cookie that opened, before the store is asked.
-pub(crate) struct Opened {
-    pub(crate) key_position: usize,
-    pub(crate) key_id: crate::keyring::KeyId,
-    pub(crate) id: SessionId,
-    pub(crate) created: u64,
-    pub(crate) issued: u64,
-    pub(crate) body: OpenedBody,
-    /// The decoded cookie: every sealed byte (holds an inline body).
-    pub(crate) buf: Vec<u8>,
-}
-
-/// A store entry that opened.
-struct Entry {
-    key: StoreKey,
-    /// The ring position of the key that sealed it.
-    position: usize,
-    /// The opened entry; the value lies at `body`.
-    buf: Vec<u8>,
-    body: Range<usize>,
-}
-
-pub(crate) enum OpenedBody {
-    /// Where the value lies in `Opened::buf`.
-    Inline(Range<usize>),
-    Stored(StoreKey),
-}
-
 impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sessions")
             .field("keyring", &self.inner.keyring)
             .field("config", &self.inner.config)
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::push_decimal;
-
-    #[test]
-    fn decimal_digits_are_those_of_display() {
-        for n in [
-            0,
-            7,
-            9,
-            10,
-            99,
-            100,
-            86_400,
-            1 << 40,
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
-            let mut out = String::from("x");
-            push_decimal(&mut out, n);
-            assert_eq!(out, format!("x{n}"));
-        }
     }
 }

@@ -140,13 +140,31 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// A place for sealed session entries: load, save with a time to live,
-/// delete. Small on purpose; [`MemoryStore`](crate::MemoryStore) and (with
-/// the `redis` feature) `RedisStore` implement it.
+/// A place for sealed session entries: load, create, replace, delete.
+/// Small on purpose; [`MemoryStore`](crate::MemoryStore) and (with the
+/// `redis` feature) `RedisStore` implement it.
 ///
 /// The library hands a store only sealed bytes and keys: a store never
-/// sees session content. A store must return exactly the bytes saved under
-/// a key until its time to live passes, then nothing.
+/// sees session content. A store must return exactly the bytes last
+/// written under a key until their time to live passes, then nothing.
+///
+/// **The contract the session lifecycle relies on** (the shared store
+/// suite checks it on every store):
+///
+/// - Writes are conditional, and each is one atomic step. [`create`]
+///   writes only where nothing is (a new entry under a fresh random key, a
+///   revocation marker); [`replace`] writes only where an entry still is
+///   (a session that continues its entry). Each answers whether it wrote,
+///   so a request that raced a logout learns that the entry it loaded is
+///   gone and never brings it back.
+/// - [`delete`] answers whether something was there.
+/// - A write that fails (an error, a full store) leaves what was stored
+///   as it was: never remove first and write second.
+/// - An entry past its time to live counts as absent for all four methods.
+///
+/// [`create`]: SessionStore::create
+/// [`replace`]: SessionStore::replace
+/// [`delete`]: SessionStore::delete
 ///
 /// [`SessionConfig::with_store`](crate::SessionConfig::with_store) takes it
 /// as `Arc<dyn SessionStore>`, so the methods return boxed futures
@@ -163,30 +181,55 @@ impl std::error::Error for StoreError {}
 /// #[derive(Debug)]
 /// struct Down;
 ///
+/// fn down<'a, T>() -> StoreFuture<'a, T> {
+///     Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+/// }
+///
 /// impl SessionStore for Down {
 ///     fn load<'a>(&'a self, _key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
-///         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+///         down()
 ///     }
-///     fn save<'a>(&'a self, _key: &'a StoreKey, _value: &'a [u8], _ttl: Duration) -> StoreFuture<'a, ()> {
-///         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+///     fn create<'a>(&'a self, _key: &'a StoreKey, _value: &'a [u8], _ttl: Duration) -> StoreFuture<'a, bool> {
+///         down()
 ///     }
-///     fn delete<'a>(&'a self, _key: &'a StoreKey) -> StoreFuture<'a, ()> {
-///         Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+///     fn replace<'a>(&'a self, _key: &'a StoreKey, _value: &'a [u8], _ttl: Duration) -> StoreFuture<'a, bool> {
+///         down()
+///     }
+///     fn delete<'a>(&'a self, _key: &'a StoreKey) -> StoreFuture<'a, bool> {
+///         down()
 ///     }
 /// }
 /// ```
 pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
-    /// The bytes saved under `key`, or `None` if there are none (never
-    /// saved, deleted, or past their time to live).
+    /// The bytes stored under `key`, or `None` if there are none (never
+    /// written, deleted, or past their time to live).
     fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>>;
 
-    /// Saves `value` under `key`, replacing what was there, to be dropped
-    /// after `ttl`.
-    fn save<'a>(&'a self, key: &'a StoreKey, value: &'a [u8], ttl: Duration)
-    -> StoreFuture<'a, ()>;
+    /// Writes `value` under `key`, to be dropped after `ttl`, only if
+    /// nothing is stored there: `Ok(true)` when written, `Ok(false)` when
+    /// an entry was already there (it is left as it was). Redis: `SET key
+    /// value NX PX ttl`.
+    fn create<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool>;
 
-    /// Deletes what is under `key`; deleting nothing is not an error.
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()>;
+    /// Replaces the entry under `key` with `value` and a new `ttl`, only if
+    /// an entry is there: `Ok(true)` when replaced, `Ok(false)` when
+    /// nothing was there (nothing is written). Redis: `SET key value XX PX
+    /// ttl`.
+    fn replace<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Deletes what is under `key`: `Ok(true)` if an entry was there,
+    /// `Ok(false)` if nothing was (not an error).
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
 }
 
 /// Where session values live when a store is configured.

@@ -31,10 +31,12 @@ async fn keys_carry_the_prefix_and_a_ttl() {
         .unwrap()
         .with_prefix("shop:");
     let key = StoreKey::from_bytes([0xcd; 32]);
-    store
-        .save(&key, b"sealed", std::time::Duration::from_secs(90))
-        .await
-        .unwrap();
+    assert!(
+        store
+            .create(&key, b"sealed", std::time::Duration::from_secs(90))
+            .await
+            .unwrap()
+    );
     // Read it back through a second, raw client.
     let client = redis::Client::open(server.url()).unwrap();
     let mut raw = client.get_multiplexed_async_connection().await.unwrap();
@@ -59,7 +61,7 @@ async fn a_dead_server_is_an_error_and_a_restarted_one_is_used_again() {
     let store = RedisStore::connect(&server.url()).await.unwrap();
     let key = StoreKey::from_bytes([1; 32]);
     let minute = std::time::Duration::from_secs(60);
-    store.save(&key, b"x", minute).await.unwrap();
+    assert!(store.create(&key, b"x", minute).await.unwrap());
     server.kill();
     let err = store.load(&key).await.unwrap_err();
     assert!(
@@ -68,16 +70,20 @@ async fn a_dead_server_is_an_error_and_a_restarted_one_is_used_again() {
     );
     server.restart();
     // The manager reconnects; bounded retries while it does.
-    let mut result = store.save(&key, b"y", minute).await;
+    let again = StoreKey::from_bytes([2; 32]);
+    let mut result = store.create(&again, b"y", minute).await;
     for _ in 0..20 {
         if result.is_ok() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        result = store.save(&key, b"y", minute).await;
+        result = store.create(&again, b"y", minute).await;
     }
-    result.unwrap();
-    assert_eq!(store.load(&key).await.unwrap().as_deref(), Some(&b"y"[..]));
+    assert!(result.unwrap());
+    assert_eq!(
+        store.load(&again).await.unwrap().as_deref(),
+        Some(&b"y"[..])
+    );
 }
 
 #[tokio::test]
@@ -96,4 +102,29 @@ async fn connecting_to_nothing_fails_fast() {
         "{err:?}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_server_out_of_memory_is_full_and_keeps_the_old_value() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    let key = StoreKey::from_bytes([3; 32]);
+    let minute = std::time::Duration::from_secs(60);
+    assert!(store.create(&key, b"old", minute).await.unwrap());
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let set_max = |bytes: u64| {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("SET").arg("maxmemory").arg(bytes);
+        command
+    };
+    // The default policy is noeviction: past maxmemory, writes get OOM.
+    let () = set_max(1).query_async(&mut raw).await.unwrap();
+    let refused = store.replace(&key, &[7; 4096], minute).await;
+    assert_eq!(refused, Err(StoreError::Full));
+    let () = set_max(0).query_async(&mut raw).await.unwrap();
+    assert_eq!(
+        store.load(&key).await.unwrap().as_deref(),
+        Some(&b"old"[..])
+    );
 }

@@ -50,20 +50,32 @@ impl SessionStore for Recording {
         })
     }
 
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         key: &'a StoreKey,
         value: &'a [u8],
         ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             self.check()?;
             self.keys.lock().unwrap().insert(*key);
-            self.inner.save(key, value, ttl).await
+            self.inner.create(key, value, ttl).await
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, ()> {
+    fn replace<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.replace(key, value, ttl).await
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             self.check()?;
             self.inner.delete(key).await
@@ -135,6 +147,36 @@ macro_rules! store_suite {
             fn cookie_len(response: &HeaderMap) -> usize {
                 let cookie = the_cookie(response);
                 cookie.name().len() + cookie.value().len()
+            }
+
+            #[tokio::test]
+            async fn writes_are_conditional_and_deletes_say_what_was_there() {
+                let fx = $fixture;
+                let store = &fx.store.inner;
+                let key = sealed_session::StoreKey::from_bytes([0x5a; 32]);
+                let other = sealed_session::StoreKey::from_bytes([0xa5; 32]);
+                let ttl = std::time::Duration::from_secs(60);
+                assert!(!store.replace(&key, b"one", ttl).await.unwrap(), "nothing to replace");
+                assert_eq!(store.load(&key).await.unwrap(), None, "replace created nothing");
+                assert!(store.create(&key, b"one", ttl).await.unwrap());
+                assert!(!store.create(&key, b"two", ttl).await.unwrap(), "already there");
+                assert_eq!(store.load(&key).await.unwrap().as_deref(), Some(&b"one"[..]));
+                assert!(store.replace(&key, b"three", ttl).await.unwrap());
+                assert_eq!(store.load(&key).await.unwrap().as_deref(), Some(&b"three"[..]));
+                assert!(store.delete(&key).await.unwrap());
+                assert!(!store.delete(&key).await.unwrap(), "deleted already");
+                assert!(!store.replace(&key, b"four", ttl).await.unwrap(), "gone stays gone");
+                assert_eq!(store.load(&key).await.unwrap(), None);
+                // An entry past its time to live is absent for every method.
+                assert!(store.create(&other, b"short", std::time::Duration::from_secs(1)).await.unwrap());
+                fx.pass(2).await;
+                assert_eq!(store.load(&other).await.unwrap(), None);
+                assert!(!store.replace(&other, b"again", ttl).await.unwrap());
+                assert!(store.create(&other, b"anew", ttl).await.unwrap());
+                assert!(store.delete(&other).await.unwrap());
+                assert!(store.create(&other, b"short", std::time::Duration::from_secs(1)).await.unwrap());
+                fx.pass(2).await;
+                assert!(!store.delete(&other).await.unwrap());
             }
 
             #[tokio::test]
@@ -250,8 +292,8 @@ macro_rules! store_suite {
                 }
                 // Copy each entry under the other's key: neither opens.
                 let ttl = std::time::Duration::from_secs(600);
-                fx.store.inner.save(&live[0].0, &live[1].1, ttl).await.unwrap();
-                fx.store.inner.save(&live[1].0, &live[0].1, ttl).await.unwrap();
+                assert!(fx.store.inner.replace(&live[0].0, &live[1].1, ttl).await.unwrap());
+                assert!(fx.store.inner.replace(&live[1].0, &live[0].1, ttl).await.unwrap());
                 for response in [&a, &b] {
                     let session = sessions.load::<Vec<u8>>(&request_after(response)).await.unwrap();
                     assert_eq!(session.rejection(), Some(Rejection::StoreEntryInvalid));
@@ -260,8 +302,8 @@ macro_rules! store_suite {
                 let mut tampered = live[0].1.clone();
                 let last = tampered.len() - 1;
                 tampered[last] ^= 1;
-                fx.store.inner.save(&live[0].0, &tampered, ttl).await.unwrap();
-                fx.store.inner.save(&live[1].0, &live[1].1, ttl).await.unwrap();
+                assert!(fx.store.inner.replace(&live[0].0, &tampered, ttl).await.unwrap());
+                assert!(fx.store.inner.replace(&live[1].0, &live[1].1, ttl).await.unwrap());
                 let reasons = [
                     sessions.load::<Vec<u8>>(&request_after(&a)).await.unwrap().rejection(),
                     sessions.load::<Vec<u8>>(&request_after(&b)).await.unwrap().rejection(),
@@ -291,6 +333,108 @@ macro_rules! store_suite {
                 round::<Vec<u8>, _>(&plain, &request_after(&response), |s| s.destroy()).await;
                 let copy = plain.load::<Vec<u8>>(&request_after(&response)).await.unwrap();
                 assert!(!copy.is_new());
+            }
+
+            #[tokio::test]
+            async fn a_revocation_outlives_copies_reissued_before_it() {
+                // The attacker's copy was re-issued (rolling) after the
+                // victim's cookie; the victim logs out with the older one.
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| {
+                    c.with_revocation(true)
+                        .with_idle_timeout(Some(std::time::Duration::from_secs(4)))
+                        .with_rolling(0.25)
+                });
+                let (_, victim, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![5u8; 10])).await;
+                fx.pass(2).await;
+                let (_, attacker, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&victim), |_| ()).await;
+                assert!(!attacker.is_empty(), "re-issued past the rolling threshold");
+                fx.pass(1).await;
+                round::<Vec<u8>, _>(&sessions, &request_after(&victim), |s| s.destroy()).await;
+                // Past the victim cookie's idle deadline, within the
+                // attacker copy's.
+                fx.pass(2).await;
+                let copy = sessions.load::<Vec<u8>>(&request_after(&attacker)).await.unwrap();
+                assert_eq!(copy.rejection(), Some(Rejection::Revoked));
+            }
+
+            #[tokio::test]
+            async fn destroy_sticks_whatever_the_handler_does_after_it() {
+                let fx = $fixture;
+                for mode in [StoreMode::Cookie, StoreMode::Server] {
+                    for revocation in [true, false] {
+                        let sessions = fx.sessions(|c| c.with_revocation(revocation).with_store_mode(mode));
+                        let after: [fn(&sealed_session::Session<Vec<u8>>); 2] =
+                            [|s| s.set(vec![9u8; 3]), |s| s.update(|_| ())];
+                        for (case, then) in after.into_iter().enumerate() {
+                            let what = format!("{mode:?}, revocation {revocation}, case {case}");
+                            let (_, first, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![5u8; 10])).await;
+                            let copy = request_after(&first);
+                            let (ended, next, old_id) = round::<Vec<u8>, _>(&sessions, &copy, |s| {
+                                let id = s.id();
+                                s.destroy();
+                                then(s);
+                                id
+                            })
+                            .await;
+                            assert_ne!(ended.id(), old_id, "{what}: a new id");
+                            let reopened = sessions.load::<Vec<u8>>(&copy).await.unwrap();
+                            if revocation || mode == StoreMode::Server {
+                                assert!(reopened.is_new(), "{what}: the old copy is dead");
+                            }
+                            if !the_cookie(&next).value().is_empty() {
+                                let (new, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&next), |_| ()).await;
+                                assert!(!new.is_new(), "{what}");
+                                assert_ne!(new.id(), old_id, "{what}");
+                                assert_eq!(new.get(), ended.get(), "{what}");
+                            }
+                        }
+                    }
+                }
+            }
+
+            #[tokio::test]
+            async fn renew_with_revocation_ends_the_old_id() {
+                let fx = $fixture;
+                let sessions = fx.sessions(|c| c.with_revocation(true));
+                for size in [10usize, 6000] {
+                    let (_, first, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![5u8; size])).await;
+                    let copy = request_after(&first);
+                    let (_, renewed, ()) = round::<Vec<u8>, _>(&sessions, &copy, |s| s.renew()).await;
+                    let old = sessions.load::<Vec<u8>>(&copy).await.unwrap();
+                    assert!(old.is_new(), "size {size}: {:?}", old.rejection());
+                    let (new, _, ()) = round::<Vec<u8>, _>(&sessions, &request_after(&renewed), |_| ()).await;
+                    assert_eq!(new.get(), vec![5u8; size]);
+                }
+            }
+
+            #[tokio::test]
+            async fn a_save_that_raced_a_destroy_does_not_bring_the_session_back() {
+                let fx = $fixture;
+                // Each case: a store-held session, loaded by a slow request
+                // before a fast one destroys it; then the slow one saves.
+                let cases: [(StoreMode, usize, fn(&sealed_session::Session<Vec<u8>>)); 4] = [
+                    (StoreMode::Server, 10, |s| s.set(vec![6u8; 10])),
+                    (StoreMode::Cookie, 6000, |s| s.set(vec![6u8; 6000])),
+                    (StoreMode::Cookie, 6000, |s| s.set(vec![6u8; 10])), // moves back into the cookie
+                    (StoreMode::Server, 10, |s| s.renew()),
+                ];
+                for (case, (mode, size, slow_change)) in cases.into_iter().enumerate() {
+                    let sessions = fx.sessions(|c| c.with_store_mode(mode));
+                    let (_, first, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![5u8; size])).await;
+                    let copy = request_after(&first);
+                    let slow = sessions.load::<Vec<u8>>(&copy).await.unwrap();
+                    assert!(slow.in_store());
+                    round::<Vec<u8>, _>(&sessions, &copy, |s| s.destroy()).await;
+                    slow_change(&slow);
+                    let mut response = HeaderMap::new();
+                    let saved = sessions.save(&slow, &mut response).await;
+                    assert!(saved.is_err(), "case {case}: {saved:?}");
+                    assert!(response.is_empty(), "case {case}: no cookie");
+                    assert!(fx.live().await.is_empty(), "case {case}: nothing written back");
+                    let again = sessions.load::<Vec<u8>>(&copy).await.unwrap();
+                    assert!(again.is_new(), "case {case}");
+                }
             }
 
             #[tokio::test]

@@ -1,0 +1,456 @@
+//! Saving: from what a request did to a session to at most one
+//! `Set-Cookie`, and the store writes that must hold first.
+//!
+//! The rules, all decided in [`Inner::plan`] and carried out in this order
+//! by [`Sessions::save`](crate::Sessions::save):
+//!
+//! 1. **What the browser gets.** Nothing when nothing changed (same
+//!    encoding, same key, rolling threshold not reached); a removal cookie
+//!    after `destroy` with no value set after it; otherwise the value
+//!    sealed into the cookie, or into the store (too large for the cookie,
+//!    or server mode) with a sealed pointer in the cookie. A cookie written
+//!    is issued at the time the session was loaded.
+//! 2. **Store writes are conditional.** A session that continues its store
+//!    entry *replaces* it only if it is still there; a new entry (a move
+//!    into the store, a renewed or new session) is *created* under a fresh
+//!    random key; a session that moves back into its cookie *takes* its
+//!    entry (a delete that must find it). Finding the entry gone means
+//!    another request ended the session: [`SaveError::Ended`], nothing
+//!    written, the session is never brought back.
+//! 3. **Ending an id sticks.** `destroy` and `renew` end the id the
+//!    request loaded, whatever the handler did afterwards: with revocation
+//!    on, a marker is created that lives as long as any copy of that id
+//!    could still open; its store entry is deleted. Both must succeed
+//!    before any cookie is sent, or the save fails. A renew whose old id
+//!    was ended meanwhile by another request fails with
+//!    [`SaveError::Ended`] rather than carry the value into a new id.
+//! 4. **A failed save changes nothing the browser sees.** On any error no
+//!    `Set-Cookie` is written; an entry created for the new value is
+//!    deleted again (best effort: it would expire with its time to live).
+
+use std::time::Duration;
+
+use http::header::SET_COOKIE;
+use http::{HeaderMap, HeaderValue};
+use serde::Serialize;
+
+use crate::envelope::{self, Body, Envelope, SessionId, StoreRef};
+use crate::error::SaveError;
+use crate::seal;
+use crate::session::{Origin, Session, State};
+use crate::sessions::Inner;
+use crate::store::{SessionStore, StoreError, StoreKey, StoreMode};
+
+/// What `save` has to do, decided under the session's lock.
+pub(crate) struct Plan {
+    /// The id the request loaded, when `destroy` or `renew` ended it.
+    pub(crate) end: Option<End>,
+    pub(crate) next: Next,
+}
+
+/// What the browser gets.
+pub(crate) enum Next {
+    /// Nothing: the cookie it has stays right.
+    Keep,
+    /// The removal cookie.
+    Remove,
+    /// A cookie for this value.
+    Write(Write),
+}
+
+/// An id that must end: its marker and its store entry.
+pub(crate) struct End {
+    /// The revocation marker and its time to live, with revocation on.
+    marker: Option<(StoreKey, Duration)>,
+    /// The store entry it held.
+    stored: Option<StoreKey>,
+    /// The value carries on under a new id (`renew`): finding the old id
+    /// already ended by another request is then a conflict.
+    carried: bool,
+}
+
+impl End {
+    /// Whether ending this id writes to the store at all.
+    pub(crate) fn needs_store(&self) -> bool {
+        self.marker.is_some() || self.stored.is_some()
+    }
+}
+
+/// A session to seal, copied out of its state.
+pub(crate) struct Write {
+    id: SessionId,
+    created: u64,
+    /// When the cookie written is issued: the time of the load.
+    issue_at: u64,
+    /// `issued` of the cookie loaded; it stays when the cookie is not
+    /// written again.
+    old_issued: u64,
+    /// The cookie must be sealed again even if nothing else changes.
+    must_reissue: bool,
+    /// The postcard bytes of the value.
+    body: Vec<u8>,
+    /// The store entry the value continues in, if any: it is replaced
+    /// (only if still there) or taken back, never re-created.
+    continues: Option<StoreKey>,
+}
+
+impl Write {
+    /// The envelope of a cookie for this session.
+    fn envelope<'a>(&self, body: Body<'a>) -> Envelope<'a> {
+        Envelope {
+            id: self.id,
+            created: self.created,
+            issued: self.issue_at,
+            body,
+        }
+    }
+}
+
+/// What `write` did.
+pub(crate) struct Written {
+    /// The cookie to send, if it changed.
+    set_cookie: Option<HeaderValue>,
+    /// The store entry now holding the value.
+    stored: Option<StoreKey>,
+    /// Whether `stored` was created by this save (to undo on failure).
+    created_entry: bool,
+    /// `issued` of the cookie the browser now has.
+    issued: u64,
+}
+
+impl Inner {
+    /// Decides what `save` must do.
+    pub(crate) fn plan<T: Serialize>(
+        &self,
+        state: &mut State<T>,
+        now: u64,
+    ) -> Result<Plan, SaveError> {
+        let lifetime = &self.config.lifetime;
+        let end = match &state.origin {
+            Some(origin) if state.end_origin => Some(End {
+                marker: self.config.revocation.then(|| {
+                    (
+                        StoreKey::revocation(&self.config.attributes.name, &origin.id),
+                        lifetime.revocation_ttl(state.created, now),
+                    )
+                }),
+                stored: origin.stored,
+                carried: !state.destroyed,
+            }),
+            _ => None,
+        };
+        if state.destroyed && !state.changed {
+            return Ok(Plan {
+                end,
+                next: Next::Remove,
+            });
+        }
+        // Reasons to write even an unchanged value.
+        let must_reissue = state.restart
+            || state.origin.as_ref().is_some_and(|origin| {
+                origin.key_position != 0 || lifetime.reissue_due(state.issued, now)
+            });
+        if !must_reissue && !state.changed {
+            return Ok(Plan {
+                end,
+                next: Next::Keep,
+            });
+        }
+        let hint = state.origin.as_ref().map_or(64, |o| o.body.len() + 16);
+        let body = postcard::to_extend(&state.data, Vec::with_capacity(hint))
+            .map_err(|e| SaveError::Encode(e.to_string()))?;
+        // A write that left the encoding as it was needs nothing.
+        if !must_reissue && state.origin.as_ref().is_some_and(|o| o.body() == body) {
+            state.changed = false;
+            return Ok(Plan {
+                end,
+                next: Next::Keep,
+            });
+        }
+        let issue_at = state.loaded_at;
+        Ok(Plan {
+            end,
+            next: Next::Write(Write {
+                id: state.id,
+                created: if state.restart {
+                    issue_at
+                } else {
+                    state.created
+                },
+                issue_at,
+                old_issued: state.issued,
+                must_reissue,
+                body,
+                // After renew or destroy the value starts afresh.
+                continues: match &state.origin {
+                    Some(origin) if !state.restart => origin.stored,
+                    _ => None,
+                },
+            }),
+        })
+    }
+
+    /// The configured store. `Sessions::new` refuses what would need a
+    /// missing store, and a store-held session can only be loaded with
+    /// one: a typed error rather than a panic all the same.
+    pub(crate) fn store(&self) -> Result<&dyn SessionStore, SaveError> {
+        self.config
+            .store
+            .as_deref()
+            .ok_or(SaveError::Store(StoreError::Unavailable(
+                "no store configured".into(),
+            )))
+    }
+
+    /// Seals a session into the cookie, or into the store with a pointer
+    /// in the cookie, and writes the store entry (conditionally, rule 2).
+    pub(crate) async fn write(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
+        if self.config.store_mode == StoreMode::Cookie {
+            match self.write_cookie(write, now) {
+                Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
+                Ok(written) => {
+                    // Moving back into the cookie takes the entry: it
+                    // must still be there.
+                    if let Some(old) = write.continues {
+                        take(self.store()?, &old).await?;
+                    }
+                    return Ok(written);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let store = self.store()?;
+        let key = write.continues.unwrap_or_else(StoreKey::random);
+        let primary = self.keyring.primary();
+        let aad = seal::store_associated_data(primary.id, &key, &self.config.attributes.name);
+        let mut plaintext = seal::buffer(write.body.len());
+        plaintext.extend_from_slice(&write.body);
+        let entry = seal::seal_raw(primary, seal::Purpose::Store, &aad, plaintext);
+        let cookie_stays = write.continues.is_some() && !write.must_reissue;
+        let issued = if cookie_stays {
+            write.old_issued
+        } else {
+            write.issue_at
+        };
+        let ttl = self.config.lifetime.store_ttl(write.created, issued, now);
+        if write.continues.is_some() {
+            if !store
+                .replace(&key, &entry, ttl)
+                .await
+                .map_err(SaveError::Store)?
+            {
+                return Err(SaveError::Ended);
+            }
+        } else if !store
+            .create(&key, &entry, ttl)
+            .await
+            .map_err(SaveError::Store)?
+        {
+            // A fresh 256-bit key already in use: not a session of ours.
+            return Err(SaveError::Store(StoreError::Corrupt(
+                "a new store key is already in use".into(),
+            )));
+        }
+        let set_cookie = if cookie_stays {
+            None
+        } else {
+            let pointer = write.envelope(Body::Stored(StoreRef {
+                id: *key.as_bytes(),
+            }));
+            let max_age = self.config.lifetime.max_age(write.created, issued, now);
+            Some(self.seal(&pointer, 0, max_age)?)
+        };
+        Ok(Written {
+            set_cookie,
+            stored: Some(key),
+            created_entry: write.continues.is_none(),
+            issued,
+        })
+    }
+
+    /// Seals a session whole into its cookie.
+    pub(crate) fn write_cookie(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
+        let max_age = self
+            .config
+            .lifetime
+            .max_age(write.created, write.issue_at, now);
+        let inline = write.envelope(Body::Inline(&write.body));
+        Ok(Written {
+            set_cookie: Some(self.seal(&inline, write.body.len(), max_age)?),
+            stored: None,
+            created_entry: false,
+            issued: write.issue_at,
+        })
+    }
+
+    /// Ends an id (rule 3): the revocation marker first, then the entry.
+    pub(crate) async fn end(&self, end: &End) -> Result<(), SaveError> {
+        if !end.needs_store() {
+            return Ok(());
+        }
+        let store = self.store()?;
+        let mut ended_elsewhere = false;
+        if let Some((marker, ttl)) = &end.marker {
+            // A marker already there: another request revoked this id.
+            ended_elsewhere |= !store
+                .create(marker, &[], *ttl)
+                .await
+                .map_err(SaveError::Store)?;
+        }
+        if let Some(stored) = &end.stored {
+            ended_elsewhere |= !store.delete(stored).await.map_err(SaveError::Store)?;
+        }
+        if ended_elsewhere && end.carried {
+            return Err(SaveError::Ended);
+        }
+        Ok(())
+    }
+
+    /// Undoes the entry a failed save created (best effort).
+    pub(crate) async fn undo(&self, written: &Written) {
+        let (Some(key), true, Some(store)) = (
+            written.stored,
+            written.created_entry,
+            self.config.store.as_deref(),
+        ) else {
+            return;
+        };
+        if let Err(error) = store.delete(&key).await {
+            tracing::warn!(%error, "session store entry of a failed save not deleted; it expires with its TTL");
+        }
+    }
+
+    /// Sends the removal cookie of a destroyed session and records that
+    /// the browser now holds none.
+    pub(crate) fn removed<T>(&self, session: &Session<T>, headers: &mut HeaderMap) {
+        headers.append(SET_COOKIE, self.rendered.removal.clone());
+        let mut state = session.lock();
+        state.destroyed = false;
+        state.restart = false;
+        state.end_origin = false;
+        state.origin = None;
+    }
+
+    /// Sends the cookie `write` produced, if any, and records what the
+    /// browser now holds.
+    pub(crate) fn written<T>(
+        &self,
+        session: &Session<T>,
+        headers: &mut HeaderMap,
+        write: Write,
+        written: Written,
+    ) {
+        if let Some(set_cookie) = written.set_cookie {
+            headers.append(SET_COOKIE, set_cookie);
+        }
+        let mut state = session.lock();
+        state.created = write.created;
+        state.issued = written.issued;
+        state.changed = false;
+        state.restart = false;
+        state.end_origin = false;
+        state.destroyed = false;
+        state.origin = Some(Origin {
+            id: write.id,
+            key_position: 0,
+            stored: written.stored,
+            body: 0..write.body.len(),
+            buf: write.body,
+        });
+    }
+
+    /// Seals an envelope under the primary key into a whole `Set-Cookie`
+    /// value, enforcing the size limit on name plus value.
+    fn seal(
+        &self,
+        envelope: &Envelope<'_>,
+        body_len: usize,
+        max_age: Option<u64>,
+    ) -> Result<HeaderValue, SaveError> {
+        let name = &self.config.attributes.name;
+        let mut plaintext = seal::buffer(body_len + envelope::MAX_OVERHEAD);
+        envelope.encode_into(&mut plaintext);
+        let value_len = seal::encoded_len(plaintext.len() + seal::OVERHEAD - seal::HEADER_LEN);
+        let size = name.len() + value_len;
+        if size > self.config.size_limit {
+            return Err(SaveError::TooLarge {
+                size,
+                limit: self.config.size_limit,
+            });
+        }
+        let suffix = &self.rendered.suffix;
+        const MAX_AGE: &str = "; Max-Age=";
+        let max_age_len = max_age.map_or(0, |n| {
+            MAX_AGE.len() + n.checked_ilog10().unwrap_or(0) as usize + 1
+        });
+        // Exactly the final length: the header value then takes this buffer
+        // as it is, with no second allocation.
+        let mut cookie = String::with_capacity(size + 1 + suffix.len() + max_age_len);
+        cookie.push_str(name);
+        cookie.push('=');
+        seal::seal_into(
+            self.keyring.primary(),
+            &self.aads[0],
+            plaintext,
+            &mut cookie,
+        );
+        debug_assert_eq!(cookie.len(), size + 1);
+        cookie.push_str(suffix);
+        if let Some(max_age) = max_age {
+            cookie.push_str(MAX_AGE);
+            push_decimal(&mut cookie, max_age);
+        }
+        debug_assert_eq!(cookie.len(), cookie.capacity());
+        HeaderValue::try_from(cookie).map_err(|e| SaveError::Encode(e.to_string()))
+    }
+}
+
+/// Takes back a store entry the session leaves: it must still be there.
+async fn take(store: &dyn SessionStore, key: &StoreKey) -> Result<(), SaveError> {
+    if store.delete(key).await.map_err(SaveError::Store)? {
+        Ok(())
+    } else {
+        Err(SaveError::Ended)
+    }
+}
+
+/// Appends `n` in decimal (what `write!` does, without the formatting
+/// machinery, on every cookie written).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&digit| char::from(digit)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn decimal_digits_are_those_of_display() {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            99,
+            100,
+            86_400,
+            1 << 40,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+    }
+}
