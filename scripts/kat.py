@@ -43,10 +43,14 @@ subkey = hkdf(master, b"sealed-session v1 cookie seal", 32)
 nonce = bytes(0xA0 + i for i in range(24))
 name = b"__Host-session"
 plaintext = bytes([0x11] * 16) + bytes.fromhex("80e2cfaa06" "ace4cfaa06" "00012a")
-aad = b"sealed-session cookie v1" + b"\x01" + key_id + name
-raw = b"\x01" + key_id + nonce + xaes_seal(subkey, nonce, plaintext, aad)
 print("key id:", key_id.hex())
-print("value: ", base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+# Without an application context (the default), then with one: the
+# context follows the cookie name after a 0x00 byte.
+for label, context in [("value:", b""), ("value with context 'shop production':", b"shop production")]:
+    binding = name + (b"\x00" + context if context else b"")
+    aad = b"sealed-session cookie v1" + b"\x01" + key_id + binding
+    raw = b"\x01" + key_id + nonce + xaes_seal(subkey, nonce, plaintext, aad)
+    print(label, base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
 
 # Self-check against the C2SP spec's first vector.
 assert xaes_seal(b"\x01" * 32, b"ABCDEFGHIJKLMNOPQRSTUVWX", b"XAES-256-GCM", b"").hex() == \

@@ -39,6 +39,7 @@ pub const DEFAULT_SIZE_LIMIT: usize = 4096;
 /// | server store | none |
 /// | store mode | [`StoreMode::Cookie`] (store only what does not fit) |
 /// | revocation on destroy | off |
+/// | application context | empty |
 ///
 /// # Example
 ///
@@ -62,6 +63,7 @@ pub struct SessionConfig {
     pub(crate) store: Option<Arc<dyn SessionStore>>,
     pub(crate) store_mode: StoreMode,
     pub(crate) revocation: bool,
+    pub(crate) context: Vec<u8>,
 }
 
 impl Default for SessionConfig {
@@ -74,6 +76,7 @@ impl Default for SessionConfig {
             store: None,
             store_mode: StoreMode::Cookie,
             revocation: false,
+            context: Vec::new(),
         }
     }
 }
@@ -88,6 +91,7 @@ impl fmt::Debug for SessionConfig {
             .field("store", &self.store)
             .field("store_mode", &self.store_mode)
             .field("revocation", &self.revocation)
+            .field("context", &String::from_utf8_lossy(&self.context))
             .finish()
     }
 }
@@ -396,6 +400,41 @@ impl SessionConfig {
     pub fn with_revocation(mut self, revocation: bool) -> Self {
         self.revocation = revocation;
         self
+    }
+
+    /// The application context: bytes bound into every sealed cookie and
+    /// store entry (their associated data) and into revocation markers.
+    /// Default empty.
+    ///
+    /// Give each application and each environment its own (for example
+    /// `b"shop production"`, `b"shop staging"`): then two deployments that
+    /// share `SESSION_KEYS` and the cookie name by mistake still refuse
+    /// each other's cookies (as [`Rejection::Forged`](crate::Rejection::Forged),
+    /// since to them the value is not authentic). Changing it logs everyone
+    /// out, like removing every key. The context is not secret and is not
+    /// sent; it only has to be the same on every instance of one
+    /// deployment.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = sealed_session::SessionConfig::default().with_context("shop production");
+    /// assert_eq!(config.context(), b"shop production");
+    /// ```
+    pub fn with_context(mut self, context: impl Into<Vec<u8>>) -> Self {
+        self.context = context.into();
+        self
+    }
+
+    /// The application context (see [`with_context`](Self::with_context)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert!(sealed_session::SessionConfig::default().context().is_empty());
+    /// ```
+    pub fn context(&self) -> &[u8] {
+        &self.context
     }
 
     /// The configured cookie name.

@@ -101,7 +101,7 @@ impl Inner {
         let fail = |reason| Ok(Err((reason, Some(opened.key_id))));
         let store = self.config.store.as_deref();
         if let (true, Some(store)) = (self.config.revocation, store) {
-            let marker = StoreKey::revocation(&self.config.attributes.name, &opened.id);
+            let marker = StoreKey::revocation(&self.binding, &opened.id);
             if store.load(&marker).await?.is_some() {
                 return fail(Rejection::Revoked);
             }
@@ -115,10 +115,9 @@ impl Inner {
                 let Some(mut buf) = store.load(&key).await? else {
                     return fail(Rejection::MissingStoreEntry);
                 };
-                let name = &self.config.attributes.name;
                 let opened_entry =
                     seal::open_raw(&self.keyring, seal::Purpose::Store, &mut buf, |_, id| {
-                        seal::store_associated_data(id, &key, name)
+                        seal::store_associated_data(id, &key, &self.binding)
                     });
                 let Ok((position, body)) = opened_entry else {
                     tracing::warn!(store_key = %key, "session store entry did not authenticate");

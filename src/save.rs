@@ -130,7 +130,7 @@ impl Inner {
             Some(origin) if state.end_origin => Some(End {
                 marker: self.config.revocation.then(|| {
                     (
-                        StoreKey::revocation(&self.config.attributes.name, &origin.id),
+                        StoreKey::revocation(&self.binding, &origin.id),
                         lifetime.revocation_ttl(state.created, now),
                     )
                 }),
@@ -222,7 +222,7 @@ impl Inner {
         let store = self.store()?;
         let key = write.continues.unwrap_or_else(StoreKey::random);
         let primary = self.keyring.primary();
-        let aad = seal::store_associated_data(primary.id, &key, &self.config.attributes.name);
+        let aad = seal::store_associated_data(primary.id, &key, &self.binding);
         let mut plaintext = seal::buffer(write.body.len());
         plaintext.extend_from_slice(&write.body);
         let entry = seal::seal_raw(primary, seal::Purpose::Store, &aad, plaintext);

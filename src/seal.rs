@@ -3,12 +3,16 @@
 //! ```text
 //! value = base64url_nopad( version:u8 | key_id:[u8;4] | nonce:[u8;24] | ciphertext | tag:[u8;16] )
 //! AEAD  = XAES-256-GCM (C2SP), 192-bit random nonce, cookie-sealing subkey
-//! AAD   = CONTEXT | version | key_id | cookie name
+//! AAD   = CONTEXT | version | key_id | binding
+//! binding = cookie name                                   (no application context)
+//!         | cookie name | 0x00 | application context      (with one)
 //! ```
 //!
 //! Server-store entries use the same layout without base64, the store
-//! subkey, and `AAD = STORE_CONTEXT | version | key_id | store key | cookie
-//! name`, so an entry opens only under the key it was saved under.
+//! subkey, and `AAD = STORE_CONTEXT | version | key_id | store key |
+//! binding`, so an entry opens only under the key it was saved under.
+//! A cookie name never contains `0x00`, so the binding is unambiguous, and
+//! the empty context leaves version 1's associated data as it was.
 //!
 //! This module knows bytes only; what the plaintext means is
 //! [`envelope`](crate::envelope)'s business.
@@ -45,29 +49,34 @@ pub(crate) const fn encoded_len(raw: usize) -> usize {
     (raw * 4).div_ceil(3)
 }
 
-/// The associated data for one key and cookie name. Computed once per key
-/// when a [`Sessions`](crate::Sessions) is built.
-pub(crate) fn associated_data(key_id: KeyId, cookie_name: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(CONTEXT.len() + 1 + KEY_ID_LEN + cookie_name.len());
-    aad.extend_from_slice(CONTEXT);
-    aad.push(VERSION);
-    aad.extend_from_slice(key_id.as_bytes());
-    aad.extend_from_slice(cookie_name.as_bytes());
-    aad
+/// What a sealed value is bound to besides its key: the cookie name and,
+/// when not empty, the application context. Computed once when a
+/// [`Sessions`](crate::Sessions) is built.
+pub(crate) fn binding(cookie_name: &str, context: &[u8]) -> Vec<u8> {
+    if context.is_empty() {
+        return cookie_name.as_bytes().to_vec();
+    }
+    [cookie_name.as_bytes(), &[0], context].concat()
+}
+
+/// The associated data for one key and a [`binding`]. Computed once per
+/// key when a [`Sessions`](crate::Sessions) is built.
+pub(crate) fn associated_data(key_id: KeyId, binding: &[u8]) -> Vec<u8> {
+    [CONTEXT, &[VERSION], key_id.as_bytes(), binding].concat()
 }
 
 /// The associated data of a store entry.
 pub(crate) fn store_associated_data(
     key_id: KeyId,
     store_key: &StoreKey,
-    cookie_name: &str,
+    binding: &[u8],
 ) -> Vec<u8> {
     [
         STORE_CONTEXT,
         &[VERSION],
         key_id.as_bytes(),
         store_key.as_bytes(),
-        cookie_name.as_bytes(),
+        binding,
     ]
     .concat()
 }
@@ -178,15 +187,31 @@ mod tests {
     use super::*;
     use crate::Key;
 
-    /// The known-answer vector of SECURITY.md: fixed key, nonce, name and
-    /// plaintext give exactly this cookie value, so the format cannot change
-    /// by accident (nor the document drift from the code).
+    /// The known-answer vectors of SECURITY.md: fixed key, nonce, name,
+    /// application context and plaintext give exactly this cookie value, so
+    /// the format cannot change by accident (nor the document drift from
+    /// the code). `scripts/kat.py` computes both independently.
     #[test]
     fn known_answer_vector() {
+        check_vector(
+            b"",
+            "Af1V70CgoaKjpKWmp6ipqqusra6vsLGys7S1trcY-M5ZSZ8JYdmacoltcTgxd9OFbiWWgFBkDkc0uZ4OcZZ5IQoJTPT_judL8YI",
+        );
+    }
+
+    #[test]
+    fn known_answer_vector_with_an_application_context() {
+        check_vector(
+            b"shop production",
+            "Af1V70CgoaKjpKWmp6ipqqusra6vsLGys7S1trcY-M5ZSZ8JYdmacoltcTgxd9OFbiWWgFBkDkc0ubdoBsmIPQqBs_V2ewW5kRY",
+        );
+    }
+
+    fn check_vector(context: &[u8], expected_value: &str) {
         let key = Key::from_bytes(core::array::from_fn(|i| i as u8)).unwrap();
         let ring = Keyring::new(key);
         let name = "__Host-session";
-        let aad = associated_data(ring.primary_id(), name);
+        let aad = associated_data(ring.primary_id(), &binding(name, context));
         let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| 0xa0 + i as u8);
         // Envelope: id 16 x 0x11, created 1_700_000_000, issued 1_700_000_300,
         // Inline(postcard of the u32 42 = [0x2a]).
@@ -204,9 +229,7 @@ mod tests {
         finish(key, &nonce, &tag, &mut buf);
         let value = URL_SAFE_NO_PAD.encode(&buf);
 
-        let expected_id = "fd55ef40";
-        let expected_value = "Af1V70CgoaKjpKWmp6ipqqusra6vsLGys7S1trcY-M5ZSZ8JYdmacoltcTgxd9OFbiWWgFBkDkc0uZ4OcZZ5IQoJTPT_judL8YI";
-        assert_eq!(ring.primary_id().to_string(), expected_id);
+        assert_eq!(ring.primary_id().to_string(), "fd55ef40");
         assert_eq!(value, expected_value);
         let security = include_str!("../SECURITY.md");
         assert!(

@@ -69,6 +69,9 @@ pub struct Sessions {
 pub(crate) struct Inner {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) config: SessionConfig,
+    /// The cookie name and application context, as bound into every
+    /// sealed value (`seal::binding`).
+    pub(crate) binding: Vec<u8>,
     /// Associated data for each key of the ring, in ring order.
     pub(crate) aads: Vec<Vec<u8>>,
     pub(crate) rendered: Rendered,
@@ -127,16 +130,19 @@ impl Sessions {
         if config.size_limit < minimum {
             return Err(ConfigError::SizeLimitTooSmall { minimum });
         }
+        warn_about(&config);
+        let binding = seal::binding(name, &config.context);
         let aads = keyring
             .keys()
             .iter()
-            .map(|key| seal::associated_data(key.id, name))
+            .map(|key| seal::associated_data(key.id, &binding))
             .collect();
         let rendered = config.attributes.render();
         Ok(Sessions {
             inner: Arc::new(Inner {
                 keyring,
                 config,
+                binding,
                 aads,
                 rendered,
             }),
@@ -391,6 +397,23 @@ impl Sessions {
                 Ok(())
             }
         }
+    }
+}
+
+/// Settings that are valid but weaken what the library promises: logged
+/// once, at `warn`, when a [`Sessions`] is built (not per request).
+fn warn_about(config: &SessionConfig) {
+    if !config.attributes.secure {
+        tracing::warn!(
+            cookie = %config.attributes.name,
+            "session cookie without Secure: browsers send it over plain HTTP, where anyone on the path can copy it; use this for local testing only"
+        );
+    }
+    if config.lifetime.idle.is_none() && config.lifetime.absolute.is_none() {
+        tracing::warn!(
+            cookie = %config.attributes.name,
+            "sessions with neither an idle nor an absolute timeout never expire on the server: a copied cookie opens forever, and revocation markers live at most 400 days"
+        );
     }
 }
 

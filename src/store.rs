@@ -64,10 +64,12 @@ impl StoreKey {
 
     /// The revocation marker of a session: a hash, so it lives in a
     /// namespace of its own and reveals nothing about the session id.
-    pub(crate) fn revocation(cookie_name: &str, id: &SessionId) -> StoreKey {
+    /// `binding` is the cookie name, with the application context if any
+    /// (`seal::binding`).
+    pub(crate) fn revocation(binding: &[u8], id: &SessionId) -> StoreKey {
         let digest = Sha256::new()
             .chain_update(b"sealed-session v1 revoked\0")
-            .chain_update(cookie_name.as_bytes())
+            .chain_update(binding)
             .chain_update(b"\0")
             .chain_update(id.as_bytes())
             .finalize();
