@@ -1,0 +1,64 @@
+//! `Sessions::new` warns once about valid settings that weaken the
+//! promises (no `Secure`; no timeout at all).
+//!
+//! Alone in its own test binary, for the reason given in
+//! `rejection_event.rs` (tracing's per-call-site interest cache).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The `warn` lines logged while building `Sessions` from `config`.
+fn warnings(config: SessionConfig) -> Vec<String> {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        Sessions::new(Keyring::new(Key::generate()), config).unwrap();
+    });
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    log.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn weakening_settings_are_logged_once_and_defaults_are_not() {
+    assert_eq!(warnings(SessionConfig::default()), Vec::<String>::new());
+
+    let plain = warnings(
+        SessionConfig::default()
+            .with_secure(false)
+            .with_cookie_name("session"),
+    );
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    assert!(plain[0].contains("WARN") && plain[0].contains("without Secure"));
+
+    let forever = warnings(
+        SessionConfig::default()
+            .with_idle_timeout(None)
+            .with_absolute_timeout(None),
+    );
+    assert_eq!(forever.len(), 1, "{forever:?}");
+    assert!(forever[0].contains("never expire"));
+
+    // One timeout is enough.
+    let idle_only = warnings(SessionConfig::default().with_absolute_timeout(None));
+    assert!(idle_only.is_empty(), "{idle_only:?}");
+}
