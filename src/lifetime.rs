@@ -87,24 +87,21 @@ impl Lifetime {
         }
     }
 
-    /// How long a store entry or revocation marker for a cookie with these
-    /// timestamps must live: until its nearer deadline, or 400 days (the
-    /// longest a browser keeps a cookie, RFC 6265bis) without timeouts.
-    pub(crate) fn store_ttl(&self, created: u64, issued: u64, now: u64) -> std::time::Duration {
-        let seconds = self
-            .remaining_from(created, issued, now)
-            .unwrap_or(400 * 24 * 3600);
-        std::time::Duration::from_secs(seconds.max(1))
-    }
-
-    /// How long the revocation marker of a session created at `created`
-    /// and revoked `now` must live: as long as any copy of that id could
-    /// still open. No copy can be issued after the revocation (a revoked
-    /// copy is refused, so never re-issued), and another instance's clock
-    /// may run up to the allowed skew ahead, so a copy's idle deadline is
-    /// at most `now + skew + idle`; the absolute deadline bounds every
-    /// copy. Without either timeout, 400 days, as for store entries.
-    pub(crate) fn revocation_ttl(&self, created: u64, now: u64) -> std::time::Duration {
+    /// How long a store entry or revocation marker written `now` for a
+    /// session created at `created` must live: as long as any copy of its
+    /// cookie could still open. A copy written by a request is issued at
+    /// that request's load, never later than now (a revoked copy is
+    /// refused, so never re-issued); another instance's clock may run up to
+    /// the allowed skew ahead; so a copy's idle deadline is at most `now +
+    /// skew + idle` (plus a second for rounding), and the absolute deadline
+    /// bounds every copy. Without either timeout, 400 days (the longest a
+    /// browser keeps a cookie, RFC 6265bis).
+    ///
+    /// An entry timed from one cookie's own `issued` instead would expire
+    /// under a copy issued later (a copy re-issued past the rolling
+    /// threshold, while an older copy changes the value without being
+    /// re-issued), and a marker would let that copy open again.
+    pub(crate) fn copies_ttl(&self, created: u64, now: u64) -> std::time::Duration {
         let idle = self
             .idle
             .map(|i| i.saturating_add(self.skew).saturating_add(1));
@@ -169,5 +166,37 @@ mod tests {
             ..Lifetime::default()
         };
         assert_eq!(none.remaining_from(0, 10, 10), None);
+    }
+
+    #[test]
+    fn copies_ttl_covers_any_copy_up_to_the_absolute_deadline() {
+        let lifetime = Lifetime {
+            idle: Some(100),
+            absolute: Some(1000),
+            skew: 60,
+            ..Lifetime::default()
+        };
+        let secs = |created, now| lifetime.copies_ttl(created, now).as_secs();
+        // A copy issued up to `skew` ahead of now idles out by now + 160.
+        assert_eq!(secs(0, 10), 161);
+        // The absolute deadline comes first.
+        assert_eq!(secs(0, 900), 100);
+        assert_eq!(secs(0, 1000), 1, "at least a second");
+        let idle_only = Lifetime {
+            absolute: None,
+            ..lifetime.clone()
+        };
+        assert_eq!(idle_only.copies_ttl(0, 1_000_000).as_secs(), 161);
+        let absolute_only = Lifetime {
+            idle: None,
+            ..lifetime.clone()
+        };
+        assert_eq!(absolute_only.copies_ttl(0, 400).as_secs(), 600);
+        let neither = Lifetime {
+            idle: None,
+            absolute: None,
+            ..lifetime
+        };
+        assert_eq!(neither.copies_ttl(0, 5).as_secs(), 400 * 24 * 3600);
     }
 }

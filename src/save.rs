@@ -131,7 +131,7 @@ impl Inner {
                 marker: self.config.revocation.then(|| {
                     (
                         StoreKey::revocation(&self.binding, &origin.id),
-                        lifetime.revocation_ttl(state.created, now),
+                        lifetime.copies_ttl(state.created, now),
                     )
                 }),
                 stored: origin.stored,
@@ -232,7 +232,7 @@ impl Inner {
         } else {
             write.issue_at
         };
-        let ttl = self.config.lifetime.store_ttl(write.created, issued, now);
+        let ttl = self.config.lifetime.copies_ttl(write.created, now);
         if write.continues.is_some() {
             if !store
                 .replace(&key, &entry, ttl)

@@ -255,10 +255,17 @@ macro_rules! store_suite {
             #[tokio::test]
             async fn entries_expire_with_the_session() {
                 let fx = $fixture;
-                let sessions = fx.sessions(|c| c.with_idle_timeout(Some(std::time::Duration::from_secs(2))));
+                // An entry lives as long as any copy of its cookie could
+                // open: idle + allowed skew (+ 1 s for rounding).
+                let sessions = fx.sessions(|c| {
+                    c.with_idle_timeout(Some(std::time::Duration::from_secs(2)))
+                        .with_clock_skew(std::time::Duration::from_secs(1))
+                });
                 let (_, big, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![1u8; 6000])).await;
                 assert_eq!(fx.live().await.len(), 1);
                 fx.pass(3).await;
+                assert_eq!(fx.live().await.len(), 1, "a copy issued 1 s ahead could still open");
+                fx.pass(1).await;
                 assert!(fx.live().await.is_empty(), "the store dropped it by its TTL");
                 let gone = sessions.load::<Vec<u8>>(&request_after(&big)).await.unwrap();
                 assert!(gone.is_new());
