@@ -231,12 +231,13 @@ pub enum SaveError {
     /// The server store failed; the store entry and cookie are as they
     /// were.
     Store(StoreError),
-    /// The session this request loaded was ended while it ran (another
-    /// request destroyed or renewed it, or its store entry expired), and
-    /// this save would have brought it back: its store entry was gone when
-    /// this save went to replace or take it, or its id was already revoked
-    /// when a renew went to carry the value on. Nothing was written; the
-    /// tower layer answers `409 Conflict` without `Set-Cookie`.
+    /// The session this request loaded was ended while it ran, and this
+    /// save would have brought it back: another request destroyed or
+    /// renewed it (its store entry was gone when this save went to replace
+    /// or take it, or its id was already revoked when a renew went to
+    /// carry the value on), or the request ran past the session's idle or
+    /// absolute deadline. Nothing was written; the tower layer answers
+    /// `409 Conflict` without `Set-Cookie`.
     Ended,
 }
 

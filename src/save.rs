@@ -9,7 +9,8 @@
 //!    after `destroy` with no value set after it; otherwise the value
 //!    sealed into the cookie, or into the store (too large for the cookie,
 //!    or server mode) with a sealed pointer in the cookie. A cookie written
-//!    is issued at the time the session was loaded.
+//!    is issued at the time the session was loaded; a request that ran
+//!    past the deadline that gives is [`SaveError::Ended`].
 //! 2. **Store writes are conditional.** A session that continues its store
 //!    entry *replaces* it only if it is still there; a new entry (a move
 //!    into the store, a renewed or new session) is *created* under a fresh
@@ -20,10 +21,11 @@
 //! 3. **Ending an id sticks.** `destroy` and `renew` end the id the
 //!    request loaded, whatever the handler did afterwards: with revocation
 //!    on, a marker is created that lives as long as any copy of that id
-//!    could still open; its store entry is deleted. Both must succeed
+//!    could still open, then its store entry is deleted. Both must succeed
 //!    before any cookie is sent, or the save fails. A renew whose old id
-//!    was ended meanwhile by another request fails with
-//!    [`SaveError::Ended`] rather than carry the value into a new id.
+//!    was ended (or whose entry was taken) meanwhile by another request
+//!    fails with [`SaveError::Ended`] rather than carry the value into a
+//!    new id, and revokes nothing.
 //! 4. **A failed save changes nothing the browser sees.** On any error no
 //!    `Set-Cookie` is written; an entry created for the new value is
 //!    deleted again (best effort: it would expire with its time to live).
@@ -168,15 +170,24 @@ impl Inner {
             });
         }
         let issue_at = state.loaded_at;
+        let created = if state.restart {
+            issue_at
+        } else {
+            state.created
+        };
+        // A request that ran past the session's deadline (counted from its
+        // load) would write a cookie that is already over: the session
+        // ended while it ran. (Nor may a slow request carry a session
+        // revoked meanwhile, whose marker may be gone by now, into a new
+        // id.)
+        if lifetime.check(created, issue_at, now).is_err() {
+            return Err(SaveError::Ended);
+        }
         Ok(Plan {
             end,
             next: Next::Write(Write {
                 id: state.id,
-                created: if state.restart {
-                    issue_at
-                } else {
-                    state.created
-                },
+                created,
                 issue_at,
                 old_issued: state.issued,
                 must_reissue,
@@ -283,25 +294,45 @@ impl Inner {
         })
     }
 
-    /// Ends an id (rule 3): the revocation marker first, then the entry.
+    /// Ends an id (rule 3): the revocation marker first, then the entry,
+    /// so that a store refusing the marker leaves everything as it was.
+    /// A renew first checks that its entry is still there: one taken
+    /// meanwhile (the session moved back into its cookie, or was ended)
+    /// fails the renew before anything is revoked. (Between that check and
+    /// the delete lies one store round trip; a request that takes the
+    /// entry in that window makes this renew fail with `Ended` after the
+    /// marker is written, which ends that session too: it fails closed.)
     pub(crate) async fn end(&self, end: &End) -> Result<(), SaveError> {
         if !end.needs_store() {
             return Ok(());
         }
         let store = self.store()?;
-        let mut ended_elsewhere = false;
+        let ended = |gone: bool| {
+            if gone && end.carried {
+                Err(SaveError::Ended)
+            } else {
+                Ok(())
+            }
+        };
+        if let (Some(stored), true) = (&end.stored, end.carried) {
+            ended(
+                store
+                    .load(stored)
+                    .await
+                    .map_err(SaveError::Store)?
+                    .is_none(),
+            )?;
+        }
         if let Some((marker, ttl)) = &end.marker {
             // A marker already there: another request revoked this id.
-            ended_elsewhere |= !store
+            let created = store
                 .create(marker, &[], *ttl)
                 .await
                 .map_err(SaveError::Store)?;
+            ended(!created)?;
         }
         if let Some(stored) = &end.stored {
-            ended_elsewhere |= !store.delete(stored).await.map_err(SaveError::Store)?;
-        }
-        if ended_elsewhere && end.carried {
-            return Err(SaveError::Ended);
+            ended(!store.delete(stored).await.map_err(SaveError::Store)?)?;
         }
         Ok(())
     }

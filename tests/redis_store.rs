@@ -2,6 +2,8 @@
 
 #[macro_use]
 mod common;
+#[path = "common/model.rs"]
+mod model;
 
 use std::sync::Arc;
 
@@ -127,4 +129,65 @@ async fn a_server_out_of_memory_is_full_and_keeps_the_old_value() {
         store.load(&key).await.unwrap().as_deref(),
         Some(&b"old"[..])
     );
+}
+
+/// The model-based lifecycle test (`tests/common/model.rs`) on a real
+/// server: one server, one connection, a key prefix of its own per case.
+/// Entries' real-time TTLs outlast the manual clock's jumps; the model
+/// does not depend on that, since a copy past its deadline is refused
+/// before the store is asked. `MODEL_CASES` sets the count (default 48).
+mod model_on_redis {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, OnceLock};
+
+    use proptest::prelude::*;
+    use sealed_session::{ManualClock, RedisStore};
+
+    use super::common::START;
+    use super::common::redis_server::RedisServer;
+    use super::model::{ops, run, setups};
+
+    struct Shared {
+        runtime: tokio::runtime::Runtime,
+        store: RedisStore,
+        _server: RedisServer,
+    }
+
+    fn shared() -> &'static Shared {
+        static SHARED: OnceLock<Shared> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let server = RedisServer::start();
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let store = runtime
+                .block_on(RedisStore::connect(&server.url()))
+                .unwrap();
+            Shared {
+                runtime,
+                store,
+                _server: server,
+            }
+        })
+    }
+
+    fn cases() -> u32 {
+        std::env::var("MODEL_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(48)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_lifecycle_keeps_its_promises_on_redis(setup in setups(), ops in ops()) {
+            static CASE: AtomicU64 = AtomicU64::new(0);
+            let shared = shared();
+            let case = CASE.fetch_add(1, Ordering::Relaxed);
+            let store = shared.store.clone().with_prefix(format!("model{case}:"));
+            shared
+                .runtime
+                .block_on(run(setup, &ops, ManualClock::new(START), Arc::new(store), true));
+        }
+    }
 }

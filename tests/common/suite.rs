@@ -18,6 +18,7 @@ pub struct Recording {
     pub inner: Arc<dyn SessionStore>,
     keys: Mutex<HashSet<StoreKey>>,
     down: AtomicBool,
+    full: AtomicBool,
 }
 
 impl Recording {
@@ -26,11 +27,26 @@ impl Recording {
             inner,
             keys: Mutex::default(),
             down: AtomicBool::new(false),
+            full: AtomicBool::new(false),
         }
     }
 
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Refuse writes (`create`, `replace`) as a full store does.
+    pub fn set_full(&self, full: bool) {
+        self.full.store(full, Ordering::SeqCst);
+    }
+
+    fn check_write(&self) -> Result<(), StoreError> {
+        self.check()?;
+        if self.full.load(Ordering::SeqCst) {
+            Err(StoreError::Full)
+        } else {
+            Ok(())
+        }
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -57,7 +73,7 @@ impl SessionStore for Recording {
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            self.check()?;
+            self.check_write()?;
             self.keys.lock().unwrap().insert(*key);
             self.inner.create(key, value, ttl).await
         })
@@ -70,7 +86,7 @@ impl SessionStore for Recording {
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            self.check()?;
+            self.check_write()?;
             self.inner.replace(key, value, ttl).await
         })
     }

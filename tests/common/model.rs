@@ -1,0 +1,699 @@
+//! A model-based test of the session lifecycle: random sequences of
+//! operations against the real `Sessions` (manual clock, a real store
+//! behind a switchable wrapper), checked after every step against a small
+//! reference model of what must hold.
+//!
+//! The model knows, for every cookie a client holds, what loading it must
+//! give: the value, or the typed reason it is refused (unknown key,
+//! expired, revoked, missing or invalid store entry), or a load error
+//! while the store is down. It also says which save outcomes are allowed:
+//! a refused save changes nothing; `Ended` only when the session was
+//! ended (or its entry taken) since the request loaded it; a cookie
+//! written carries the expected value, id, times and place (cookie or
+//! store entry). What the model does *not* decide, it takes from the
+//! implementation's output (an `inspect` of the cookie written) and then
+//! holds it to that from then on.
+//!
+//! Dimensions: three clients holding copies (copying a cookie is an
+//! operation); requests that read, set, grow, shrink, no-op update, renew,
+//! destroy, destroy then set; two requests loaded before either saves; the
+//! clock moved around the rolling, idle and absolute boundaries and the
+//! skew; keys added, promoted and retired; revocation on and off; cookie
+//! and server mode; a store that is down or refuses writes, and a real
+//! capacity bound.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use proptest::prelude::*;
+use sealed_session::{
+    ManualClock, Rejection, SaveError, Session, SessionConfig, SessionId, SessionStore, Sessions,
+    StoreError, StoreKey, StoreMode,
+};
+
+use crate::common::suite::Recording;
+use crate::common::{request, set_cookies};
+
+const IDLE: u64 = 1000;
+const ROLLING: f64 = 0.25;
+const ABSOLUTE: u64 = 5000;
+const SKEW: u64 = 60;
+const NAME: &str = "s";
+const JARS: usize = 3;
+const SLOTS: usize = 2;
+/// Values past this many bytes do not fit a 4096-byte cookie.
+const LARGE: usize = 4000;
+
+/// The configuration of one run.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    pub revocation: bool,
+    pub server: bool,
+    pub absolute: bool,
+}
+
+/// A value a request may set.
+#[derive(Clone, Copy, Debug)]
+pub enum Size {
+    Small,
+    Large,
+    Larger,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Val(pub u8, pub Size);
+
+impl Val {
+    fn bytes(self) -> Vec<u8> {
+        let len = match self.1 {
+            Size::Small => 8,
+            Size::Large => 5000,
+            Size::Larger => 7000,
+        };
+        vec![self.0; len]
+    }
+}
+
+/// What a handler does to the session.
+#[derive(Clone, Copy, Debug)]
+pub enum Action {
+    Read,
+    Set(Val),
+    NoopUpdate,
+    Renew,
+    RenewThenSet(Val),
+    Destroy,
+    DestroyThenSet(Val),
+    DestroyThenNoop,
+}
+
+impl Action {
+    fn apply(self, session: &Session<Vec<u8>>) {
+        match self {
+            Action::Read => drop(session.read(Vec::len)),
+            Action::Set(v) => session.set(v.bytes()),
+            Action::NoopUpdate => session.update(|_| ()),
+            Action::Renew => session.renew(),
+            Action::RenewThenSet(v) => {
+                session.renew();
+                session.set(v.bytes());
+            }
+            Action::Destroy => session.destroy(),
+            Action::DestroyThenSet(v) => {
+                session.destroy();
+                session.set(v.bytes());
+            }
+            Action::DestroyThenNoop => {
+                session.destroy();
+                session.update(|_| ());
+            }
+        }
+    }
+
+    /// The value after the action, from the value loaded.
+    fn value(self, loaded: &[u8]) -> Vec<u8> {
+        match self {
+            Action::Read | Action::NoopUpdate | Action::Renew => loaded.to_vec(),
+            Action::Set(v) | Action::RenewThenSet(v) | Action::DestroyThenSet(v) => v.bytes(),
+            Action::Destroy | Action::DestroyThenNoop => Vec::new(),
+        }
+    }
+
+    /// Ends the id loaded (`destroy` or `renew`).
+    fn ends(self) -> bool {
+        !matches!(self, Action::Read | Action::Set(_) | Action::NoopUpdate)
+    }
+
+    /// Carries the loaded value on under a new id.
+    fn renews(self) -> bool {
+        matches!(self, Action::Renew | Action::RenewThenSet(_))
+    }
+
+    /// Destroys with nothing set after: the removal cookie.
+    fn removes(self) -> bool {
+        matches!(self, Action::Destroy)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// A request that loads now and saves later (`Finish`).
+    Begin {
+        slot: usize,
+        jar: usize,
+    },
+    Finish {
+        slot: usize,
+        action: Action,
+    },
+    /// A request that loads, acts and saves at once.
+    Request {
+        jar: usize,
+        action: Action,
+    },
+    /// Someone copies a client's cookie.
+    Copy {
+        from: usize,
+        to: usize,
+    },
+    Advance(u64),
+    AddKey,
+    Promote,
+    Retire,
+    Down(bool),
+    Full(bool),
+}
+
+pub fn setups() -> impl Strategy<Value = Setup> {
+    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(revocation, server, absolute)| Setup {
+        revocation,
+        server,
+        absolute,
+    })
+}
+
+fn vals() -> impl Strategy<Value = Val> {
+    (
+        1u8..=4,
+        prop_oneof![3 => Just(Size::Small), 2 => Just(Size::Large), 1 => Just(Size::Larger)],
+    )
+        .prop_map(|(b, s)| Val(b, s))
+}
+
+fn actions() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        3 => Just(Action::Read),
+        4 => vals().prop_map(Action::Set),
+        1 => Just(Action::NoopUpdate),
+        2 => Just(Action::Renew),
+        1 => vals().prop_map(Action::RenewThenSet),
+        2 => Just(Action::Destroy),
+        1 => vals().prop_map(Action::DestroyThenSet),
+        1 => Just(Action::DestroyThenNoop),
+    ]
+}
+
+pub fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let jar = 0..JARS;
+    let slot = 0..SLOTS;
+    let op = prop_oneof![
+        8 => (jar.clone(), actions()).prop_map(|(jar, action)| Op::Request { jar, action }),
+        2 => (slot.clone(), jar.clone()).prop_map(|(slot, jar)| Op::Begin { slot, jar }),
+        2 => (slot, actions()).prop_map(|(slot, action)| Op::Finish { slot, action }),
+        2 => (jar.clone(), jar).prop_map(|(from, to)| Op::Copy { from, to }),
+        4 => prop_oneof![
+            Just(1u64), Just(SKEW), Just(SKEW + 1), Just(249), Just(250), Just(251),
+            Just(IDLE - 1), Just(IDLE), Just(IDLE + 1), Just(ABSOLUTE - IDLE),
+        ]
+        .prop_map(Op::Advance),
+        1 => Just(Op::AddKey),
+        1 => Just(Op::Promote),
+        1 => Just(Op::Retire),
+        1 => any::<bool>().prop_map(Op::Down),
+        1 => any::<bool>().prop_map(Op::Full),
+    ];
+    proptest::collection::vec(op, 1..60)
+}
+
+/// A cookie a client holds, and what it was sealed with.
+#[derive(Clone, Debug)]
+struct Cookie {
+    value: String,
+    id: SessionId,
+    /// The value as sealed (inline) or as written (store-held).
+    data: Vec<u8>,
+    created: u64,
+    issued: u64,
+    /// The byte of the key that sealed it (keys are `key(byte)`).
+    key: u8,
+    store: Option<StoreKey>,
+}
+
+/// A store entry, as the model sees it.
+#[derive(Clone, Debug)]
+struct Entry {
+    data: Vec<u8>,
+    key: u8,
+    /// It lives as long as any copy of its cookie could open: idle +
+    /// skew (+ 1 s) from its last write, within the absolute deadline.
+    expires: u64,
+}
+
+/// What loading a cookie must give.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Opens(Vec<u8>),
+    Refused(Rejection),
+    LoadError,
+}
+
+/// A request between its load and its save.
+struct Pending {
+    sessions: Sessions,
+    ring: Vec<u8>,
+    session: Session<Vec<u8>>,
+    /// The cookie it opened, if any.
+    loaded: Option<Cookie>,
+    loaded_at: u64,
+    jar: usize,
+}
+
+struct World {
+    setup: Setup,
+    clock: ManualClock,
+    store: Arc<Recording>,
+    config: SessionConfig,
+    ring: Vec<u8>,
+    sessions: Sessions,
+    now: u64,
+    jars: [Option<Cookie>; JARS],
+    slots: [Option<Pending>; SLOTS],
+    revoked: HashSet<SessionId>,
+    entries: HashMap<StoreKey, Entry>,
+    down: bool,
+    full: bool,
+    /// The store times entries out in real time (Redis), not on the
+    /// manual clock: an entry past its time in the model may still be
+    /// there.
+    real_ttl: bool,
+}
+
+fn keyring(bytes: &[u8]) -> sealed_session::Keyring {
+    crate::common::ring(bytes)
+}
+
+impl World {
+    fn new(
+        setup: Setup,
+        clock: ManualClock,
+        store: Arc<dyn SessionStore>,
+        real_ttl: bool,
+    ) -> World {
+        let store = Arc::new(Recording::new(store));
+        let config = SessionConfig::default()
+            .with_clock(clock.clone())
+            .with_idle_timeout(Some(Duration::from_secs(IDLE)))
+            .with_absolute_timeout(setup.absolute.then(|| Duration::from_secs(ABSOLUTE)))
+            .with_rolling(ROLLING)
+            .with_clock_skew(Duration::from_secs(SKEW))
+            .with_cookie_name(NAME)
+            .with_shared_store(store.clone())
+            .with_revocation(setup.revocation)
+            .with_store_mode(if setup.server {
+                StoreMode::Server
+            } else {
+                StoreMode::Cookie
+            });
+        let ring = vec![1];
+        let sessions = Sessions::new(keyring(&ring), config.clone()).unwrap();
+        World {
+            setup,
+            now: sealed_session::Clock::now(&clock),
+            clock,
+            store,
+            config,
+            ring,
+            sessions,
+            jars: Default::default(),
+            slots: Default::default(),
+            revoked: HashSet::new(),
+            entries: HashMap::new(),
+            down: false,
+            full: false,
+            real_ttl,
+        }
+    }
+
+    fn rebuild(&mut self) {
+        self.sessions = Sessions::new(keyring(&self.ring), self.config.clone()).unwrap();
+    }
+
+    /// What loading `cookie` must give now.
+    fn expect(&self, cookie: &Cookie) -> Expect {
+        if !self.ring.contains(&cookie.key) {
+            return Expect::Refused(Rejection::UnknownKey);
+        }
+        if self.setup.absolute && self.now >= cookie.created + ABSOLUTE {
+            return Expect::Refused(Rejection::AbsoluteExpired);
+        }
+        if self.now >= cookie.issued + IDLE {
+            return Expect::Refused(Rejection::IdleExpired);
+        }
+        if self.down && (self.setup.revocation || cookie.store.is_some()) {
+            return Expect::LoadError;
+        }
+        if self.setup.revocation && self.revoked.contains(&cookie.id) {
+            return Expect::Refused(Rejection::Revoked);
+        }
+        match cookie.store {
+            None => Expect::Opens(cookie.data.clone()),
+            Some(store_key) => match self.live(store_key) {
+                None => Expect::Refused(Rejection::MissingStoreEntry),
+                Some(entry) if !self.ring.contains(&entry.key) => {
+                    Expect::Refused(Rejection::StoreEntryInvalid)
+                }
+                Some(entry) => Expect::Opens(entry.data.clone()),
+            },
+        }
+    }
+
+    fn live(&self, store_key: StoreKey) -> Option<&Entry> {
+        self.entries
+            .get(&store_key)
+            .filter(|e| self.now < e.expires)
+    }
+
+    /// An entry written now for a session created at `created`.
+    fn entry(&self, data: Vec<u8>, key: u8, created: u64) -> Entry {
+        let mut expires = self.now + IDLE + SKEW + 1;
+        if self.setup.absolute {
+            expires = expires.min(created + ABSOLUTE);
+        }
+        Entry { data, key, expires }
+    }
+
+    fn headers(cookie: Option<&Cookie>) -> HeaderMap {
+        match cookie {
+            Some(c) => request(&[(NAME, &c.value)]),
+            None => HeaderMap::new(),
+        }
+    }
+
+    /// Loads a client's cookie and checks the outcome against the model.
+    async fn load(
+        &self,
+        sessions: &Sessions,
+        jar: usize,
+        what: &str,
+    ) -> Option<(Session<Vec<u8>>, Option<Cookie>)> {
+        let cookie = self.jars[jar].as_ref();
+        let loaded = sessions.load::<Vec<u8>>(&Self::headers(cookie)).await;
+        let Some(cookie) = cookie else {
+            let session = loaded.expect("no cookie: a new session, whatever the store does");
+            assert!(session.is_new() && session.rejection().is_none(), "{what}");
+            return Some((session, None));
+        };
+        match (self.expect(cookie), loaded) {
+            (Expect::LoadError, Err(_)) => None,
+            (Expect::Opens(data), Ok(session)) => {
+                assert_eq!(session.rejection(), None, "{what}: jar {jar} must open");
+                assert!(!session.is_new(), "{what}");
+                assert_eq!(session.id(), cookie.id, "{what}: jar {jar}");
+                assert!(
+                    session.get() == data,
+                    "{what}: jar {jar} opens with another value"
+                );
+                let mut opened = cookie.clone();
+                opened.data = data;
+                Some((session, Some(opened)))
+            }
+            (Expect::Refused(reason), Ok(session)) => {
+                assert_eq!(session.rejection(), Some(reason), "{what}: jar {jar}");
+                assert!(session.is_new(), "{what}");
+                Some((session, None))
+            }
+            (expected, Ok(session)) => panic!(
+                "{what}: jar {jar}: expected {expected:?}, got a session (rejection {:?})",
+                session.rejection()
+            ),
+            (expected, Err(error)) => {
+                panic!("{what}: jar {jar}: expected {expected:?}, got load error {error}")
+            }
+        }
+    }
+
+    /// Every client's cookie loads as the model says.
+    async fn probe(&self, step: usize) {
+        for jar in 0..JARS {
+            self.load(&self.sessions, jar, &format!("probe after step {step}"))
+                .await;
+        }
+    }
+
+    async fn begin(&mut self, slot: usize, jar: usize, what: &str) {
+        if self.slots[slot].is_some() {
+            return;
+        }
+        if let Some((session, loaded)) = self.load(&self.sessions, jar, what).await {
+            self.slots[slot] = Some(Pending {
+                sessions: self.sessions.clone(),
+                ring: self.ring.clone(),
+                session,
+                loaded,
+                loaded_at: self.now,
+                jar,
+            });
+        }
+    }
+
+    async fn finish(&mut self, slot: usize, action: Action, what: &str) {
+        let Some(pending) = self.slots[slot].take() else {
+            return;
+        };
+        let Pending {
+            sessions,
+            ring,
+            session,
+            loaded,
+            loaded_at,
+            jar,
+        } = pending;
+        let loaded_value = session.get();
+        action.apply(&session);
+        let value = action.value(&loaded_value);
+        let mut headers = HeaderMap::new();
+        let saved = sessions.save(&session, &mut headers).await;
+        let cookies = set_cookies(&headers);
+
+        // Since the load, was the session ended, or its entry taken (or
+        // timed out: for sure on the manual clock, perhaps in real time)?
+        let entry = loaded.as_ref().and_then(|c| c.store);
+        let maybe_gone = entry.is_some_and(|k| self.live(k).is_none());
+        let gone = entry.is_some_and(|k| {
+            !self.entries.contains_key(&k) || (!self.real_ttl && self.live(k).is_none())
+        });
+        let revoked = loaded
+            .as_ref()
+            .is_some_and(|c| self.setup.revocation && self.revoked.contains(&c.id));
+        // The request ran past the deadline of the cookie it would write.
+        let created = loaded
+            .as_ref()
+            .filter(|_| !action.ends())
+            .map_or(loaded_at, |c| c.created);
+        let late =
+            self.now >= loaded_at + IDLE || (self.setup.absolute && self.now >= created + ABSOLUTE);
+
+        if let Err(error) = saved {
+            assert!(
+                cookies.is_empty(),
+                "{what}: a failed save wrote {cookies:?}"
+            );
+            match error {
+                SaveError::Store(StoreError::Full) => {}
+                SaveError::Store(StoreError::Unavailable(_)) => {
+                    assert!(self.down, "{what}: store error while it is up")
+                }
+                SaveError::Ended => assert!(
+                    maybe_gone || revoked || late,
+                    "{what}: Ended, but the session was not ended meanwhile"
+                ),
+                other => panic!("{what}: unexpected save error {other:?}"),
+            }
+            return;
+        }
+        if let Some(loaded) = &loaded {
+            assert!(
+                !(gone && ((!action.ends() && value != loaded.data) || action.renews())),
+                "{what}: a change to a session whose entry was taken meanwhile was accepted"
+            );
+            assert!(
+                !(revoked && action.renews()),
+                "{what}: a renew carried a session revoked meanwhile into a new id"
+            );
+        }
+        let primary = ring[0];
+        match cookies.as_slice() {
+            [] => {
+                assert!(!action.removes(), "{what}: destroy sent no removal cookie");
+                assert!(
+                    !action.ends() || loaded.is_none(),
+                    "{what}: renew wrote nothing"
+                );
+                let Some(loaded) = &loaded else {
+                    return;
+                };
+                let due = loaded_at - loaded.issued >= (IDLE as f64 * ROLLING) as u64
+                    || loaded.key != primary;
+                assert!(!due, "{what}: a cookie due for re-issue was not re-issued");
+                if value != loaded.data {
+                    // Only a store-held value changes without a new cookie.
+                    let Some(store_key) = loaded.store else {
+                        panic!("{what}: a changed cookie-held value wrote no cookie");
+                    };
+                    let entry = self.entry(value, primary, loaded.created);
+                    self.entries.insert(store_key, entry);
+                }
+            }
+            [removal] if removal.starts_with(&format!("{NAME}=;")) => {
+                assert!(action.removes(), "{what}: removal cookie without destroy");
+                self.end(loaded.as_ref(), action);
+                self.jars[jar] = None;
+            }
+            [written] => {
+                assert!(!action.removes(), "{what}: destroy wrote a session cookie");
+                assert!(!late, "{what}: wrote a cookie already past its deadline");
+                let text = cookie::Cookie::parse(written.clone()).unwrap();
+                let found = sessions.inspect(text.value()).unwrap();
+                let continues = loaded.as_ref().filter(|_| !action.ends());
+                assert_eq!(found.session_id, session.id(), "{what}");
+                assert_eq!(session.get(), value, "{what}: the value written");
+                match (continues, &loaded) {
+                    (Some(c), _) => {
+                        assert_eq!(found.session_id, c.id, "{what}: same id");
+                        assert_eq!(found.created, c.created, "{what}: same lifetime");
+                    }
+                    (None, Some(c)) => {
+                        assert_ne!(found.session_id, c.id, "{what}: a new id");
+                        assert_eq!(found.created, loaded_at, "{what}: a new lifetime");
+                    }
+                    (None, None) => assert_eq!(found.created, loaded_at, "{what}"),
+                }
+                assert_eq!(found.issued, loaded_at, "{what}: issued at the load");
+                assert_eq!(found.key_position, 0, "{what}: sealed under the primary");
+                let in_store = self.setup.server || value.len() > LARGE;
+                assert_eq!(
+                    found.store_key.is_some(),
+                    in_store,
+                    "{what}: where it lives"
+                );
+                match (continues.and_then(|c| c.store), found.store_key) {
+                    (Some(old), Some(new)) => assert_eq!(old, new, "{what}: keeps its entry"),
+                    (Some(old), None) => drop(self.entries.remove(&old)),
+                    (None, Some(new)) => {
+                        assert!(!self.entries.contains_key(&new), "{what}: a fresh entry")
+                    }
+                    (None, None) => {}
+                }
+                self.end(loaded.as_ref(), action);
+                if let Some(store_key) = found.store_key {
+                    let entry = self.entry(value.clone(), primary, found.created);
+                    self.entries.insert(store_key, entry);
+                }
+                self.jars[jar] = Some(Cookie {
+                    value: text.value().to_owned(),
+                    id: found.session_id,
+                    data: value,
+                    created: found.created,
+                    issued: found.issued,
+                    key: primary,
+                    store: found.store_key,
+                });
+            }
+            more => panic!("{what}: several Set-Cookie {more:?}"),
+        }
+    }
+
+    /// Records that a save ended the id it loaded.
+    fn end(&mut self, loaded: Option<&Cookie>, action: Action) {
+        let Some(loaded) = loaded.filter(|_| action.ends()) else {
+            return;
+        };
+        if self.setup.revocation {
+            self.revoked.insert(loaded.id);
+        }
+        if let Some(store_key) = loaded.store {
+            self.entries.remove(&store_key);
+        }
+    }
+
+    async fn step(&mut self, index: usize, op: &Op) {
+        let what = format!("step {index} ({op:?})");
+        match *op {
+            Op::Begin { slot, jar } => self.begin(slot, jar, &what).await,
+            Op::Finish { slot, action } => self.finish(slot, action, &what).await,
+            Op::Request { jar, action } => {
+                if let Some((session, loaded)) = self.load(&self.sessions, jar, &what).await {
+                    self.pending_now(session, loaded, jar, action, &what).await;
+                }
+            }
+            Op::Copy { from, to } => self.jars[to] = self.jars[from].clone(),
+            Op::Advance(seconds) => {
+                self.clock.advance(Duration::from_secs(seconds));
+                self.now += seconds;
+            }
+            Op::AddKey => {
+                if let Some(b) = (1..=9u8).find(|b| !self.ring.contains(b)) {
+                    if self.ring.len() < 3 {
+                        self.ring.push(b);
+                        self.rebuild();
+                    }
+                }
+            }
+            Op::Promote => {
+                if self.ring.len() > 1 {
+                    let newest = self.ring.pop().unwrap();
+                    self.ring.insert(0, newest);
+                    self.rebuild();
+                }
+            }
+            Op::Retire => {
+                if self.ring.len() > 1 {
+                    self.ring.pop();
+                    self.rebuild();
+                }
+            }
+            Op::Down(down) => {
+                self.down = down;
+                self.store.set_down(down);
+            }
+            Op::Full(full) => {
+                self.full = full;
+                self.store.set_full(full);
+            }
+        }
+        self.probe(index).await;
+    }
+
+    /// A request loaded now and saved at once.
+    async fn pending_now(
+        &mut self,
+        session: Session<Vec<u8>>,
+        loaded: Option<Cookie>,
+        jar: usize,
+        action: Action,
+        what: &str,
+    ) {
+        // Borrow slot 0 for it, and put back what was there.
+        let saved = self.slots[0].replace(Pending {
+            sessions: self.sessions.clone(),
+            ring: self.ring.clone(),
+            session,
+            loaded,
+            loaded_at: self.now,
+            jar,
+        });
+        self.finish(0, action, what).await;
+        self.slots[0] = saved;
+    }
+}
+
+/// Runs one sequence of operations from a fresh store and clock.
+pub async fn run(
+    setup: Setup,
+    ops: &[Op],
+    clock: ManualClock,
+    store: Arc<dyn SessionStore>,
+    real_ttl: bool,
+) {
+    let mut world = World::new(setup, clock, store, real_ttl);
+    for (index, op) in ops.iter().enumerate() {
+        world.step(index, op).await;
+    }
+    // Let every pending request finish, then check once more.
+    for slot in 0..SLOTS {
+        world.finish(slot, Action::Read, "final").await;
+    }
+    world.probe(ops.len()).await;
+}
