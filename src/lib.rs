@@ -26,6 +26,12 @@
 //!    over the size limit (4096 bytes of name plus value) goes to the store
 //!    if one is configured; otherwise it is an error ([`SaveError`]) and no
 //!    `Set-Cookie` is written, so the browser keeps the cookie it had.
+//!    [`Session::destroy`] and [`Session::renew`] end the id the request
+//!    loaded whatever the handler does after them (its store entry
+//!    deleted, its id revoked when revocation is on) before any cookie is
+//!    written; a request that raced another one's logout cannot bring the
+//!    session back ([`SaveError::Ended`]). The rules, in order, are at the
+//!    top of `src/save.rs`.
 //!
 //! # Example
 //!
@@ -68,7 +74,8 @@
 //! SECURITY.md in the repository documents the wire format byte by byte,
 //! the threat model and the limits (a copied cookie replays until it
 //! expires). In short: XAES-256-GCM with a 192-bit random nonce, subkeys
-//! per purpose derived with HKDF-SHA256, the cookie name bound into the
+//! per purpose derived with HKDF-SHA256, the cookie name (and the
+//! application context, [`SessionConfig::with_context`]) bound into the
 //! associated data, key bytes never in `Debug` and zeroized on drop.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
