@@ -119,6 +119,9 @@ pub enum ConfigError {
     PartitionedNeedsSecure,
     /// The rolling fraction is not a number from 0 to 1.
     InvalidRolling,
+    /// An idle or absolute timeout shorter than one second (timestamps
+    /// are whole seconds: it would end every session at once).
+    TimeoutTooShort,
     /// Server mode or revocation without a store.
     StoreRequired {
         /// `"server mode"` or `"revocation"`.
@@ -134,6 +137,7 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ConfigError::TimeoutTooShort => f.write_str("idle and absolute timeouts must be at least one second (or None to turn one off)"),
             ConfigError::InvalidName => f.write_str("invalid cookie name: use letters, digits and !#$%&'*+-.^_`|~"),
             ConfigError::InvalidAttribute { attribute } => write!(f, "invalid cookie {attribute}: no control characters or ';'"),
             ConfigError::HostPrefixNeedsSecure => f.write_str("a __Host- cookie needs Secure (for plain-HTTP testing use a name without the prefix)"),

@@ -67,6 +67,22 @@ impl Lifetime {
         Ok(())
     }
 
+    /// Whether a cookie with these timestamps is past its idle or absolute
+    /// deadline (only the deadlines: no skew or cut-off check).
+    pub(crate) fn expired(&self, created: u64, issued: u64, now: u64) -> bool {
+        self.absolute
+            .is_some_and(|a| now >= created.saturating_add(a))
+            || self.idle.is_some_and(|i| now >= issued.saturating_add(i))
+    }
+
+    /// When a session that starts at `at` is sealed as created: `at`, or
+    /// the cut-off if that is later (an instance whose clock lags behind a
+    /// cut-off set to "now" must not create sessions the others refuse;
+    /// the skew check bounds how far ahead this can be).
+    pub(crate) fn start(&self, at: u64) -> u64 {
+        self.cutoff.map_or(at, |cutoff| at.max(cutoff))
+    }
+
     /// Whether enough of the idle window has passed to re-issue the cookie.
     pub(crate) fn reissue_due(&self, issued: u64, now: u64) -> bool {
         self.idle.is_some_and(|idle| {
@@ -93,9 +109,11 @@ impl Lifetime {
     /// that request's load, never later than now (a revoked copy is
     /// refused, so never re-issued); another instance's clock may run up to
     /// the allowed skew ahead; so a copy's idle deadline is at most `now +
-    /// skew + idle` (plus a second for rounding), and the absolute deadline
-    /// bounds every copy. Without either timeout, 400 days (the longest a
-    /// browser keeps a cookie, RFC 6265bis).
+    /// skew + idle` (plus a second for rounding); the absolute deadline
+    /// bounds every copy, on an instance whose clock lags this one's by up
+    /// to the skew too (so `created + absolute + skew + 1`). Without either
+    /// timeout, 400 days (the longest a browser keeps a cookie, RFC
+    /// 6265bis).
     ///
     /// An entry timed from one cookie's own `issued` instead would expire
     /// under a copy issued later (a copy re-issued past the rolling
@@ -105,9 +123,13 @@ impl Lifetime {
         let idle = self
             .idle
             .map(|i| i.saturating_add(self.skew).saturating_add(1));
-        let absolute = self
-            .absolute
-            .map(|a| created.saturating_add(a).saturating_sub(now));
+        let absolute = self.absolute.map(|a| {
+            created
+                .saturating_add(a)
+                .saturating_add(self.skew)
+                .saturating_add(1)
+                .saturating_sub(now)
+        });
         let seconds = match (idle, absolute) {
             (Some(i), Some(a)) => i.min(a),
             (i, a) => i.or(a).unwrap_or(400 * 24 * 3600),
@@ -179,9 +201,11 @@ mod tests {
         let secs = |created, now| lifetime.copies_ttl(created, now).as_secs();
         // A copy issued up to `skew` ahead of now idles out by now + 160.
         assert_eq!(secs(0, 10), 161);
-        // The absolute deadline comes first.
-        assert_eq!(secs(0, 900), 100);
-        assert_eq!(secs(0, 1000), 1, "at least a second");
+        // The absolute deadline comes first, as an instance lagging by the
+        // skew sees it.
+        assert_eq!(secs(0, 900), 161);
+        assert_eq!(secs(0, 950), 111);
+        assert_eq!(secs(0, 1061), 1, "at least a second");
         let idle_only = Lifetime {
             absolute: None,
             ..lifetime.clone()
@@ -191,7 +215,7 @@ mod tests {
             idle: None,
             ..lifetime.clone()
         };
-        assert_eq!(absolute_only.copies_ttl(0, 400).as_secs(), 600);
+        assert_eq!(absolute_only.copies_ttl(0, 400).as_secs(), 661);
         let neither = Lifetime {
             idle: None,
             absolute: None,

@@ -23,7 +23,7 @@ impl Inner {
         Session::from_state(State {
             data: T::default(),
             id: SessionId::random(),
-            created: now,
+            created: self.config.lifetime.start(now),
             issued: now,
             loaded_at: now,
             new: true,
@@ -32,6 +32,7 @@ impl Inner {
             restart: false,
             end_origin: false,
             destroyed: false,
+            generation: 0,
             rejection,
         })
     }
@@ -178,6 +179,7 @@ impl Inner {
             restart: false,
             end_origin: false,
             destroyed: false,
+            generation: 0,
             rejection: None,
         })
     }

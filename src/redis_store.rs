@@ -16,12 +16,18 @@ use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
 /// prefix `sealed-session:`), written with `SET … NX PX` (create) or
 /// `SET … XX PX` (replace), each one atomic command, so Redis drops them
 /// when the session's lifetime is over and a write that fails leaves the
-/// old value. A server at `maxmemory` that refuses writes (`OOM`, with a
-/// `noeviction` policy) is [`StoreError::Full`]; with an evicting policy
-/// Redis may drop live sessions, which then read as missing. A [`ConnectionManager`]
-/// reconnects after the server comes back. Every call is bounded by a
-/// timeout (default 1 s); a call that fails or times out is a
-/// [`StoreError`], never an empty answer.
+/// old value. A [`ConnectionManager`] reconnects after the server comes
+/// back. Every call is bounded by a timeout (default 1 s); a call that
+/// fails or times out is a [`StoreError`], never an empty answer (a call
+/// that timed out may still have run on the server).
+///
+/// **Use `maxmemory-policy noeviction`** for the session store. A server
+/// at `maxmemory` then refuses writes (`OOM`), which is
+/// [`StoreError::Full`] and keeps what was stored. With an evicting policy
+/// (the default of several managed services) Redis may drop live
+/// sessions, which then read as missing, and revocation markers, which
+/// lets revoked copies open again; [`connect`](RedisStore::connect) logs a
+/// `warn` when it sees one.
 ///
 /// # Example
 ///
@@ -78,11 +84,36 @@ impl RedisStore {
             ConnectionManager::new_with_config(client, config),
         )
         .await?;
-        Ok(RedisStore {
+        let store = RedisStore {
             connection,
             prefix: "sealed-session:".to_owned(),
             timeout: DEFAULT_TIMEOUT,
-        })
+        };
+        store.warn_if_evicting().await;
+        Ok(store)
+    }
+
+    /// Logs a `warn` when the server may evict keys under memory pressure:
+    /// every key this store writes has a time to live, so a `volatile-*`
+    /// or `allkeys-*` policy may drop live sessions and, worse,
+    /// revocation markers (written once, never read again while nobody
+    /// replays the copy: first in line for LRU), which makes revoked
+    /// copies open again. A server that does not allow `CONFIG GET`
+    /// (some managed services) is not checked.
+    async fn warn_if_evicting(&self) {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg("maxmemory-policy");
+        match self.query::<Vec<String>>(command).await {
+            Ok(reply) => {
+                if let Some(policy) = reply.get(1).filter(|p| p.as_str() != "noeviction") {
+                    tracing::warn!(
+                        policy = %policy,
+                        "Redis may evict session entries and revocation markers under memory pressure; set maxmemory-policy noeviction for the session store"
+                    );
+                }
+            }
+            Err(error) => tracing::debug!(%error, "Redis eviction policy not checked"),
+        }
     }
 
     /// The prefix of every key this store writes. Default

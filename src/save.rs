@@ -48,6 +48,8 @@ pub(crate) struct Plan {
     /// The id the request loaded, when `destroy` or `renew` ended it.
     pub(crate) end: Option<End>,
     pub(crate) next: Next,
+    /// The session's change count when this was decided.
+    pub(crate) generation: u64,
 }
 
 /// What the browser gets.
@@ -89,6 +91,9 @@ pub(crate) struct Write {
     old_issued: u64,
     /// The cookie must be sealed again even if nothing else changes.
     must_reissue: bool,
+    /// The value's encoding differs from the one loaded (else this write
+    /// is only a re-issue: rolling, or a key rotation).
+    changed: bool,
     /// The postcard bytes of the value.
     body: Vec<u8>,
     /// The store entry the value continues in, if any: it is replaced
@@ -128,6 +133,7 @@ impl Inner {
         now: u64,
     ) -> Result<Plan, SaveError> {
         let lifetime = &self.config.lifetime;
+        let generation = state.generation;
         let end = match &state.origin {
             Some(origin) if state.end_origin => Some(End {
                 marker: self.config.revocation.then(|| {
@@ -145,6 +151,7 @@ impl Inner {
             return Ok(Plan {
                 end,
                 next: Next::Remove,
+                generation,
             });
         }
         // Reasons to write even an unchanged value.
@@ -156,22 +163,25 @@ impl Inner {
             return Ok(Plan {
                 end,
                 next: Next::Keep,
+                generation,
             });
         }
         let hint = state.origin.as_ref().map_or(64, |o| o.body.len() + 16);
         let body = postcard::to_extend(&state.data, Vec::with_capacity(hint))
             .map_err(|e| SaveError::Encode(e.to_string()))?;
+        let changed = state.origin.as_ref().is_none_or(|o| o.body() != body);
         // A write that left the encoding as it was needs nothing.
-        if !must_reissue && state.origin.as_ref().is_some_and(|o| o.body() == body) {
+        if !must_reissue && !changed {
             state.changed = false;
             return Ok(Plan {
                 end,
                 next: Next::Keep,
+                generation,
             });
         }
         let issue_at = state.loaded_at;
         let created = if state.restart {
-            issue_at
+            lifetime.start(issue_at)
         } else {
             state.created
         };
@@ -180,17 +190,19 @@ impl Inner {
         // ended while it ran. (Nor may a slow request carry a session
         // revoked meanwhile, whose marker may be gone by now, into a new
         // id.)
-        if lifetime.check(created, issue_at, now).is_err() {
+        if lifetime.expired(created, issue_at, now) {
             return Err(SaveError::Ended);
         }
         Ok(Plan {
             end,
+            generation,
             next: Next::Write(Write {
                 id: state.id,
                 created,
                 issue_at,
                 old_issued: state.issued,
                 must_reissue,
+                changed,
                 body,
                 // After renew or destroy the value starts afresh.
                 continues: match &state.origin {
@@ -215,7 +227,25 @@ impl Inner {
 
     /// Seals a session into the cookie, or into the store with a pointer
     /// in the cookie, and writes the store entry (conditionally, rule 2).
-    pub(crate) async fn write(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
+    ///
+    /// `Ok(None)`: nothing to write after all. A write that only re-issues
+    /// the cookie (rolling, key rotation) of a store-held value this
+    /// request did not change, and finds the entry taken meanwhile by
+    /// another request (moved back into the cookie, or ended), leaves the
+    /// browser's cookie alone rather than fail a request that changed
+    /// nothing.
+    pub(crate) async fn write(
+        &self,
+        write: &Write,
+        now: u64,
+    ) -> Result<Option<Written>, SaveError> {
+        let gone = || {
+            if write.changed {
+                Err(SaveError::Ended)
+            } else {
+                Ok(None)
+            }
+        };
         if self.config.store_mode == StoreMode::Cookie {
             match self.write_cookie(write, now) {
                 Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
@@ -223,26 +253,39 @@ impl Inner {
                     // Moving back into the cookie takes the entry: it
                     // must still be there.
                     if let Some(old) = write.continues {
-                        take(self.store()?, &old).await?;
+                        if !self.store()?.delete(&old).await.map_err(SaveError::Store)? {
+                            return gone();
+                        }
                     }
-                    return Ok(written);
+                    return Ok(Some(written));
                 }
                 Err(error) => return Err(error),
             }
         }
         let store = self.store()?;
         let key = write.continues.unwrap_or_else(StoreKey::random);
-        let primary = self.keyring.primary();
-        let aad = seal::store_associated_data(primary.id, &key, &self.binding);
-        let mut plaintext = seal::buffer(write.body.len());
-        plaintext.extend_from_slice(&write.body);
-        let entry = seal::seal_raw(primary, seal::Purpose::Store, &aad, plaintext);
         let cookie_stays = write.continues.is_some() && !write.must_reissue;
         let issued = if cookie_stays {
             write.old_issued
         } else {
             write.issue_at
         };
+        // The pointer cookie first: a cookie that cannot be written (over
+        // the size limit) must not leave an entry behind.
+        let set_cookie = if cookie_stays {
+            None
+        } else {
+            let pointer = write.envelope(Body::Stored(StoreRef {
+                id: *key.as_bytes(),
+            }));
+            let max_age = self.config.lifetime.max_age(write.created, issued, now);
+            Some(self.seal(&pointer, 0, max_age)?)
+        };
+        let primary = self.keyring.primary();
+        let aad = seal::store_associated_data(primary.id, &key, &self.binding);
+        let mut plaintext = seal::buffer(write.body.len());
+        plaintext.extend_from_slice(&write.body);
+        let entry = seal::seal_raw(primary, seal::Purpose::Store, &aad, plaintext);
         let ttl = self.config.lifetime.copies_ttl(write.created, now);
         if write.continues.is_some() {
             if !store
@@ -250,7 +293,7 @@ impl Inner {
                 .await
                 .map_err(SaveError::Store)?
             {
-                return Err(SaveError::Ended);
+                return gone();
             }
         } else if !store
             .create(&key, &entry, ttl)
@@ -262,21 +305,12 @@ impl Inner {
                 "a new store key is already in use".into(),
             )));
         }
-        let set_cookie = if cookie_stays {
-            None
-        } else {
-            let pointer = write.envelope(Body::Stored(StoreRef {
-                id: *key.as_bytes(),
-            }));
-            let max_age = self.config.lifetime.max_age(write.created, issued, now);
-            Some(self.seal(&pointer, 0, max_age)?)
-        };
-        Ok(Written {
+        Ok(Some(Written {
             set_cookie,
             stored: Some(key),
             created_entry: write.continues.is_none(),
             issued,
-        })
+        }))
     }
 
     /// Seals a session whole into its cookie.
@@ -296,12 +330,17 @@ impl Inner {
 
     /// Ends an id (rule 3): the revocation marker first, then the entry,
     /// so that a store refusing the marker leaves everything as it was.
-    /// A renew first checks that its entry is still there: one taken
-    /// meanwhile (the session moved back into its cookie, or was ended)
-    /// fails the renew before anything is revoked. (Between that check and
-    /// the delete lies one store round trip; a request that takes the
-    /// entry in that window makes this renew fail with `Ended` after the
-    /// marker is written, which ends that session too: it fails closed.)
+    /// Once the marker is written every copy is dead, so a delete that
+    /// then fails is only logged (the entry expires with its time to
+    /// live) rather than fail a save whose old id is already over;
+    /// without revocation the delete is what ends the id, and its failure
+    /// fails the save. A renew first checks that its entry is still
+    /// there: one taken meanwhile (the session moved back into its
+    /// cookie, or was ended) fails the renew before anything is revoked.
+    /// (Between that check and the delete lies one store round trip; a
+    /// request that takes the entry in that window makes this renew fail
+    /// with `Ended` after the marker is written, which ends that session
+    /// too: it fails closed.)
     pub(crate) async fn end(&self, end: &End) -> Result<(), SaveError> {
         if !end.needs_store() {
             return Ok(());
@@ -332,7 +371,14 @@ impl Inner {
             ended(!created)?;
         }
         if let Some(stored) = &end.stored {
-            ended(!store.delete(stored).await.map_err(SaveError::Store)?)?;
+            match store.delete(stored).await {
+                Ok(deleted) => ended(!deleted)?,
+                Err(error) if end.marker.is_some() => tracing::warn!(
+                    %error,
+                    "store entry of a revoked session not deleted; it expires with its TTL"
+                ),
+                Err(error) => return Err(SaveError::Store(error)),
+            }
         }
         Ok(())
     }
@@ -353,13 +399,23 @@ impl Inner {
 
     /// Sends the removal cookie of a destroyed session and records that
     /// the browser now holds none.
-    pub(crate) fn removed<T>(&self, session: &Session<T>, headers: &mut HeaderMap) {
+    pub(crate) fn removed<T>(
+        &self,
+        session: &Session<T>,
+        headers: &mut HeaderMap,
+        generation: u64,
+    ) {
         headers.append(SET_COOKIE, self.rendered.removal.clone());
         let mut state = session.lock();
-        state.destroyed = false;
-        state.restart = false;
-        state.end_origin = false;
         state.origin = None;
+        // A value saved later in this request starts a lifetime of its own.
+        state.created = self.config.lifetime.start(state.loaded_at);
+        state.issued = state.loaded_at;
+        if state.generation == generation {
+            state.destroyed = false;
+            state.restart = false;
+            state.end_origin = false;
+        }
     }
 
     /// Sends the cookie `write` produced, if any, and records what the
@@ -370,6 +426,7 @@ impl Inner {
         headers: &mut HeaderMap,
         write: Write,
         written: Written,
+        generation: u64,
     ) {
         if let Some(set_cookie) = written.set_cookie {
             headers.append(SET_COOKIE, set_cookie);
@@ -377,10 +434,6 @@ impl Inner {
         let mut state = session.lock();
         state.created = write.created;
         state.issued = written.issued;
-        state.changed = false;
-        state.restart = false;
-        state.end_origin = false;
-        state.destroyed = false;
         state.origin = Some(Origin {
             id: write.id,
             key_position: 0,
@@ -388,6 +441,14 @@ impl Inner {
             body: 0..write.body.len(),
             buf: write.body,
         });
+        // A change that came in while this save did its store I/O (from a
+        // clone in another task) stays to be saved next time.
+        if state.generation == generation {
+            state.changed = false;
+            state.restart = false;
+            state.end_origin = false;
+            state.destroyed = false;
+        }
     }
 
     /// Seals an envelope under the primary key into a whole `Set-Cookie`
@@ -433,15 +494,6 @@ impl Inner {
         }
         debug_assert_eq!(cookie.len(), cookie.capacity());
         HeaderValue::try_from(cookie).map_err(|e| SaveError::Encode(e.to_string()))
-    }
-}
-
-/// Takes back a store entry the session leaves: it must still be there.
-async fn take(store: &dyn SessionStore, key: &StoreKey) -> Result<(), SaveError> {
-    if store.delete(key).await.map_err(SaveError::Store)? {
-        Ok(())
-    } else {
-        Err(SaveError::Ended)
     }
 }
 

@@ -74,6 +74,11 @@ pub(crate) struct State<T> {
     /// `destroy` was called: without a value set after it, save sends the
     /// removal cookie; with one, a brand-new session.
     pub(crate) destroyed: bool,
+    /// Counts the changes a handler made (`update`, `set`, `renew`,
+    /// `destroy`). A save clears the flags above only if no change came
+    /// in while it did its store I/O (a clone used from another task), so
+    /// such a change is saved next time rather than lost.
+    pub(crate) generation: u64,
     pub(crate) rejection: Option<Rejection>,
 }
 
@@ -167,6 +172,7 @@ impl<T> Session<T> {
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let mut state = self.lock();
         state.changed = true;
+        state.generation += 1;
         f(&mut state.data)
     }
 
@@ -295,6 +301,7 @@ impl<T> Session<T> {
         state.id = SessionId::random();
         state.restart = true;
         state.end_origin = true;
+        state.generation += 1;
     }
 
     /// Ends the session: the value goes back to `T::default()` and save
@@ -334,6 +341,7 @@ impl<T> Session<T> {
         state.end_origin = true;
         state.destroyed = true;
         state.changed = false;
+        state.generation += 1;
     }
 }
 

@@ -111,6 +111,10 @@ impl Sessions {
         if !(0.0..=1.0).contains(&config.lifetime.rolling) {
             return Err(ConfigError::InvalidRolling);
         }
+        let lifetime = &config.lifetime;
+        if lifetime.idle == Some(0) || lifetime.absolute == Some(0) {
+            return Err(ConfigError::TimeoutTooShort);
+        }
         if config.store.is_none() {
             if config.store_mode == StoreMode::Server {
                 return Err(ConfigError::StoreRequired {
@@ -124,9 +128,11 @@ impl Sessions {
             }
         }
         let name = &config.attributes.name;
-        // An empty value in an envelope: 16-byte id, two 5-byte varints,
-        // variant and length bytes.
-        let minimum = name.len() + seal::encoded_len(seal::OVERHEAD + 16 + 5 + 5 + 2);
+        // An envelope: 16-byte id, two 5-byte varints, then an empty
+        // inline value (variant and length bytes) or, with a store, a
+        // pointer (variant and a 32-byte store key).
+        let body = if config.store.is_some() { 1 + 32 } else { 2 };
+        let minimum = name.len() + seal::encoded_len(seal::OVERHEAD + 16 + 5 + 5 + body);
         if config.size_limit < minimum {
             return Err(ConfigError::SizeLimitTooSmall { minimum });
         }
@@ -290,24 +296,28 @@ impl Sessions {
     /// with the store subkey, with a time to live equal to the session's
     /// remaining lifetime, and the cookie holds only a sealed pointer. A
     /// session keeps its store entry while it stays there (a changed value
-    /// overwrites it, and the cookie need not change); it gets a new entry
-    /// when it moves to the store and on [`Session::renew`]; the old entry
-    /// is deleted when the value moves back into the cookie, on renew and
-    /// on destroy. With revocation on, destroy also records the session id
-    /// until the session would have expired.
+    /// replaces it, only if it is still there, and the cookie need not
+    /// change); it gets a new entry when it moves to the store and on
+    /// [`Session::renew`]; the old entry is deleted when the value moves
+    /// back into the cookie, on renew and on destroy. With revocation on,
+    /// destroy and renew also record the old session id for as long as
+    /// any copy of its cookie could open. The rules and their order are
+    /// listed at the top of `src/save.rs`.
     ///
     /// # Errors
     ///
     /// [`SaveError::TooLarge`] when the sealed cookie's name plus value
     /// would exceed the size limit and no store is configured,
     /// [`SaveError::Encode`] when the value cannot be encoded,
-    /// [`SaveError::Store`] when the store fails. In each case no
+    /// [`SaveError::Store`] when the store fails, [`SaveError::Ended`]
+    /// when the session was ended by another request while this one ran
+    /// (or the request ran past the session's deadline). In each case no
     /// `Set-Cookie` is written and the browser keeps its previous cookie.
-    /// On destroy, a store-held session's entry (and, with revocation, the
-    /// marker) must be written before the removal cookie is: a store
-    /// failure there is a [`SaveError::Store`]. After a move back into the
-    /// cookie or a renew, a failure to delete the old entry is only logged
-    /// (at `warn`): the entry expires with its time to live.
+    /// On destroy and renew, the old id is ended (marker, then entry)
+    /// before any cookie is written: a store failure there is a
+    /// [`SaveError::Store`]; once the marker is written, a failure to
+    /// delete the entry is only logged (at `warn`: every copy is already
+    /// refused, and the entry expires with its time to live).
     ///
     /// # Example
     ///
@@ -341,25 +351,31 @@ impl Sessions {
         let now = inner.config.clock.now();
         // Decide under the lock, do the store I/O without it, then record
         // (the rules and their order: `save.rs`).
-        let Plan { end, next } = inner.plan(&mut session.lock(), now)?;
+        let Plan {
+            end,
+            next,
+            generation,
+        } = inner.plan(&mut session.lock(), now)?;
         match next {
             Next::Keep => Ok(()),
             Next::Remove => {
                 if let Some(end) = &end {
                     inner.end(end).await?;
                 }
-                inner.removed(session, headers);
+                inner.removed(session, headers, generation);
                 Ok(())
             }
             Next::Write(write) => {
-                let written = inner.write(&write, now).await?;
+                let Some(written) = inner.write(&write, now).await? else {
+                    return Ok(());
+                };
                 if let Some(end) = &end {
                     if let Err(error) = inner.end(end).await {
                         inner.undo(&written).await;
                         return Err(error);
                     }
                 }
-                inner.written(session, headers, write, written);
+                inner.written(session, headers, write, written, generation);
                 Ok(())
             }
         }
@@ -379,7 +395,11 @@ impl Sessions {
         let inner = &*self.inner;
         debug_assert!(inner.config.store.is_none());
         let now = inner.config.clock.now();
-        let Plan { end, next } = inner.plan(&mut session.lock(), now)?;
+        let Plan {
+            end,
+            next,
+            generation,
+        } = inner.plan(&mut session.lock(), now)?;
         // Ending an id needs the store only for a marker or an entry, and
         // neither exists without one: a typed error rather than a panic.
         if end.as_ref().is_some_and(End::needs_store) {
@@ -388,12 +408,12 @@ impl Sessions {
         match next {
             Next::Keep => Ok(()),
             Next::Remove => {
-                inner.removed(session, headers);
+                inner.removed(session, headers, generation);
                 Ok(())
             }
             Next::Write(write) => {
                 let written = inner.write_cookie(&write, now)?;
-                inner.written(session, headers, write, written);
+                inner.written(session, headers, write, written, generation);
                 Ok(())
             }
         }

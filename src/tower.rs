@@ -27,8 +27,10 @@ use crate::sessions::Sessions;
 /// - A save error is logged with `tracing` at `error` level and the
 ///   response is replaced by an empty one with no `Set-Cookie`, so the
 ///   browser keeps its previous cookie: `503 Service Unavailable` when the
-///   server store failed, `500 Internal Server Error` otherwise (a session
-///   too large for its cookie with no store configured).
+///   server store failed, `409 Conflict` when another request ended the
+///   session while this one ran ([`SaveError::Ended`]), `500 Internal
+///   Server Error` otherwise (a session too large for its cookie with no
+///   store configured).
 /// - A load error (a server store that is down) answers an empty
 ///   `503 Service Unavailable` without calling the inner service.
 /// - Without a store, loading and saving never wait: the session is loaded
@@ -211,6 +213,8 @@ fn save_failed<B: Default>(error: SaveError) -> Response<B> {
     tracing::error!(%error, "session could not be saved");
     empty_response(match error {
         SaveError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // Another request ended the session while this one ran.
+        SaveError::Ended => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     })
 }
