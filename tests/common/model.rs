@@ -18,7 +18,8 @@
 //! operation); requests that read, set, grow, shrink, no-op update, renew,
 //! destroy, destroy then set; two requests loaded before either saves; the
 //! clock moved around the rolling, idle and absolute boundaries and the
-//! skew; keys added, promoted and retired; revocation on and off; cookie
+//! skew; two instances whose clocks differ by the allowed skew; keys
+//! added, promoted and retired; revocation on and off; cookie
 //! and server mode; a store that is down or refuses writes, and a real
 //! capacity bound.
 
@@ -38,11 +39,15 @@ use crate::common::{request, set_cookies};
 
 const IDLE: u64 = 1000;
 const ROLLING: f64 = 0.25;
-const ABSOLUTE: u64 = 5000;
+// Close enough to IDLE that sequences of a few dozen steps reach it.
+const ABSOLUTE: u64 = 1500;
 const SKEW: u64 = 60;
 const NAME: &str = "s";
 const JARS: usize = 3;
 const SLOTS: usize = 2;
+/// Two instances share keys and store: the second's clock runs ahead of
+/// the first's (and of the store's) by the whole allowed skew.
+const OFFSETS: [u64; 2] = [0, SKEW];
 /// Values past this many bytes do not fit a 4096-byte cookie.
 const LARGE: usize = 4000;
 
@@ -139,19 +144,22 @@ impl Action {
 
 #[derive(Clone, Debug)]
 pub enum Op {
-    /// A request that loads now and saves later (`Finish`).
+    /// A request that loads now, on instance `on`, and saves later
+    /// (`Finish`) on the same instance.
     Begin {
         slot: usize,
         jar: usize,
+        on: usize,
     },
     Finish {
         slot: usize,
         action: Action,
     },
-    /// A request that loads, acts and saves at once.
+    /// A request that loads, acts and saves at once, on instance `on`.
     Request {
         jar: usize,
         action: Action,
+        on: usize,
     },
     /// Someone copies a client's cookie.
     Copy {
@@ -159,6 +167,14 @@ pub enum Op {
         to: usize,
     },
     Advance(u64),
+    /// Moves the clock to a client's cookie's idle or absolute deadline
+    /// plus `delta` seconds (if that is ahead): the boundaries, with and
+    /// without the skew, where copies change from valid to refused.
+    Near {
+        jar: usize,
+        absolute: bool,
+        delta: i64,
+    },
     AddKey,
     Promote,
     Retire,
@@ -199,8 +215,10 @@ pub fn ops() -> impl Strategy<Value = Vec<Op>> {
     let jar = 0..JARS;
     let slot = 0..SLOTS;
     let op = prop_oneof![
-        8 => (jar.clone(), actions()).prop_map(|(jar, action)| Op::Request { jar, action }),
-        2 => (slot.clone(), jar.clone()).prop_map(|(slot, jar)| Op::Begin { slot, jar }),
+        8 => (jar.clone(), actions(), 0..OFFSETS.len())
+            .prop_map(|(jar, action, on)| Op::Request { jar, action, on }),
+        2 => (slot.clone(), jar.clone(), 0..OFFSETS.len())
+            .prop_map(|(slot, jar, on)| Op::Begin { slot, jar, on }),
         2 => (slot, actions()).prop_map(|(slot, action)| Op::Finish { slot, action }),
         2 => (jar.clone(), jar).prop_map(|(from, to)| Op::Copy { from, to }),
         4 => prop_oneof![
@@ -208,6 +226,23 @@ pub fn ops() -> impl Strategy<Value = Vec<Op>> {
             Just(IDLE - 1), Just(IDLE), Just(IDLE + 1), Just(ABSOLUTE - IDLE),
         ]
         .prop_map(Op::Advance),
+        3 => (
+            0..JARS,
+            any::<bool>(),
+            prop_oneof![
+                Just(-(SKEW as i64) - 1),
+                Just(-(SKEW as i64)),
+                Just(-(SKEW as i64) + 1),
+                Just(-1i64),
+                Just(0),
+                Just(1),
+            ]
+        )
+            .prop_map(|(jar, absolute, delta)| Op::Near {
+                jar,
+                absolute,
+                delta
+            }),
         1 => Just(Op::AddKey),
         1 => Just(Op::Promote),
         1 => Just(Op::Retire),
@@ -258,15 +293,29 @@ struct Pending {
     loaded: Option<Cookie>,
     loaded_at: u64,
     jar: usize,
+    /// The instance it runs on.
+    on: usize,
+}
+
+/// A clock ahead of another by a fixed number of seconds.
+#[derive(Debug)]
+struct Ahead(ManualClock, u64);
+
+impl sealed_session::Clock for Ahead {
+    fn now(&self) -> u64 {
+        sealed_session::Clock::now(&self.0) + self.1
+    }
 }
 
 struct World {
     setup: Setup,
     clock: ManualClock,
     store: Arc<Recording>,
-    config: SessionConfig,
+    /// One configuration per instance (they differ in their clock).
+    configs: Vec<SessionConfig>,
     ring: Vec<u8>,
-    sessions: Sessions,
+    sessions: Vec<Sessions>,
+    /// The first instance's (and the store's) time.
     now: u64,
     jars: [Option<Cookie>; JARS],
     slots: [Option<Pending>; SLOTS],
@@ -293,7 +342,6 @@ impl World {
     ) -> World {
         let store = Arc::new(Recording::new(store));
         let config = SessionConfig::default()
-            .with_clock(clock.clone())
             .with_idle_timeout(Some(Duration::from_secs(IDLE)))
             .with_absolute_timeout(setup.absolute.then(|| Duration::from_secs(ABSOLUTE)))
             .with_rolling(ROLLING)
@@ -306,14 +354,21 @@ impl World {
             } else {
                 StoreMode::Cookie
             });
+        let configs: Vec<SessionConfig> = OFFSETS
+            .iter()
+            .map(|&ahead| config.clone().with_clock(Ahead(clock.clone(), ahead)))
+            .collect();
         let ring = vec![1];
-        let sessions = Sessions::new(keyring(&ring), config.clone()).unwrap();
+        let sessions = configs
+            .iter()
+            .map(|c| Sessions::new(keyring(&ring), c.clone()).unwrap())
+            .collect();
         World {
             setup,
             now: sealed_session::Clock::now(&clock),
             clock,
             store,
-            config,
+            configs,
             ring,
             sessions,
             jars: Default::default(),
@@ -327,18 +382,29 @@ impl World {
     }
 
     fn rebuild(&mut self) {
-        self.sessions = Sessions::new(keyring(&self.ring), self.config.clone()).unwrap();
+        let ring = &self.ring;
+        self.sessions = self
+            .configs
+            .iter()
+            .map(|c| Sessions::new(keyring(ring), c.clone()).unwrap())
+            .collect();
     }
 
-    /// What loading `cookie` must give now.
-    fn expect(&self, cookie: &Cookie) -> Expect {
+    /// Instance `on`'s time.
+    fn at(&self, on: usize) -> u64 {
+        self.now + OFFSETS[on]
+    }
+
+    /// What loading `cookie` on instance `on` must give now.
+    fn expect(&self, cookie: &Cookie, on: usize) -> Expect {
+        let now = self.at(on);
         if !self.ring.contains(&cookie.key) {
             return Expect::Refused(Rejection::UnknownKey);
         }
-        if self.setup.absolute && self.now >= cookie.created + ABSOLUTE {
+        if self.setup.absolute && now >= cookie.created + ABSOLUTE {
             return Expect::Refused(Rejection::AbsoluteExpired);
         }
-        if self.now >= cookie.issued + IDLE {
+        if now >= cookie.issued + IDLE {
             return Expect::Refused(Rejection::IdleExpired);
         }
         if self.down && (self.setup.revocation || cookie.store.is_some()) {
@@ -365,13 +431,19 @@ impl World {
             .filter(|e| self.now < e.expires)
     }
 
-    /// An entry written now for a session created at `created`.
-    fn entry(&self, data: Vec<u8>, key: u8, created: u64) -> Entry {
-        let mut expires = self.now + IDLE + SKEW + 1;
+    /// An entry written now by instance `on` for a session created at
+    /// `created`. Its lifetime comes from the writer's clock; the store
+    /// counts it down on its own (the first instance's).
+    fn entry(&self, data: Vec<u8>, key: u8, created: u64, on: usize) -> Entry {
+        let mut ttl = IDLE + SKEW + 1;
         if self.setup.absolute {
-            expires = expires.min(created + ABSOLUTE);
+            ttl = ttl.min((created + ABSOLUTE + SKEW + 1).saturating_sub(self.at(on)));
         }
-        Entry { data, key, expires }
+        Entry {
+            data,
+            key,
+            expires: self.now + ttl.max(1),
+        }
     }
 
     fn headers(cookie: Option<&Cookie>) -> HeaderMap {
@@ -381,21 +453,25 @@ impl World {
         }
     }
 
-    /// Loads a client's cookie and checks the outcome against the model.
+    /// Loads a client's cookie on instance `on` and checks the outcome
+    /// against the model.
     async fn load(
         &self,
-        sessions: &Sessions,
+        on: usize,
         jar: usize,
         what: &str,
     ) -> Option<(Session<Vec<u8>>, Option<Cookie>)> {
         let cookie = self.jars[jar].as_ref();
-        let loaded = sessions.load::<Vec<u8>>(&Self::headers(cookie)).await;
+        let loaded = self.sessions[on]
+            .load::<Vec<u8>>(&Self::headers(cookie))
+            .await;
         let Some(cookie) = cookie else {
             let session = loaded.expect("no cookie: a new session, whatever the store does");
             assert!(session.is_new() && session.rejection().is_none(), "{what}");
             return Some((session, None));
         };
-        match (self.expect(cookie), loaded) {
+        let what = format!("{what} on instance {on}");
+        match (self.expect(cookie, on), loaded) {
             (Expect::LoadError, Err(_)) => None,
             (Expect::Opens(data), Ok(session)) => {
                 assert_eq!(session.rejection(), None, "{what}: jar {jar} must open");
@@ -424,26 +500,29 @@ impl World {
         }
     }
 
-    /// Every client's cookie loads as the model says.
+    /// Every client's cookie loads as the model says, on every instance.
     async fn probe(&self, step: usize) {
-        for jar in 0..JARS {
-            self.load(&self.sessions, jar, &format!("probe after step {step}"))
-                .await;
+        for on in 0..OFFSETS.len() {
+            for jar in 0..JARS {
+                self.load(on, jar, &format!("probe after step {step}"))
+                    .await;
+            }
         }
     }
 
-    async fn begin(&mut self, slot: usize, jar: usize, what: &str) {
+    async fn begin(&mut self, slot: usize, jar: usize, on: usize, what: &str) {
         if self.slots[slot].is_some() {
             return;
         }
-        if let Some((session, loaded)) = self.load(&self.sessions, jar, what).await {
+        if let Some((session, loaded)) = self.load(on, jar, what).await {
             self.slots[slot] = Some(Pending {
-                sessions: self.sessions.clone(),
+                sessions: self.sessions[on].clone(),
                 ring: self.ring.clone(),
                 session,
                 loaded,
-                loaded_at: self.now,
+                loaded_at: self.at(on),
                 jar,
+                on,
             });
         }
     }
@@ -459,7 +538,9 @@ impl World {
             loaded,
             loaded_at,
             jar,
+            on,
         } = pending;
+        let now = self.at(on);
         let loaded_value = session.get();
         action.apply(&session);
         let value = action.value(&loaded_value);
@@ -482,8 +563,7 @@ impl World {
             .as_ref()
             .filter(|_| !action.ends())
             .map_or(loaded_at, |c| c.created);
-        let late =
-            self.now >= loaded_at + IDLE || (self.setup.absolute && self.now >= created + ABSOLUTE);
+        let late = now >= loaded_at + IDLE || (self.setup.absolute && now >= created + ABSOLUTE);
 
         if let Err(error) = saved {
             assert!(
@@ -524,7 +604,7 @@ impl World {
                 let Some(loaded) = &loaded else {
                     return;
                 };
-                let due = loaded_at - loaded.issued >= (IDLE as f64 * ROLLING) as u64
+                let due = loaded_at.saturating_sub(loaded.issued) >= (IDLE as f64 * ROLLING) as u64
                     || loaded.key != primary;
                 // (A re-issue that finds its entry taken meanwhile writes
                 // nothing: the request changed nothing.)
@@ -537,7 +617,7 @@ impl World {
                     let Some(store_key) = loaded.store else {
                         panic!("{what}: a changed cookie-held value wrote no cookie");
                     };
-                    let entry = self.entry(value, primary, loaded.created);
+                    let entry = self.entry(value, primary, loaded.created, on);
                     self.entries.insert(store_key, entry);
                 }
             }
@@ -583,7 +663,7 @@ impl World {
                 }
                 self.end(loaded.as_ref(), action);
                 if let Some(store_key) = found.store_key {
-                    let entry = self.entry(value.clone(), primary, found.created);
+                    let entry = self.entry(value.clone(), primary, found.created, on);
                     self.entries.insert(store_key, entry);
                 }
                 self.jars[jar] = Some(Cookie {
@@ -616,17 +696,36 @@ impl World {
     async fn step(&mut self, index: usize, op: &Op) {
         let what = format!("step {index} ({op:?})");
         match *op {
-            Op::Begin { slot, jar } => self.begin(slot, jar, &what).await,
+            Op::Begin { slot, jar, on } => self.begin(slot, jar, on, &what).await,
             Op::Finish { slot, action } => self.finish(slot, action, &what).await,
-            Op::Request { jar, action } => {
-                if let Some((session, loaded)) = self.load(&self.sessions, jar, &what).await {
-                    self.pending_now(session, loaded, jar, action, &what).await;
+            Op::Request { jar, action, on } => {
+                if let Some((session, loaded)) = self.load(on, jar, &what).await {
+                    self.pending_now(session, loaded, jar, on, action, &what)
+                        .await;
                 }
             }
             Op::Copy { from, to } => self.jars[to] = self.jars[from].clone(),
             Op::Advance(seconds) => {
                 self.clock.advance(Duration::from_secs(seconds));
                 self.now += seconds;
+            }
+            Op::Near {
+                jar,
+                absolute,
+                delta,
+            } => {
+                if let Some(cookie) = &self.jars[jar] {
+                    let deadline = if absolute {
+                        cookie.created + ABSOLUTE
+                    } else {
+                        cookie.issued + IDLE
+                    };
+                    let target = deadline.saturating_add_signed(delta);
+                    if target > self.now {
+                        self.clock.advance(Duration::from_secs(target - self.now));
+                        self.now = target;
+                    }
+                }
             }
             Op::AddKey => {
                 if let Some(b) = (1..=9u8).find(|b| !self.ring.contains(b)) {
@@ -667,17 +766,19 @@ impl World {
         session: Session<Vec<u8>>,
         loaded: Option<Cookie>,
         jar: usize,
+        on: usize,
         action: Action,
         what: &str,
     ) {
         // Borrow slot 0 for it, and put back what was there.
         let saved = self.slots[0].replace(Pending {
-            sessions: self.sessions.clone(),
+            sessions: self.sessions[on].clone(),
             ring: self.ring.clone(),
             session,
             loaded,
-            loaded_at: self.now,
+            loaded_at: self.at(on),
             jar,
+            on,
         });
         self.finish(0, action, what).await;
         self.slots[0] = saved;
