@@ -3,20 +3,51 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use http::HeaderMap;
 use sealed_session::{Key, Keyring, ManualClock, MemoryStore, SessionConfig, Sessions};
 
+/// Runs the binary with `args`, `SESSION_KEYS` set to `keys` (or unset).
 fn cli(args: &[&str], keys: Option<&str>) -> Output {
+    cli_with_input(args, keys, "")
+}
+
+/// [`cli`] with `input` on standard input.
+fn cli_with_input<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    keys: Option<&str>,
+    input: &str,
+) -> Output {
+    use std::io::Write as _;
     let mut command = Command::new(env!("CARGO_BIN_EXE_sealed-session"));
-    command.args(args).env_remove("SESSION_KEYS");
+    command
+        .args(args)
+        .env_remove("SESSION_KEYS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(keys) = keys {
         command.env("SESSION_KEYS", keys);
     }
-    command.output().unwrap()
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The command may exit without reading: a closed pipe is fine.
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts that the command failed with exit status `code`, saying
+/// `says` on stderr, printing nothing on stdout, and not by a panic.
+fn assert_fails(output: &Output, code: i32, says: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{err}");
+    assert!(err.contains(says), "expected {says:?} in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(stdout(output).is_empty(), "{}", stdout(output));
 }
 
 fn stdout(output: &Output) -> String {
@@ -235,4 +266,53 @@ async fn inspect_says_why_a_cookie_does_not_open() {
         assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
         assert!(stdout(&output).is_empty());
     }
+}
+
+/// Text that is not a cookie, multi-byte characters anywhere in it
+/// included, is a cookie that does not open: status 1 and the reason,
+/// never a panic.
+#[test]
+fn inspect_refuses_any_text_with_a_reason_never_a_panic() {
+    let keys = Key::generate().to_base64url();
+    let mut inputs: Vec<(String, &str)> = vec![
+        ("abcdefghij€x".into(), "malformed"),
+        ("€".into(), "malformed"),
+        (
+            "Set-Cookie: __Host-session=ab€cd; Path=/".into(),
+            "malformed",
+        ),
+        ("Set-Cookie: __Host-session=\"é\"".into(), "malformed"),
+        ("Cookie: sé=abc".into(), "\"sé\" is not a cookie name"),
+        ("=abc".into(), "\"\" is not a cookie name"),
+        (
+            "Set-Cookie: \u{1b}[31m=x".into(),
+            "\"\\u{1b}[31m\" is not a cookie name",
+        ),
+    ];
+    // A multi-byte character at every position, across each prefix the
+    // command recognises and a value.
+    for text in ["Set-Cookie: x", "cookie:x", "abcdefghijkl"] {
+        for (at, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            for wide in ["é", "€", "😀"] {
+                inputs.push((format!("{}{wide}{}", &text[..at], &text[at..]), "malformed"));
+            }
+        }
+    }
+    for (input, says) in &inputs {
+        assert_fails(&cli(&["inspect", input], Some(&keys)), 1, says);
+    }
+}
+
+/// An argument that is not UTF-8 is a usage error, not a panic.
+#[test]
+#[cfg(unix)]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let keys = Key::generate().to_base64url();
+    let args = [
+        std::ffi::OsStr::new("inspect"),
+        std::ffi::OsStr::from_bytes(b"abc\xffdef"),
+    ];
+    let output = cli_with_input(&args, Some(&keys), "");
+    assert_fails(&output, 2, "argument 2 is not valid UTF-8");
 }

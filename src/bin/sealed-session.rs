@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sealed_session::{Key, KeyId, Keyring, SessionConfig, Sessions, SystemClock};
+use sealed_session::{ConfigError, Key, KeyId, Keyring, SessionConfig, Sessions, SystemClock};
 
 const USAGE: &str = "usage:
   sealed-session keygen
@@ -44,14 +44,22 @@ struct Args {
 }
 
 impl Args {
-    fn parse(raw: impl Iterator<Item = String>) -> Result<Args, Failure> {
+    fn parse(raw: impl Iterator<Item = std::ffi::OsString>) -> Result<Args, Failure> {
         const WITH_VALUE: [&str; 4] = ["--keys", "--name", "--idle", "--absolute"];
         const FLAGS: [&str; 1] = ["--payload-hex"];
         let mut args = Args {
             positional: Vec::new(),
             options: Vec::new(),
         };
-        let mut raw = raw.peekable();
+        // Arguments that are not UTF-8 are refused, not a panic.
+        let raw = raw
+            .enumerate()
+            .map(|(i, arg)| {
+                arg.into_string()
+                    .map_err(|_| usage(format!("argument {} is not valid UTF-8", i + 1)))
+            })
+            .collect::<Result<Vec<String>, Failure>>()?;
+        let mut raw = raw.into_iter();
         while let Some(arg) = raw.next() {
             if WITH_VALUE.contains(&arg.as_str()) {
                 let value = raw
@@ -188,28 +196,30 @@ fn keyring(args: &Args) -> Result<(), Failure> {
     }
 }
 
-/// Splits what was pasted into (cookie name, value): a bare value, a
-/// `name=value` pair, or a whole `Set-Cookie:`/`Cookie:` line.
-fn pasted(input: &str, default_name: &str) -> (String, String) {
+/// Splits what was pasted into (cookie name if it has one, value): a bare
+/// value, a `name=value` pair, or a whole `Set-Cookie:`/`Cookie:` line.
+/// Any text is fine: nothing is sliced but at ASCII characters it found.
+fn pasted(input: &str) -> (Option<&str>, &str) {
     let mut text = input.trim();
     for prefix in ["set-cookie:", "cookie:"] {
-        if text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        let starts = text
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix));
+        if starts {
             text = text[prefix.len()..].trim_start();
         }
     }
     let pair = text.split(';').next().unwrap_or("").trim();
     match pair.split_once('=') {
-        Some((name, value)) => (
-            name.trim().to_owned(),
-            value.trim().trim_matches('"').to_owned(),
-        ),
-        None => (default_name.to_owned(), pair.to_owned()),
+        Some((name, value)) => (Some(name.trim()), value.trim().trim_matches('"')),
+        None => (None, pair),
     }
 }
 
 fn when(unix: u64, now: u64) -> String {
-    let date = time::OffsetDateTime::from_unix_timestamp(unix as i64)
+    let date = i64::try_from(unix)
         .ok()
+        .and_then(|unix| time::OffsetDateTime::from_unix_timestamp(unix).ok())
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
@@ -259,10 +269,12 @@ fn inspect(args: &Args) -> Result<(), Failure> {
         .ok_or_else(|| usage("inspect: give a cookie value or a Set-Cookie line"))?;
     let ring =
         Keyring::from_str(&args.keys_text()?).map_err(|e| Failure(format!("key ring: {e}"), 2))?;
-    let default_name = args.option("--name").unwrap_or("__Host-session");
-    let (name, value) = pasted(input, default_name);
+    let (pasted_name, value) = pasted(input);
+    let name = pasted_name
+        .or(args.option("--name"))
+        .unwrap_or("__Host-session");
     let mut config = SessionConfig::default()
-        .with_cookie_name(name.clone())
+        .with_cookie_name(name)
         .with_size_limit(usize::MAX / 2);
     if let Some(idle) = args.seconds("--idle")? {
         config = config.with_idle_timeout(idle);
@@ -272,9 +284,20 @@ fn inspect(args: &Args) -> Result<(), Failure> {
     }
     // Prefix rules are for browsers; inspecting any name is fine.
     let config = config.with_secure(true);
-    let sessions =
-        Sessions::new(ring, config).map_err(|e| Failure(format!("configuration: {e}"), 2))?;
-    let found = sessions.inspect(&value).map_err(|refusal| {
+    let sessions = Sessions::new(ring, config).map_err(|e| match e {
+        // A name that came with the cookie and cannot be a cookie name:
+        // the cookie is not one of ours.
+        ConfigError::InvalidName if pasted_name.is_some() => Failure(
+            format!(
+                "\"{}\" is not a cookie name: not a session cookie",
+                name.escape_debug()
+            ),
+            1,
+        ),
+        e => Failure(format!("configuration: {e}"), 2),
+    })?;
+    // From here on `name` is a valid cookie name: safe to print as is.
+    let found = sessions.inspect(value).map_err(|refusal| {
         Failure(
             format!(
                 "{name}: does not open: {refusal}: {}",
@@ -325,7 +348,7 @@ fn inspect(args: &Args) -> Result<(), Failure> {
 }
 
 fn run() -> Result<(), Failure> {
-    let args = Args::parse(std::env::args().skip(1))?;
+    let args = Args::parse(std::env::args_os().skip(1))?;
     match args.positional.first().map(String::as_str) {
         Some("keygen") if args.positional.len() == 1 => {
             println!("{}", Key::generate().to_base64url());
@@ -347,6 +370,27 @@ fn main() -> ExitCode {
         Err(Failure(message, code)) => {
             eprintln!("sealed-session: {message}");
             ExitCode::from(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever is pasted, after whichever prefix, splits without a
+        /// panic into pieces of the input.
+        #[test]
+        fn any_pasted_text_splits_into_pieces_of_it(
+            prefix in prop::sample::select(vec!["", "Set-Cookie:", "cookie: ", "set-cookie: n="]),
+            text in any::<String>(),
+        ) {
+            let input = format!("{prefix}{text}");
+            let (name, value) = pasted(&input);
+            prop_assert!(input.contains(value));
+            prop_assert!(name.is_none_or(|name| input.contains(name)));
         }
     }
 }
