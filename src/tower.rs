@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::header::{CACHE_CONTROL, VARY};
+use http::header::{CACHE_CONTROL, Entry, OccupiedEntry, VARY};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use serde::Serialize;
@@ -308,10 +308,9 @@ fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|item| !item.is_empty())
 }
 
-/// The items of every line of header `name`.
-fn all_items(headers: &HeaderMap, name: http::header::HeaderName) -> Vec<&[u8]> {
-    headers
-        .get_all(name)
+/// The items of every line of an occupied header.
+fn all_items<'h>(entry: &'h OccupiedEntry<'_, HeaderValue>) -> Vec<&'h [u8]> {
+    entry
         .iter()
         .flat_map(|value| list_items(value.as_bytes()))
         .collect()
@@ -325,11 +324,15 @@ fn joined(items: &[&[u8]]) -> Option<HeaderValue> {
 
 /// Adds `Cookie` to `Vary` unless it is there already or `Vary` is `*`.
 fn vary_on_cookie(headers: &mut HeaderMap) {
-    if !headers.contains_key(VARY) {
-        headers.insert(VARY, HeaderValue::from_static("Cookie"));
-        return;
-    }
-    let mut items = all_items(headers, VARY);
+    // One look-up: this runs on most requests.
+    let mut entry = match headers.entry(VARY) {
+        Entry::Vacant(entry) => {
+            entry.insert(HeaderValue::from_static("Cookie"));
+            return;
+        }
+        Entry::Occupied(entry) => entry,
+    };
+    let mut items = all_items(&entry);
     if items
         .iter()
         .any(|item| *item == b"*" || item.eq_ignore_ascii_case(b"cookie"))
@@ -338,7 +341,7 @@ fn vary_on_cookie(headers: &mut HeaderMap) {
     }
     items.push(b"Cookie");
     if let Some(value) = joined(&items) {
-        headers.insert(VARY, value);
+        entry.insert(value);
     }
 }
 
@@ -354,11 +357,14 @@ fn is_directive(item: &[u8], name: &str) -> bool {
 /// Makes sure no shared cache stores a response that sets the session
 /// cookie: `Cache-Control: private`, merged into the handler's own.
 fn keep_from_shared_caches(headers: &mut HeaderMap) {
-    if !headers.contains_key(CACHE_CONTROL) {
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
-        return;
-    }
-    let items = all_items(headers, CACHE_CONTROL);
+    let mut entry = match headers.entry(CACHE_CONTROL) {
+        Entry::Vacant(entry) => {
+            entry.insert(HeaderValue::from_static("private"));
+            return;
+        }
+        Entry::Occupied(entry) => entry,
+    };
+    let items = all_items(&entry);
     let shared_only = |item: &&[u8]| is_directive(item, "public") || is_directive(item, "s-maxage");
     let shared = items.iter().any(shared_only);
     let private = items
@@ -381,7 +387,7 @@ fn keep_from_shared_caches(headers: &mut HeaderMap) {
         );
     }
     if let Some(value) = joined(&kept) {
-        headers.insert(CACHE_CONTROL, value);
+        entry.insert(value);
     }
 }
 
