@@ -182,3 +182,51 @@ impl Sessions {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::{Key, Keyring, SessionConfig, Sessions};
+
+    fn sessions() -> Sessions {
+        let ring = Keyring::new(Key::from_bytes([7; 32]).unwrap());
+        Sessions::new(ring, SessionConfig::default()).unwrap()
+    }
+
+    /// A sealed value for `sessions` (ASCII: base64url).
+    fn sealed(sessions: &Sessions) -> String {
+        let session = sessions.load_now::<u8>(&http::HeaderMap::new());
+        session.set(1);
+        let mut headers = http::HeaderMap::new();
+        sessions.save_now(&session, &mut headers).unwrap();
+        let set_cookie = headers[http::header::SET_COOKIE].to_str().unwrap();
+        let pair = set_cookie.split(';').next().unwrap();
+        pair.split_once('=').unwrap().1.to_owned()
+    }
+
+    proptest! {
+        /// Any text, multi-byte characters anywhere included, is refused
+        /// with a reason: never opened, never a panic.
+        #[test]
+        fn any_text_is_refused(
+            text in "(?s).{0,200}|[A-Za-z0-9_é€😀-]{0,200}",
+        ) {
+            prop_assert!(sessions().inspect(&text).is_err());
+        }
+
+        /// A sealed value opens; with any character put in anywhere, it
+        /// does not.
+        #[test]
+        fn a_sealed_value_with_a_character_put_in_is_refused(
+            at in any::<prop::sample::Index>(),
+            put in any::<char>(),
+        ) {
+            let sessions = sessions();
+            let mut value = sealed(&sessions);
+            prop_assert!(sessions.inspect(&value).is_ok());
+            value.insert(at.index(value.len() + 1), put);
+            prop_assert!(sessions.inspect(&value).is_err(), "{value}");
+        }
+    }
+}

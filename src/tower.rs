@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::{Request, Response, StatusCode};
+use http::header::{CACHE_CONTROL, Entry, OccupiedEntry, VARY};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,6 +38,46 @@ use crate::sessions::Sessions;
 ///   in `call` and saved when the inner future completes, inside
 ///   [`ResponseFuture`], with no future allocated by the layer. With a
 ///   store, the whole request runs in one boxed future.
+///
+/// # Caches
+///
+/// A response that depends on the session must not be served by a shared
+/// cache (a proxy, a CDN) to anyone else. After a successful save the
+/// layer marks the response, as Django (`Vary: Cookie`) and Rails
+/// (`Cache-Control: private`) do:
+///
+/// 1. **`Vary: Cookie`** when the request carried a cookie of the
+///    session's name (valid or not), or the save wrote a `Set-Cookie`.
+///    `Cookie` is added to the handler's own `Vary` (its lines are merged
+///    into one); nothing is added when the `Vary` already names `Cookie`
+///    (any case) or is `*`.
+/// 2. **`Cache-Control: private`** when the save wrote a `Set-Cookie` (a
+///    new, changed, re-issued or removal cookie), so that no shared cache
+///    stores the cookie or the page it came with:
+///    - no `Cache-Control` from the handler: `private`;
+///    - the handler's has `no-store`, or a plain `private` (not
+///      `private="..."`) and neither `public` nor `s-maxage`: kept as it
+///      is;
+///    - otherwise (`max-age=60`, `no-cache`, `public`, ...): its lines are
+///      merged into one, `public`, `s-maxage` and a field-qualified
+///      `private="..."` are dropped, and `private` is added; the other
+///      directives (`max-age`, `no-cache`, `must-revalidate`, ...) stay,
+///      for the browser's own cache. Dropping `public` or `s-maxage` is
+///      logged at `warn` level: asking shared caches to keep a response
+///      that sets a session cookie would hand that session to the next
+///      user of the cache.
+///
+/// What the layer cannot see: a handler that only reads the session of a
+/// request that carried no session cookie (it finds the empty default) is
+/// indistinguishable from one that never looked, and gets no `Vary`. If
+/// such a page differs for users who have a session (a "log in" link
+/// instead of a name), set `Vary: Cookie` or `Cache-Control: private` on
+/// it in the handler. The layer's own `409`, `500` and `503` answers carry no
+/// cache headers: without explicit freshness, caches do not store those
+/// statuses. Responses to requests that carry the session cookie get
+/// `Vary: Cookie` even when the handler ignored the session (static files
+/// behind the layer included): serve what is the same for everyone
+/// outside the layer to keep it cacheable.
 ///
 /// # Example
 ///
@@ -196,10 +237,9 @@ where
             };
             request.extensions_mut().insert(session.clone());
             let mut response = inner.call(request).await?;
-            match sessions.save(&session, response.headers_mut()).await {
-                Ok(()) => Ok(response),
-                Err(error) => Ok(save_failed(error)),
-            }
+            let before = response.headers().len();
+            let saved = sessions.save(&session, response.headers_mut()).await;
+            Ok(finish(saved, &session, response, before))
         });
         ResponseFuture {
             kind: Kind::Boxed { future },
@@ -207,16 +247,152 @@ where
     }
 }
 
-/// The response that replaces the inner service's when the session could
-/// not be saved: no `Set-Cookie`, so the browser keeps its cookie.
-fn save_failed<B: Default>(error: SaveError) -> Response<B> {
-    tracing::error!(%error, "session could not be saved");
-    empty_response(match error {
-        SaveError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        // Another request ended the session while this one ran.
-        SaveError::Ended => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    })
+/// The response once the session was saved onto it (`saved`; the headers
+/// numbered `before` values until then): marked for caches, or, when the
+/// save failed, replaced by an empty one with no `Set-Cookie`, so the
+/// browser keeps its cookie.
+fn finish<T, B: Default>(
+    saved: Result<(), SaveError>,
+    session: &Session<T>,
+    mut response: Response<B>,
+    before: usize,
+) -> Response<B> {
+    match saved {
+        Ok(()) => {
+            // `save` adds nothing but its `Set-Cookie`.
+            let set_cookie = response.headers().len() > before;
+            mark_for_caches(response.headers_mut(), set_cookie, || {
+                let state = session.lock();
+                !state.new || state.rejection.is_some()
+            });
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "session could not be saved");
+            empty_response(match error {
+                SaveError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+                // Another request ended the session while this one ran.
+                SaveError::Ended => StatusCode::CONFLICT,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            })
+        }
+    }
+}
+
+/// The cache rule of [`SessionLayer`] (see "Caches" there): `Vary: Cookie`
+/// when the request carried the session's cookie (`carried`, asked only
+/// when no `Set-Cookie` was written) or a `Set-Cookie` was written; and
+/// then `Cache-Control: private`.
+fn mark_for_caches(headers: &mut HeaderMap, set_cookie: bool, carried: impl FnOnce() -> bool) {
+    if set_cookie || carried() {
+        vary_on_cookie(headers);
+    }
+    if set_cookie {
+        keep_from_shared_caches(headers);
+    }
+}
+
+/// The items of a comma-separated header list, trimmed; commas inside a
+/// quoted string (`no-cache="a, b"`) do not separate.
+fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut quoted = false;
+    let mut escaped = false;
+    value
+        .split(move |&b| {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b',' if !quoted => return true,
+                _ => {}
+            }
+            false
+        })
+        .map(<[u8]>::trim_ascii)
+        .filter(|item| !item.is_empty())
+}
+
+/// The items of every line of an occupied header.
+fn all_items<'h>(entry: &'h OccupiedEntry<'_, HeaderValue>) -> Vec<&'h [u8]> {
+    entry
+        .iter()
+        .flat_map(|value| list_items(value.as_bytes()))
+        .collect()
+}
+
+/// One header value holding `items`, joined by ", ".
+fn joined(items: &[&[u8]]) -> Option<HeaderValue> {
+    // Items of valid header values, joined by ", ": valid too.
+    HeaderValue::from_bytes(&items.join(&b", "[..])).ok()
+}
+
+/// Adds `Cookie` to `Vary` unless it is there already or `Vary` is `*`.
+fn vary_on_cookie(headers: &mut HeaderMap) {
+    // One look-up: this runs on most requests.
+    let mut entry = match headers.entry(VARY) {
+        Entry::Vacant(entry) => {
+            entry.insert(HeaderValue::from_static("Cookie"));
+            return;
+        }
+        Entry::Occupied(entry) => entry,
+    };
+    let mut items = all_items(&entry);
+    if items
+        .iter()
+        .any(|item| *item == b"*" || item.eq_ignore_ascii_case(b"cookie"))
+    {
+        return;
+    }
+    items.push(b"Cookie");
+    if let Some(value) = joined(&items) {
+        entry.insert(value);
+    }
+}
+
+/// Whether a `Cache-Control` item is directive `name` (with or without a
+/// value).
+fn is_directive(item: &[u8], name: &str) -> bool {
+    let end = item.iter().position(|&b| b == b'=').unwrap_or(item.len());
+    item[..end]
+        .trim_ascii()
+        .eq_ignore_ascii_case(name.as_bytes())
+}
+
+/// Makes sure no shared cache stores a response that sets the session
+/// cookie: `Cache-Control: private`, merged into the handler's own.
+fn keep_from_shared_caches(headers: &mut HeaderMap) {
+    let mut entry = match headers.entry(CACHE_CONTROL) {
+        Entry::Vacant(entry) => {
+            entry.insert(HeaderValue::from_static("private"));
+            return;
+        }
+        Entry::Occupied(entry) => entry,
+    };
+    let items = all_items(&entry);
+    let shared_only = |item: &&[u8]| is_directive(item, "public") || is_directive(item, "s-maxage");
+    let shared = items.iter().any(shared_only);
+    let private = items
+        .iter()
+        .any(|item| item.eq_ignore_ascii_case(b"private"));
+    if items.iter().any(|item| is_directive(item, "no-store")) || (private && !shared) {
+        return;
+    }
+    let mut kept: Vec<&[u8]> = items
+        .iter()
+        .copied()
+        .filter(|item| !shared_only(item) && !is_directive(item, "private"))
+        .collect();
+    kept.push(b"private");
+    if shared {
+        tracing::warn!(
+            handler = %String::from_utf8_lossy(&items.join(&b", "[..])),
+            "a response that sets the session cookie let shared caches store it: \
+             public and s-maxage dropped, private added"
+        );
+    }
+    if let Some(value) = joined(&kept) {
+        entry.insert(value);
+    }
 }
 
 type BoxedResponse<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
@@ -281,12 +457,9 @@ where
                 sessions,
             } => {
                 let mut response = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(
-                    match sessions.save_now(session, response.headers_mut()) {
-                        Ok(()) => response,
-                        Err(error) => save_failed(error),
-                    },
-                ))
+                let before = response.headers().len();
+                let saved = sessions.save_now(session, response.headers_mut());
+                Poll::Ready(Ok(finish(saved, session, response, before)))
             }
             KindProjection::Boxed { future } => future.as_mut().poll(cx),
         }

@@ -136,21 +136,28 @@ impl tower::Service<Request<()>> for MustBeReady {
     }
 }
 
+/// Sessions for both ways the layer runs: inline (no store) and in a
+/// boxed future (a store).
+fn both_paths() -> [(&'static str, sealed_session::Sessions); 2] {
+    let clock = ManualClock::new(START);
+    let store = config(&clock).with_store(sealed_session::MemoryStore::new());
+    [
+        ("no store", sessions(&[1], &clock)),
+        (
+            "store",
+            sealed_session::Sessions::new(ring(&[1]), store).unwrap(),
+        ),
+    ]
+}
+
 /// Without a store the layer runs inline, with one it runs a boxed future:
 /// both must call the inner service that was polled ready, pass its errors
 /// through untouched (no cookie written), and keep the session going.
 #[tokio::test]
 async fn readiness_and_inner_errors_with_and_without_a_store() {
-    use sealed_session::{MemoryStore, Sessions};
     use tower::Service as _;
 
-    let clock = ManualClock::new(START);
-    let configs = [
-        ("no store", config(&clock)),
-        ("store", config(&clock).with_store(MemoryStore::new())),
-    ];
-    for (label, config) in configs {
-        let sessions = Sessions::new(ring(&[1]), config).unwrap();
+    for (label, sessions) in both_paths() {
         let mut service = tower::ServiceBuilder::new()
             .layer(SessionLayer::<u32>::new(sessions))
             .service(MustBeReady::default());
@@ -179,4 +186,201 @@ async fn readiness_and_inner_errors_with_and_without_a_store() {
             assert_eq!(failed.unwrap_err(), "inner failure", "{label}");
         }
     }
+}
+
+/// A handler for the cache rules, told what to do by the request: header
+/// `x-act` (`none`, `read`, `set`: add one, or `destroy`) says what it
+/// does to the session; every `x-vary` and `x-cache-control` line is copied to its
+/// response as `Vary` and `Cache-Control`.
+async fn cache_handler(
+    request: Request<()>,
+) -> Result<http::Response<String>, std::convert::Infallible> {
+    let headers = request.headers();
+    let session = request.extensions().get::<Session<u32>>().unwrap();
+    match headers.get("x-act").map(|v| v.as_bytes()) {
+        Some(b"read") => drop(session.get()),
+        Some(b"set") => session.update(|n| *n += 1),
+        Some(b"destroy") => session.destroy(),
+        _ => {}
+    }
+    let mut response = http::Response::new(String::new());
+    for (from, to) in [
+        ("x-vary", http::header::VARY),
+        ("x-cache-control", http::header::CACHE_CONTROL),
+    ] {
+        for value in headers.get_all(from) {
+            response.headers_mut().append(to.clone(), value.clone());
+        }
+    }
+    Ok(response)
+}
+
+/// What a request brings: its session cookie.
+#[derive(Clone, Copy, Debug)]
+enum Brings {
+    Nothing,
+    AnotherCookie,
+    Garbage,
+    Valid,
+}
+
+/// One request to `service` with `brings`, the action and the handler's
+/// own headers; returns the response's `Vary` and `Cache-Control` lines
+/// and whether it set the session cookie.
+async fn cache_headers<S>(
+    service: &S,
+    brings: Brings,
+    valid: &str,
+    act: &str,
+    vary: &[&str],
+    cache_control: &[&str],
+) -> (Vec<String>, Vec<String>, bool)
+where
+    S: tower::Service<Request<()>, Response = http::Response<String>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let mut request = Request::get("/").header("x-act", act);
+    request = match brings {
+        Brings::Nothing => request,
+        Brings::AnotherCookie => request.header(http::header::COOKIE, "theme=dark"),
+        Brings::Garbage => request.header(http::header::COOKIE, "__Host-session=garbage"),
+        Brings::Valid => request.header(http::header::COOKIE, valid),
+    };
+    for value in vary {
+        request = request.header("x-vary", *value);
+    }
+    for value in cache_control {
+        request = request.header("x-cache-control", *value);
+    }
+    let response = service
+        .clone()
+        .oneshot(request.body(()).unwrap())
+        .await
+        .unwrap();
+    let lines = |name| -> Vec<String> {
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let set_cookie = response.headers().contains_key(http::header::SET_COOKIE);
+    (
+        lines(http::header::VARY),
+        lines(http::header::CACHE_CONTROL),
+        set_cookie,
+    )
+}
+
+/// Header lines.
+type Lines = &'static [&'static str];
+
+/// The cache rules of `SessionLayer` ("Caches" in its docs), with and
+/// without a store (the inline and the boxed paths): `Vary: Cookie` when
+/// the request carried the session cookie or the cookie is set,
+/// `Cache-Control: private` when it is set, merged into the handler's own.
+#[tokio::test]
+async fn responses_that_depend_on_the_session_are_kept_from_shared_caches() {
+    use Brings::*;
+
+    #[rustfmt::skip]
+    let cases: &[(Brings, &str, Lines, Lines, Lines, Lines, bool)] = &[
+        // (request, act, handler's Vary, handler's Cache-Control,
+        //  expected Vary, expected Cache-Control, sets the cookie)
+        (Nothing, "none", &[], &[], &[], &[], false),
+        (AnotherCookie, "none", &["Accept-Encoding"], &["public, max-age=60"],
+            &["Accept-Encoding"], &["public, max-age=60"], false),
+        (Valid, "read", &[], &[], &["Cookie"], &[], false),
+        (Valid, "none", &[], &[], &["Cookie"], &[], false),
+        (Garbage, "none", &[], &[], &["Cookie"], &[], false),
+        (Nothing, "set", &[], &[], &["Cookie"], &["private"], true),
+        (Valid, "set", &[], &[], &["Cookie"], &["private"], true),
+        (Valid, "destroy", &[], &[], &["Cookie"], &["private"], true),
+        // The handler's Vary is kept, Cookie added once, `*` left alone.
+        (Valid, "read", &["Accept-Encoding"], &[], &["Accept-Encoding, Cookie"], &[], false),
+        (Nothing, "set", &["Accept-Encoding", "Origin"], &[],
+            &["Accept-Encoding, Origin, Cookie"], &["private"], true),
+        (Valid, "read", &["Accept-Encoding, cookie"], &[], &["Accept-Encoding, cookie"], &[], false),
+        (Valid, "set", &["*"], &[], &["*"], &["private"], true),
+        // Without a cookie set, the handler's Cache-Control is its own.
+        (Valid, "read", &[], &["public, max-age=60"], &["Cookie"], &["public, max-age=60"], false),
+        // With one: private, and never public or s-maxage.
+        (Nothing, "set", &[], &["public, max-age=60"], &["Cookie"], &["max-age=60, private"], true),
+        (Valid, "set", &[], &["max-age=60", "S-Maxage=600"], &["Cookie"], &["max-age=60, private"], true),
+        (Valid, "destroy", &[], &["no-cache"], &["Cookie"], &["no-cache, private"], true),
+        (Nothing, "set", &[], &["private=\"Set-Cookie, X-Id\", max-age=60"],
+            &["Cookie"], &["max-age=60, private"], true),
+        (Nothing, "set", &[], &["no-cache=\"Set-Cookie, X-Id\""],
+            &["Cookie"], &["no-cache=\"Set-Cookie, X-Id\", private"], true),
+        (Nothing, "set", &[], &["public, private"], &["Cookie"], &["private"], true),
+        (Nothing, "set", &[], &["no-store, public"], &["Cookie"], &["no-store, public"], true),
+        (Nothing, "set", &[], &["Private", "max-age=0"], &["Cookie"], &["Private", "max-age=0"], true),
+    ];
+    for (label, sessions) in both_paths() {
+        let service = tower::ServiceBuilder::new()
+            .layer(SessionLayer::<u32>::new(sessions))
+            .service_fn(cache_handler);
+        let first = service
+            .clone()
+            .oneshot(Request::get("/").header("x-act", "set").body(()).unwrap())
+            .await
+            .unwrap();
+        let valid =
+            common::client::pair(first.headers()[http::header::SET_COOKIE].to_str().unwrap());
+        for &(brings, act, vary, cache_control, want_vary, want_cc, want_set) in cases {
+            let got = cache_headers(&service, brings, &valid, act, vary, cache_control).await;
+            let want = (
+                want_vary.iter().map(|s| s.to_string()).collect(),
+                want_cc.iter().map(|s| s.to_string()).collect(),
+                want_set,
+            );
+            assert_eq!(
+                got, want,
+                "{label}: {brings:?} {act} {vary:?} {cache_control:?}"
+            );
+        }
+    }
+}
+
+/// Over real HTTP, as a cache would see it: one `Vary` line with the
+/// handler's field and `Cookie`, one `Cache-Control` line, private.
+#[tokio::test]
+async fn over_http_a_response_setting_the_cookie_carries_the_cache_rule() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let clock = ManualClock::new(START);
+    let sessions = common::plain_http(config(&clock));
+    let app = Router::new()
+        .route(
+            "/",
+            get(|session: Session<u32>| async move {
+                session.set(1);
+                (
+                    [
+                        (http::header::VARY, "Accept-Encoding"),
+                        (http::header::CACHE_CONTROL, "public, max-age=60"),
+                    ],
+                    "set",
+                )
+            }),
+        )
+        .layer(SessionLayer::<u32>::new(sessions));
+    let addr = serve(app).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    let head = reply.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    let lines = |name: &str| -> Vec<&str> {
+        head.lines()
+            .filter_map(|line| line.strip_prefix(name))
+            .collect()
+    };
+    assert_eq!(lines("vary: "), ["accept-encoding, cookie"], "{reply}");
+    assert_eq!(lines("cache-control: "), ["max-age=60, private"], "{reply}");
+    assert_eq!(lines("set-cookie: ").len(), 1, "{reply}");
 }
