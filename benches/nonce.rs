@@ -20,8 +20,12 @@
 //! `draw_24_bytes`: the nonce's random draw:
 //!
 //! - `thread_rng`: `rand`'s `ThreadRng`;
-//! - `ours`: `rng::fill`;
-//! - `process_id`: `std::process::id()` alone.
+//! - `ours`: `rng::fill`: a per-thread `StdRng` after checking the process
+//!   id (a fork);
+//! - `process_id`: `std::process::id()` alone, the check's system call.
+//!
+//! Cargo compiles benches with `--cfg test`, so `rng.rs` here also reads its
+//! test-only simulated-fork counter (one thread-local read) per draw.
 //!
 //! Run: `cargo bench --bench nonce`; medians are in
 //! `target/criterion/<group>/<row>/new/estimates.json`.

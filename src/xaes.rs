@@ -327,6 +327,23 @@ mod tests {
         assert_eq!((&for_a, &for_b), (b"message a", b"message b"));
     }
 
+    /// A forked child holds a copy of its parent's generator; with the fork
+    /// seen (the process id changed) it seals under other nonces than the
+    /// parent does from that same state.
+    #[test]
+    fn a_forked_child_seals_under_other_nonces() {
+        use crate::rng::testing::{fork, install, stream};
+        let key = XaesKey::new(&[11; 32]);
+        install([3; 32]);
+        let (parent, _) = key.seal(b"", &mut []);
+        assert_eq!(parent, stream::<NONCE_LEN>([3; 32]));
+        install([3; 32]);
+        fork();
+        let (child, _) = key.seal(b"", &mut []);
+        assert_ne!(child[..PREFIX_LEN], parent[..PREFIX_LEN]);
+        assert_ne!(child[PREFIX_LEN..], parent[PREFIX_LEN..]);
+    }
+
     /// A thread that sealed exits cleanly (its slot is wiped on the way).
     #[test]
     fn a_sealing_thread_exits_cleanly() {
