@@ -47,7 +47,12 @@ type Gcm = AesGcm<Aes256Enc, U12>;
 type Prefix = [u8; PREFIX_LEN];
 
 /// A XAES-256-GCM key, with the first steps of the derivation done once.
-pub(crate) struct XaesKey {
+///
+/// Boxed: moving it (a key ring's `Vec` growing) copies a pointer, and the
+/// one copy of the key schedule and `K1` is zeroized when it drops.
+pub(crate) struct XaesKey(Box<Expanded>);
+
+struct Expanded {
     aes: Aes256Enc,
     k1: Zeroizing<[u8; 16]>,
 }
@@ -86,18 +91,20 @@ thread_local! {
 impl XaesKey {
     /// Steps 1-2 of the C2SP spec: `L = AES-256(K, 0^128)`, `K1 = dbl(L)`.
     pub(crate) fn new(key: &[u8; 32]) -> XaesKey {
-        let aes = Aes256Enc::new(key.into());
-        let mut k1 = Zeroizing::new([0u8; 16]);
-        aes.encrypt_block((&mut *k1).into());
+        let mut expanded = Box::new(Expanded {
+            aes: Aes256Enc::new(key.into()),
+            k1: Zeroizing::new([0u8; 16]),
+        });
+        let Expanded { aes, k1 } = &mut *expanded;
+        aes.encrypt_block((&mut **k1).into());
         // Doubling in GF(2^128), big-endian, without a branch on the secret
         // top bit.
         let carry = k1[0] >> 7;
-        let bytes = &mut *k1;
         for i in 0..15 {
-            bytes[i] = (bytes[i] << 1) | (bytes[i + 1] >> 7);
+            k1[i] = (k1[i] << 1) | (k1[i + 1] >> 7);
         }
-        bytes[15] = (bytes[15] << 1) ^ (carry * 0x87);
-        XaesKey { aes, k1 }
+        k1[15] = (k1[15] << 1) ^ (carry * 0x87);
+        XaesKey(expanded)
     }
 
     /// Steps 3-5: derives `Kx` for a nonce prefix, writes AES-256-GCM under
@@ -107,10 +114,11 @@ impl XaesKey {
         for (half, counter) in kx.chunks_exact_mut(16).zip([1u8, 2]) {
             half[..4].copy_from_slice(&[0, counter, b'X', 0]);
             half[4..].copy_from_slice(prefix);
-            for (b, k) in half.iter_mut().zip(self.k1.iter()) {
+            for (b, k) in half.iter_mut().zip(self.0.k1.iter()) {
                 *b ^= k;
             }
-            self.aes
+            self.0
+                .aes
                 .encrypt_block(half.try_into().expect("a 16-byte half"));
         }
         SCRATCH.with_borrow_mut(|scratch| {
@@ -342,6 +350,13 @@ mod tests {
         let (child, _) = key.seal(b"", &mut []);
         assert_ne!(child[..PREFIX_LEN], parent[..PREFIX_LEN]);
         assert_ne!(child[PREFIX_LEN..], parent[PREFIX_LEN..]);
+    }
+
+    /// Moving a key copies no key material (a ring's `Vec` moves its keys
+    /// when it grows, and frees the old buffer without wiping it).
+    #[test]
+    fn keys_hold_their_material_behind_a_pointer() {
+        assert_eq!(size_of::<XaesKey>(), size_of::<usize>());
     }
 
     /// A thread that sealed exits cleanly (its slot is wiped on the way).
