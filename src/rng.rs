@@ -10,8 +10,8 @@
 //! The generator is drawn afresh from the operating system:
 //!
 //! - after [`RESEED_AFTER`] bytes of output, as `rand`'s `ThreadRng` does,
-//!   so a copy of the state read from memory reveals at most that much
-//!   output before and after it;
+//!   so a copy of the state read from memory reveals at most the output of
+//!   one seed, before and after the copy;
 //! - whenever the process id differs from the one it was seeded in. After
 //!   `fork` the child holds a copy of the parent's memory, generator
 //!   included: without this check both would draw the same nonces, and two

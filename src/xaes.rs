@@ -60,9 +60,9 @@ struct Expanded {
 /// A thread's AES-256-GCM state for the message it seals or opens.
 ///
 /// `ManuallyDrop`: assigning a new state writes over the old one without
-/// dropping it, which would zeroize it first (most of a seal's cost). When
-/// the thread exits, the last state is replaced by one under the all-zero
-/// key and dropped, which zeroizes it.
+/// dropping it; a drop would zeroize it first, which costs about as much
+/// as building it. When the thread exits, the last state is replaced by one
+/// under the all-zero key and dropped, which zeroizes it.
 struct Scratch {
     gcm: ManuallyDrop<Gcm>,
 }
