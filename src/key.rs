@@ -6,6 +6,7 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::TryRng as _;
+use subtle::ConstantTimeEq as _;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::KeyError;
@@ -38,7 +39,9 @@ use crate::keyring::KeyId;
 /// # Ok::<(), sealed_session::KeyError>(())
 /// ```
 pub struct Key {
-    bytes: Zeroizing<[u8; Key::LEN]>,
+    /// Boxed so that moving a `Key` copies a pointer, not the secret: the
+    /// one copy is zeroized when the key drops.
+    bytes: Box<Zeroizing<[u8; Key::LEN]>>,
 }
 
 impl Key {
@@ -61,11 +64,11 @@ impl Key {
     /// assert_ne!(a.id(), b.id());
     /// ```
     pub fn generate() -> Key {
-        let mut bytes = Zeroizing::new([0u8; Key::LEN]);
+        let mut key = Key::zeroed();
         rand::rngs::SysRng
-            .try_fill_bytes(&mut *bytes)
+            .try_fill_bytes(&mut **key.bytes)
             .expect("the operating system's random number generator failed");
-        Key { bytes }
+        key
     }
 
     /// Makes a key from raw bytes.
@@ -83,13 +86,24 @@ impl Key {
     /// assert_eq!(Key::from_bytes([0; 32]).unwrap_err(), KeyError::AllZero);
     /// ```
     pub fn from_bytes(mut bytes: [u8; Key::LEN]) -> Result<Key, KeyError> {
-        let key = Key {
-            bytes: Zeroizing::new(bytes),
-        };
+        let key = Key::copied_from(&bytes);
         bytes.zeroize();
-        if key.bytes.iter().all(|&b| b == 0) {
+        key
+    }
+
+    fn zeroed() -> Key {
+        Key {
+            bytes: Box::new(Zeroizing::new([0; Key::LEN])),
+        }
+    }
+
+    /// Copies `bytes` into a new key; the all-zero key is refused.
+    fn copied_from(bytes: &[u8; Key::LEN]) -> Result<Key, KeyError> {
+        if bool::from(bytes.ct_eq(&[0; Key::LEN])) {
             return Err(KeyError::AllZero);
         }
+        let mut key = Key::zeroed();
+        key.bytes.copy_from_slice(bytes);
         Ok(key)
     }
 
@@ -106,7 +120,7 @@ impl Key {
     /// # Ok::<(), sealed_session::KeyError>(())
     /// ```
     pub fn to_base64url(&self) -> String {
-        URL_SAFE_NO_PAD.encode(*self.bytes)
+        URL_SAFE_NO_PAD.encode(self.bytes())
     }
 
     /// The key's public 4-byte id, as written into every cookie it seals.
@@ -149,14 +163,14 @@ impl FromStr for Key {
                 .decode(text)
                 .map_err(|_| KeyError::NotBase64url)?,
         );
-        let bytes: [u8; Key::LEN] =
+        let bytes: &[u8; Key::LEN] =
             decoded
                 .as_slice()
                 .try_into()
                 .map_err(|_| KeyError::Length {
                     actual: decoded.len(),
                 })?;
-        Key::from_bytes(bytes)
+        Key::copied_from(bytes)
     }
 }
 
@@ -165,5 +179,32 @@ impl fmt::Debug for Key {
         f.debug_struct("Key")
             .field("id", &self.id())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Moving a key copies a pointer, not the secret bytes.
+    #[test]
+    fn a_key_holds_its_bytes_behind_a_pointer() {
+        assert_eq!(size_of::<Key>(), size_of::<usize>());
+    }
+
+    /// Bytes and text give the same key, and the all-zero key is refused in
+    /// both forms.
+    #[test]
+    fn bytes_and_text_agree() {
+        let bytes: [u8; Key::LEN] = core::array::from_fn(|i| i as u8 + 1);
+        let from_bytes = Key::from_bytes(bytes).unwrap();
+        let from_text: Key = from_bytes.to_base64url().parse().unwrap();
+        assert_eq!(from_text.bytes(), &bytes);
+        let zero_text = URL_SAFE_NO_PAD.encode([0u8; Key::LEN]);
+        assert_eq!(zero_text.parse::<Key>().unwrap_err(), KeyError::AllZero);
+        assert_eq!(
+            Key::from_bytes([0; Key::LEN]).unwrap_err(),
+            KeyError::AllZero
+        );
     }
 }

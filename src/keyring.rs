@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::KeyError;
 use crate::key::Key;
@@ -72,15 +72,26 @@ impl fmt::Debug for KeyId {
 }
 
 pub(crate) fn derive_id(key: &Key) -> KeyId {
+    id_from(&hkdf(key))
+}
+
+fn id_from(hkdf: &Hkdf<Sha256>) -> KeyId {
     let mut id = [0u8; 4];
-    hkdf(key)
-        .expand(LABEL_KEY_ID, &mut id)
+    hkdf.expand(LABEL_KEY_ID, &mut id)
         .expect("4 bytes is a valid HKDF-SHA256 output length");
     KeyId(id)
 }
 
+/// HKDF-SHA256 with the master key as input keying material, no salt.
+///
+/// The extract step's output, the pseudorandom key, is zeroized here (the
+/// `hkdf` crate's `Hkdf::new` drops its copy without wiping it). What is
+/// returned is an HMAC keyed with it, whose SHA-256 states and block buffer
+/// are zeroized when it drops (`sha2`'s `zeroize` feature).
 fn hkdf(key: &Key) -> Hkdf<Sha256> {
-    Hkdf::<Sha256>::new(None, key.bytes())
+    let (mut prk, hkdf) = Hkdf::<Sha256>::extract(None, key.bytes());
+    prk.as_mut_slice().zeroize();
+    hkdf
 }
 
 /// One key of the ring with its subkeys derived once, and its counters.
@@ -91,17 +102,19 @@ pub(crate) struct RingKey {
     opens: AtomicU64,
     seals: AtomicU64,
     /// A one-way fingerprint of the master key, to refuse duplicates; the
-    /// master key itself is dropped (and zeroized) once derived from.
-    fingerprint: Zeroizing<[u8; 32]>,
+    /// master key itself is dropped (and zeroized) once derived from. Boxed,
+    /// like the ciphers' key material, so that moving a `RingKey` (the ring's
+    /// `Vec` growing) copies no secret bytes.
+    fingerprint: Box<Zeroizing<[u8; 32]>>,
 }
 
 impl RingKey {
     fn new(master: Key) -> RingKey {
-        let mut fingerprint = Zeroizing::new([0u8; 32]);
-        hkdf(&master)
-            .expand(LABEL_FINGERPRINT, &mut *fingerprint)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
         let hkdf = hkdf(&master);
+        drop(master);
+        let mut fingerprint = Box::new(Zeroizing::new([0u8; 32]));
+        hkdf.expand(LABEL_FINGERPRINT, &mut **fingerprint)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
         let subkey = |label: &[u8]| {
             let mut subkey = Zeroizing::new([0u8; 32]);
             hkdf.expand(label, &mut *subkey)
@@ -109,7 +122,7 @@ impl RingKey {
             XaesKey::new(&subkey)
         };
         RingKey {
-            id: derive_id(&master),
+            id: id_from(&hkdf),
             cookie_cipher: subkey(LABEL_COOKIE),
             store_cipher: subkey(LABEL_STORE),
             opens: AtomicU64::new(0),
@@ -196,7 +209,7 @@ impl Keyring {
         let position = self.keys.len() + 1;
         let candidate = RingKey::new(key);
         for existing in &self.keys {
-            if bool::from(existing.fingerprint.ct_eq(&*candidate.fingerprint)) {
+            if bool::from(existing.fingerprint.ct_eq(&**candidate.fingerprint)) {
                 return Err(KeyError::Duplicate { position });
             }
             if existing.id == candidate.id {
@@ -314,4 +327,44 @@ pub struct KeyStats {
     pub opens: u64,
     /// Cookies this key sealed in this process.
     pub seals: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// HKDF's state, an HMAC keyed with the pseudorandom key (two SHA-256
+    /// states and a block buffer), is zeroized on drop only with `sha2`'s
+    /// `zeroize` feature: without it this does not compile.
+    #[test]
+    fn hkdf_state_is_zeroized_on_drop() {
+        fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        zeroized_on_drop::<<Sha256 as hkdf::hmac::EagerHash>::Core>();
+        zeroized_on_drop::<Sha256>();
+    }
+
+    /// One HKDF extract now serves every label: the id, fingerprint and
+    /// subkeys are those of separate extracts.
+    #[test]
+    fn one_extract_derives_what_separate_ones_did() {
+        let master = || Key::from_bytes(core::array::from_fn(|i| i as u8 * 3)).unwrap();
+        let ring_key = RingKey::new(master());
+        let separate = Hkdf::<Sha256>::new(None, master().bytes());
+        let mut fingerprint = [0u8; 32];
+        separate
+            .expand(LABEL_FINGERPRINT, &mut fingerprint)
+            .unwrap();
+        assert_eq!(**ring_key.fingerprint, fingerprint);
+        assert_eq!(ring_key.id, master().id());
+        let mut subkey = [0u8; 32];
+        separate.expand(LABEL_COOKIE, &mut subkey).unwrap();
+        let reference = XaesKey::new(&subkey);
+        let mut buf = *b"same subkey";
+        let (nonce, tag) = reference.seal(b"", &mut buf);
+        ring_key
+            .cookie_cipher
+            .open(&nonce, b"", &mut buf, &tag)
+            .unwrap();
+        assert_eq!(&buf, b"same subkey");
+    }
 }
