@@ -444,6 +444,25 @@ async fn inspect_describes_a_cookie_without_printing_keys() {
 }
 
 #[tokio::test]
+async fn inspect_opens_a_cookie_of_an_application_context_only_with_it() {
+    let keys = Key::generate().to_base64url();
+    let config = SessionConfig::default().with_context("shop production");
+    let value = value_of(&set_cookie(&keys, config, now(), vec![1, 2, 3]).await);
+    let without = cli(&["inspect", &value], Some(&keys));
+    assert_fails(&without, 1, "--context");
+    let other = cli(
+        &["inspect", &value, "--context", "shop staging"],
+        Some(&keys),
+    );
+    assert_eq!(other.status.code(), Some(1));
+    let with = cli(
+        &["inspect", &value, "--context", "shop production"],
+        Some(&keys),
+    );
+    assert!(with.status.success(), "{}", stderr(&with));
+}
+
+#[tokio::test]
 async fn inspect_reports_age_expiry_older_keys_and_store_held_sessions() {
     let old = Key::generate().to_base64url();
     let new = Key::generate().to_base64url();

@@ -6,7 +6,7 @@
 //! sealed-session keyring add                   [RING] [--new-key-file PATH | --new-key-stdin]
 //! sealed-session keyring promote KEY_ID        [RING]
 //! sealed-session keyring retire KEY_ID         [RING]
-//! sealed-session inspect VALUE|SET-COOKIE|-    [RING] [--name N] [--idle SECS] [--absolute SECS] [--payload-hex]
+//! sealed-session inspect VALUE|SET-COOKIE|-    [RING] [--name N] [--context TEXT] [--idle SECS] [--absolute SECS] [--payload-hex]
 //! ```
 //!
 //! The key ring (`RING`) comes from `SESSION_KEYS` in the environment, or,
@@ -41,7 +41,7 @@ const USAGE: &str = "usage:
   sealed-session keyring add                   [RING] [--new-key-file PATH | --new-key-stdin]
   sealed-session keyring promote KEY_ID        [RING]
   sealed-session keyring retire KEY_ID         [RING]
-  sealed-session inspect VALUE|SET-COOKIE|-    [RING] [--name N] [--idle SECS] [--absolute SECS] [--payload-hex]
+  sealed-session inspect VALUE|SET-COOKIE|-    [RING] [--name N] [--context TEXT] [--idle SECS] [--absolute SECS] [--payload-hex]
 RING, the key ring (primary first, comma-separated), comes from one of:
   SESSION_KEYS        the environment (used when neither option is given)
   --keys-file PATH    a file holding the same text
@@ -86,10 +86,11 @@ struct Args {
 
 impl Args {
     fn parse(raw: impl Iterator<Item = OsString>) -> Result<Args, Failure> {
-        const WITH_VALUE: [&str; 5] = [
+        const WITH_VALUE: [&str; 6] = [
             "--keys-file",
             "--new-key-file",
             "--name",
+            "--context",
             "--idle",
             "--absolute",
         ];
@@ -410,7 +411,7 @@ fn explain(reason: sealed_session::Rejection) -> &'static str {
         R::UnknownVersion(_) => "a format version this build does not open",
         R::UnknownKey => "sealed under a key that is not in this ring",
         R::Forged => {
-            "does not authenticate: tampered, or sealed for another cookie name (try --name)"
+            "does not authenticate: tampered, or sealed for another cookie name or application context (try --name, --context)"
         }
         R::Incompatible => "authentic, but not a session envelope",
         _ => "refused",
@@ -432,6 +433,7 @@ fn inspect(args: &Args) -> Result<(), Failure> {
         .unwrap_or("__Host-session");
     let mut config = SessionConfig::default()
         .with_cookie_name(name)
+        .with_context(args.option("--context").unwrap_or(""))
         .with_size_limit(usize::MAX / 2);
     if let Some(idle) = args.seconds("--idle")? {
         config = config.with_idle_timeout(idle);
