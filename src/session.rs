@@ -280,8 +280,9 @@ impl<T> Session<T> {
     /// entry is deleted and, with revocation on, the old id is revoked, so
     /// copies of the pre-renewal cookie stop opening (without revocation, a
     /// copy of a cookie-held session stays valid until it expires). If
-    /// the store cannot do that, or the old session was ended meanwhile by
-    /// another request, the save fails and writes nothing.
+    /// the store cannot record that (the marker; without revocation, the
+    /// delete), or the old session was ended meanwhile by another request,
+    /// the save fails and writes no cookie.
     ///
     /// # Example
     ///
