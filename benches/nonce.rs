@@ -1,23 +1,24 @@
-//! What a fresh random XAES-256-GCM nonce per seal costs, side by side in
-//! one run. `src/xaes.rs` and `src/rng.rs` are compiled into this bench as
-//! they stand, so the `ours_*` rows measure the library's own code.
+//! What a random XAES-256-GCM nonce per seal would cost, beside what the
+//! library does, side by side in one run. `src/xaes.rs` and `src/rng.rs`
+//! are compiled into this bench as they stand, so the `ours_*` rows measure
+//! the library's own code.
 //!
 //! `seal_32_bytes` seals a 32-byte plaintext (about a counter session's
 //! envelope) with the cookie's 43 bytes of associated data:
 //!
 //! - `cached_kx`: AES-256-GCM under a key built once, the nonce a counter:
-//!   what a seal cost when each thread kept one derived key `Kx` for 2^16
-//!   seals (the derivation, spread over them, is left out);
+//!   the bare cost of a seal under a thread's cached derived key `Kx`;
 //! - `ours_fixed_nonce`: `XaesKey::seal_with_nonce`: derive `Kx` (two
-//!   AES-256 block operations), write AES-256-GCM under it into the
-//!   thread's slot (key schedule, hash key), seal;
-//! - `ours`: `XaesKey::seal`, what the library runs per cookie: the same
-//!   after drawing the 24 nonce bytes (`rng::fill`);
-//! - `rustcrypto_xaes`: RustCrypto's `xaes-256-gcm`, which derives the same
-//!   way but builds and drops AES-256-GCM per message; the drop zeroizes
-//!   it, which is what the slot in `src/xaes.rs` avoids.
+//!   AES-256 block operations), set up AES-256-GCM under it, seal: what
+//!   every seal (and every open) would cost with a random nonce per
+//!   message;
+//! - `ours`: `XaesKey::seal`, what the library runs per cookie: the cached
+//!   `Kx` of the thread's prefix, the counter, and the fork check;
+//! - `rustcrypto_xaes`: RustCrypto's `xaes-256-gcm`, which derives per
+//!   message and builds and drops AES-256-GCM each time.
 //!
-//! `draw_24_bytes`: the nonce's random draw:
+//! `draw_24_bytes`: a random draw (a prefix and counter start, a session
+//! id):
 //!
 //! - `thread_rng`: `rand`'s `ThreadRng`;
 //! - `ours`: `rng::fill`: a per-thread `StdRng` after checking the process

@@ -73,7 +73,7 @@
 //!
 //! SECURITY.md in the repository documents the wire format byte by byte,
 //! the threat model and the limits (a copied cookie replays until it
-//! expires). In short: XAES-256-GCM with a 192-bit random nonce, subkeys
+//! expires). In short: XAES-256-GCM with a 192-bit nonce, subkeys
 //! per purpose derived with HKDF-SHA256, the cookie name (and the
 //! application context, [`SessionConfig::with_context`]) bound into the
 //! associated data, key bytes never in `Debug` and zeroized on drop.

@@ -92,7 +92,7 @@ pub(crate) fn array<const N: usize>() -> [u8; N] {
 
 /// The id of this process; in tests, as this thread's simulated forks left
 /// it.
-fn process_id() -> u32 {
+pub(crate) fn process_id() -> u32 {
     let pid = std::process::id();
     #[cfg(test)]
     let pid = pid ^ testing::FORKS.get();
