@@ -4,23 +4,10 @@
 //! Alone in its own test binary, for the reason given in
 //! `rejection_event.rs` (tracing's per-call-site interest cache).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::capture::Capture;
 use sealed_session::{Key, Keyring, SessionConfig, Sessions};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The `warn` lines logged while building `Sessions` from `config`.
 fn warnings(config: SessionConfig) -> Vec<String> {
@@ -34,8 +21,7 @@ fn warnings(config: SessionConfig) -> Vec<String> {
     tracing::subscriber::with_default(subscriber, || {
         Sessions::new(Keyring::new(Key::generate()), config).unwrap();
     });
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    log.lines().map(str::to_owned).collect()
+    capture.text().lines().map(str::to_owned).collect()
 }
 
 #[test]

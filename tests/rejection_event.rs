@@ -15,20 +15,7 @@ const NAME: &str = "__Host-session";
 
 #[tokio::test]
 async fn a_rejection_emits_a_tracing_event_without_secrets() {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use common::capture::Capture;
 
     let clock = ManualClock::new(START);
     let sessions = sessions(&[1], &clock);
@@ -51,7 +38,7 @@ async fn a_rejection_emits_a_tracing_event_without_secrets() {
         .unwrap();
     assert_eq!(session.rejection(), Some(Rejection::Forged));
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     let key_id = sessions.keyring().primary_id().to_string();
     assert!(log.contains("session cookie rejected"), "{log}");
     assert!(log.contains("reason=forged"), "{log}");
