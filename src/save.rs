@@ -185,12 +185,18 @@ impl Inner {
         } else {
             state.created
         };
-        // A request that ran past the session's deadline (counted from its
-        // load) would write a cookie that is already over: the session
-        // ended while it ran. (Nor may a slow request carry a session
-        // revoked meanwhile, whose marker may be gone by now, into a new
-        // id.)
-        if lifetime.expired(created, issue_at, now) {
+        // A request that ran past the session's deadline (idle counted from
+        // its load) would write a cookie that is already over: the session
+        // ended while it ran. A value that carries on (continued, or
+        // renewed into a new id) keeps the absolute deadline of the session
+        // it was loaded from: a slow request must not renew a session past
+        // that deadline, when its revocation marker may be gone.
+        let deadline_from = if state.destroyed {
+            created
+        } else {
+            state.created
+        };
+        if lifetime.expired(deadline_from, issue_at, now) {
             return Err(SaveError::Ended);
         }
         Ok(Plan {

@@ -681,3 +681,33 @@ async fn destroy_then_set_failing_at_any_store_call() {
         assert_eq!(old.rejection(), Some(Rejection::Revoked), "{n}");
     }
 }
+
+/// Found by the model-based test (948,333 cases in): a request loads a
+/// session, another renews it (revoking the old id), and the slow one
+/// renews it too after the old session's absolute deadline, when the
+/// marker is gone. A renewed value keeps its session's absolute deadline:
+/// the slow renew is `Ended`, and carries nothing into a new id.
+#[tokio::test]
+async fn a_slow_renew_after_the_absolute_deadline_carries_nothing_on() {
+    let clock = ManualClock::new(START);
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+    let sessions = on(&clock, store, |c| {
+        c.with_revocation(true)
+            .with_idle_timeout(Some(Duration::from_secs(1000)))
+            .with_absolute_timeout(Some(Duration::from_secs(1500)))
+    });
+    let (_, first, ()) = round(&sessions, &HeaderMap::new(), |s| s.set(vec![5u8; 10])).await;
+    clock.advance(Duration::from_secs(939));
+    let copy = request_after(&first);
+    let slow = sessions.load::<Vec<u8>>(&copy).await.unwrap();
+    assert_eq!(slow.get(), vec![5u8; 10]);
+    round::<Vec<u8>, _>(&sessions, &copy, |s| s.renew()).await;
+    // Past the old session's absolute deadline (and its marker's life),
+    // within the slow request's idle window.
+    clock.advance(Duration::from_secs(999));
+    slow.renew();
+    let mut response = HeaderMap::new();
+    let saved = sessions.save(&slow, &mut response).await;
+    assert_eq!(saved, Err(SaveError::Ended));
+    assert!(response.is_empty());
+}

@@ -559,9 +559,10 @@ impl World {
             .as_ref()
             .is_some_and(|c| self.setup.revocation && self.revoked.contains(&c.id));
         // The request ran past the deadline of the cookie it would write.
+        // (A value that carries on keeps its session's absolute deadline.)
         let created = loaded
             .as_ref()
-            .filter(|_| !action.ends())
+            .filter(|_| !action.ends() || action.renews())
             .map_or(loaded_at, |c| c.created);
         let late = now >= loaded_at + IDLE || (self.setup.absolute && now >= created + ABSOLUTE);
 
