@@ -105,6 +105,8 @@ mod xaes;
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(feature = "tower")]
+mod cache_headers;
 #[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(feature = "tower")]
