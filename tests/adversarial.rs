@@ -149,24 +149,35 @@ impl SessionStore for Gate {
     }
 }
 
-/// Two instances share keys and a store; B's clock is 60 s ahead of C's
-/// (exactly the allowed skew). The store times entries in real time (C's
-/// clock here). Near the absolute deadline B revokes the session: the
-/// marker's TTL is `created + absolute - now_B`, i.e. 60 s shorter in real
-/// time than the deadline C enforces. In that window the attacker's copy
-/// opens again on C.
-#[tokio::test]
-async fn a_revoked_copy_stays_refused_near_the_absolute_deadline_on_a_lagging_instance() {
-    let real = ManualClock::new(START); // the store's clock, and instance C's
-    let ahead = ManualClock::new(START + 60); // instance B, ahead by the skew
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(real.clone()));
+/// Instances C and B share keys and `store`, with revocation and an
+/// absolute timeout of `absolute` seconds; B's clock is ahead of C's (and
+/// of `real`, the store's) by exactly the allowed skew, 60 s.
+fn skewed_pair(
+    real: &ManualClock,
+    store: Arc<dyn SessionStore>,
+    absolute: u64,
+) -> (ManualClock, Sessions, Sessions) {
+    let ahead = ManualClock::new(sealed_session::Clock::now(real) + 60);
     let cfg = |c: SessionConfig| {
         c.with_revocation(true)
             .with_clock_skew(MINUTE)
-            .with_absolute_timeout(Some(Duration::from_secs(1000)))
+            .with_absolute_timeout(Some(Duration::from_secs(absolute)))
     };
-    let c = on(&real, store.clone(), cfg);
-    let b = on(&ahead, store.clone(), cfg);
+    let c = on(real, store.clone(), cfg);
+    let b = on(&ahead, store, cfg);
+    (ahead, c, b)
+}
+
+/// Near the absolute deadline B revokes the session. A marker timed
+/// `created + absolute - now_B` would expire 60 s (in real time) before C
+/// sees the deadline, and in that window the attacker's copy would open
+/// again on C (it did, before the fix): the marker must outlive the
+/// deadline as a lagging instance sees it.
+#[tokio::test]
+async fn a_revoked_copy_stays_refused_near_the_absolute_deadline_on_a_lagging_instance() {
+    let real = ManualClock::new(START); // the store's clock, and instance C's
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(real.clone()));
+    let (ahead, c, b) = skewed_pair(&real, store, 1000);
 
     let (_, first, ()) = round(&c, &HeaderMap::new(), |s| s.set(vec![5u8; 10])).await;
     let copy = request_after(&first); // the attacker's copy
@@ -198,8 +209,8 @@ async fn a_revoked_copy_stays_refused_near_the_absolute_deadline_on_a_lagging_in
 }
 
 /// The same on a real redis-server (TTLs in real time): absolute 62 s,
-/// skew 60 s, B 60 s ahead: B's marker lives 2 s, C accepts the copy for
-/// ~62 s.
+/// B 60 s ahead: a marker timed by B's clock alone would live 2 s while C
+/// accepts the copy for about 62 s.
 #[tokio::test]
 async fn a_revoked_copy_stays_refused_near_the_absolute_deadline_on_redis() {
     let server = RedisServer::start();
@@ -210,14 +221,7 @@ async fn a_revoked_copy_stays_refused_near_the_absolute_deadline_on_redis() {
             .with_prefix("review:"),
     );
     let real = ManualClock::new(START);
-    let ahead = ManualClock::new(START + 60);
-    let cfg = |c: SessionConfig| {
-        c.with_revocation(true)
-            .with_clock_skew(MINUTE)
-            .with_absolute_timeout(Some(Duration::from_secs(62)))
-    };
-    let c = on(&real, store.clone(), cfg);
-    let b = on(&ahead, store.clone(), cfg);
+    let (_ahead, c, b) = skewed_pair(&real, store, 62);
     let (_, first, ()) = round(&c, &HeaderMap::new(), |s| s.set(vec![5u8; 10])).await;
     let copy = request_after(&first);
     round::<Vec<u8>, _>(&b, &copy, |s| s.destroy()).await;

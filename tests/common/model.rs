@@ -510,20 +510,24 @@ impl World {
         }
     }
 
+    /// A request on instance `on` that has loaded a client's cookie (none
+    /// when the load failed: the store was down).
+    async fn load_request(&self, jar: usize, on: usize, what: &str) -> Option<Pending> {
+        let (session, loaded) = self.load(on, jar, what).await?;
+        Some(Pending {
+            sessions: self.sessions[on].clone(),
+            ring: self.ring.clone(),
+            session,
+            loaded,
+            loaded_at: self.at(on),
+            jar,
+            on,
+        })
+    }
+
     async fn begin(&mut self, slot: usize, jar: usize, on: usize, what: &str) {
-        if self.slots[slot].is_some() {
-            return;
-        }
-        if let Some((session, loaded)) = self.load(on, jar, what).await {
-            self.slots[slot] = Some(Pending {
-                sessions: self.sessions[on].clone(),
-                ring: self.ring.clone(),
-                session,
-                loaded,
-                loaded_at: self.at(on),
-                jar,
-                on,
-            });
+        if self.slots[slot].is_none() {
+            self.slots[slot] = self.load_request(jar, on, what).await;
         }
     }
 
@@ -700,9 +704,11 @@ impl World {
             Op::Begin { slot, jar, on } => self.begin(slot, jar, on, &what).await,
             Op::Finish { slot, action } => self.finish(slot, action, &what).await,
             Op::Request { jar, action, on } => {
-                if let Some((session, loaded)) = self.load(on, jar, &what).await {
-                    self.pending_now(session, loaded, jar, on, action, &what)
-                        .await;
+                // Loaded and saved at once, in slot 0 for the while.
+                if let Some(request) = self.load_request(jar, on, &what).await {
+                    let waiting = self.slots[0].replace(request);
+                    self.finish(0, action, &what).await;
+                    self.slots[0] = waiting;
                 }
             }
             Op::Copy { from, to } => self.jars[to] = self.jars[from].clone(),
@@ -759,30 +765,6 @@ impl World {
             }
         }
         self.probe(index).await;
-    }
-
-    /// A request loaded now and saved at once.
-    async fn pending_now(
-        &mut self,
-        session: Session<Vec<u8>>,
-        loaded: Option<Cookie>,
-        jar: usize,
-        on: usize,
-        action: Action,
-        what: &str,
-    ) {
-        // Borrow slot 0 for it, and put back what was there.
-        let saved = self.slots[0].replace(Pending {
-            sessions: self.sessions[on].clone(),
-            ring: self.ring.clone(),
-            session,
-            loaded,
-            loaded_at: self.at(on),
-            jar,
-            on,
-        });
-        self.finish(0, action, what).await;
-        self.slots[0] = saved;
     }
 }
 
