@@ -11,10 +11,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::redis_server::RedisServer;
+use common::suite::Recording;
 use common::{START, request_after, ring, round, the_cookie};
 use http::HeaderMap;
 use sealed_session::{
@@ -34,78 +35,6 @@ fn on(
         .with_clock(clock.clone())
         .with_shared_store(store);
     Sessions::new(ring(&[1]), f(config)).unwrap()
-}
-
-/// A store wrapper that fails exactly the n-th call (any method) after
-/// `fail_call(n)`.
-#[derive(Debug)]
-struct FailNth {
-    inner: Arc<dyn SessionStore>,
-    countdown: AtomicI64,
-    calls: std::sync::Mutex<Vec<&'static str>>,
-}
-
-impl FailNth {
-    fn new(inner: Arc<dyn SessionStore>) -> FailNth {
-        FailNth {
-            inner,
-            countdown: AtomicI64::new(0),
-            calls: Default::default(),
-        }
-    }
-
-    fn fail_call(&self, n: i64) {
-        self.calls.lock().unwrap().clear();
-        self.countdown.store(n, Ordering::SeqCst);
-    }
-
-    fn tick(&self, what: &'static str) -> Result<(), StoreError> {
-        self.calls.lock().unwrap().push(what);
-        if self.countdown.fetch_sub(1, Ordering::SeqCst) == 1 {
-            Err(StoreError::Unavailable(format!(
-                "{what} failed by the test"
-            )))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl SessionStore for FailNth {
-    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move {
-            self.tick("load")?;
-            self.inner.load(key).await
-        })
-    }
-    fn create<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            self.tick("create")?;
-            self.inner.create(key, value, ttl).await
-        })
-    }
-    fn replace<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            self.tick("replace")?;
-            self.inner.replace(key, value, ttl).await
-        })
-    }
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            self.tick("delete")?;
-            self.inner.delete(key).await
-        })
-    }
 }
 
 /// A store wrapper that, once armed, holds its next `replace` until
@@ -532,7 +461,7 @@ async fn a_value_saved_after_the_removal_starts_its_own_lifetime() {
 #[tokio::test]
 async fn a_store_down_with_revocation_is_an_error_not_an_empty_session() {
     let clock = ManualClock::new(START);
-    let fail = Arc::new(FailNth::new(Arc::new(
+    let fail = Arc::new(Recording::new(Arc::new(
         MemoryStore::new().with_clock(clock.clone()),
     )));
     let sessions = on(&clock, fail.clone(), |c| c.with_revocation(true));
@@ -556,7 +485,7 @@ async fn a_store_down_with_revocation_is_an_error_not_an_empty_session() {
 #[tokio::test]
 async fn a_renew_whose_old_entry_delete_fails_after_the_marker_still_completes() {
     let clock = ManualClock::new(START);
-    let fail = Arc::new(FailNth::new(Arc::new(
+    let fail = Arc::new(Recording::new(Arc::new(
         MemoryStore::new().with_clock(clock.clone()),
     )));
     let sessions = on(&clock, fail.clone(), |c| c.with_revocation(true));
@@ -567,7 +496,7 @@ async fn a_renew_whose_old_entry_delete_fails_after_the_marker_still_completes()
     fail.fail_call(4);
     let mut response = HeaderMap::new();
     let saved = sessions.save(&login, &mut response).await;
-    let calls = fail.calls.lock().unwrap().clone();
+    let calls = fail.calls();
     assert_eq!(calls, ["create", "load", "create", "delete"]);
     assert_eq!(saved, Ok(()));
     let old = sessions.load::<Vec<u8>>(&cookie).await.unwrap();
@@ -586,7 +515,7 @@ async fn a_renew_whose_old_entry_delete_fails_after_the_marker_still_completes()
 async fn without_revocation_a_failed_delete_fails_the_save_and_keeps_the_entry() {
     for shrink in [true, false] {
         let clock = ManualClock::new(START);
-        let fail = Arc::new(FailNth::new(Arc::new(
+        let fail = Arc::new(Recording::new(Arc::new(
             MemoryStore::new().with_clock(clock.clone()),
         )));
         let sessions = on(&clock, fail.clone(), |c| c);
@@ -603,7 +532,7 @@ async fn without_revocation_a_failed_delete_fails_the_save_and_keeps_the_entry()
         let mut response = HeaderMap::new();
         let saved = sessions.save(&s, &mut response).await;
         assert_eq!(
-            fail.calls.lock().unwrap()[delete as usize - 1],
+            fail.calls()[delete as usize - 1],
             "delete",
             "shrink {shrink}"
         );
@@ -652,7 +581,7 @@ async fn destroy_then_set_failing_at_any_store_call() {
     for n in 1..=3usize {
         let clock = ManualClock::new(START);
         let memory = MemoryStore::new().with_clock(clock.clone());
-        let fail = Arc::new(FailNth::new(Arc::new(memory.clone())));
+        let fail = Arc::new(Recording::new(Arc::new(memory.clone())));
         let sessions = on(&clock, fail.clone(), |c| {
             c.with_revocation(true).with_store_mode(StoreMode::Server)
         });
@@ -664,7 +593,7 @@ async fn destroy_then_set_failing_at_any_store_call() {
         fail.fail_call(n as i64);
         let mut response = HeaderMap::new();
         let saved = sessions.save(&s, &mut response).await;
-        let calls = fail.calls.lock().unwrap().clone();
+        let calls = fail.calls();
         // (then the undo of a created entry, on failure)
         assert_eq!(calls[..n], ["create", "create", "delete"][..n], "{n}");
         if n < 3 {

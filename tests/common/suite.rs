@@ -3,7 +3,7 @@
 //! store. A new store is tested by one line.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,13 +12,18 @@ use sealed_session::{
 };
 
 /// Wraps a real store: remembers the keys written through it (so a test
-/// can ask the real store which are still live), and can play "down".
+/// can ask the real store which are still live) and the calls made since
+/// [`Recording::fail_call`], and can play "down", "full", or fail one
+/// chosen call.
 #[derive(Debug)]
 pub struct Recording {
     pub inner: Arc<dyn SessionStore>,
     keys: Mutex<HashSet<StoreKey>>,
     down: AtomicBool,
     full: AtomicBool,
+    /// Calls left until the one that fails (0: none planned).
+    countdown: AtomicI64,
+    calls: Mutex<Vec<&'static str>>,
 }
 
 impl Recording {
@@ -28,7 +33,21 @@ impl Recording {
             keys: Mutex::default(),
             down: AtomicBool::new(false),
             full: AtomicBool::new(false),
+            countdown: AtomicI64::new(0),
+            calls: Mutex::default(),
         }
+    }
+
+    /// Makes the `n`-th call from now (any method) fail as unavailable,
+    /// and starts the list of calls afresh.
+    pub fn fail_call(&self, n: i64) {
+        self.calls.lock().unwrap().clear();
+        self.countdown.store(n, Ordering::SeqCst);
+    }
+
+    /// The methods called since the last [`Recording::fail_call`].
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.calls.lock().unwrap().clone()
     }
 
     pub fn set_down(&self, down: bool) {
@@ -40,8 +59,8 @@ impl Recording {
         self.full.store(full, Ordering::SeqCst);
     }
 
-    fn check_write(&self) -> Result<(), StoreError> {
-        self.check()?;
+    fn check_write(&self, what: &'static str) -> Result<(), StoreError> {
+        self.check(what)?;
         if self.full.load(Ordering::SeqCst) {
             Err(StoreError::Full)
         } else {
@@ -49,7 +68,13 @@ impl Recording {
         }
     }
 
-    fn check(&self) -> Result<(), StoreError> {
+    fn check(&self, what: &'static str) -> Result<(), StoreError> {
+        self.calls.lock().unwrap().push(what);
+        if self.countdown.fetch_sub(1, Ordering::SeqCst) == 1 {
+            return Err(StoreError::Unavailable(format!(
+                "{what} failed by the test"
+            )));
+        }
         if self.down.load(Ordering::SeqCst) {
             Err(StoreError::Unavailable("switched off by the test".into()))
         } else {
@@ -61,7 +86,7 @@ impl Recording {
 impl SessionStore for Recording {
     fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
-            self.check()?;
+            self.check("load")?;
             self.inner.load(key).await
         })
     }
@@ -73,7 +98,7 @@ impl SessionStore for Recording {
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            self.check_write()?;
+            self.check_write("create")?;
             self.keys.lock().unwrap().insert(*key);
             self.inner.create(key, value, ttl).await
         })
@@ -86,14 +111,14 @@ impl SessionStore for Recording {
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            self.check_write()?;
+            self.check_write("replace")?;
             self.inner.replace(key, value, ttl).await
         })
     }
 
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            self.check()?;
+            self.check("delete")?;
             self.inner.delete(key).await
         })
     }
