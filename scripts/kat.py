@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent computation of SECURITY.md's known-answer vector.
+"""Independent computation of SECURITY.md's known-answer vectors.
 
 Written from DESIGN.md/SECURITY.md and the C2SP XAES-256-GCM spec with the
 `cryptography` package (HKDF-SHA256, AES-256 block, AES-256-GCM), sharing no
@@ -51,6 +51,29 @@ for label, context in [("value:", b""), ("value with context 'shop production':"
     aad = b"sealed-session cookie v1" + b"\x01" + key_id + binding
     raw = b"\x01" + key_id + nonce + xaes_seal(subkey, nonce, plaintext, aad)
     print(label, base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+
+# Wire format version 2: the version byte (bound into the AAD) is 2; the
+# envelope adds the session's lifetime after `issued` (persistence code 1 =
+# persistent, idle 2_592_000 s as a varint, absolute 0 = as configured), and
+# the inline value starts with its schema version (3) before postcard's 42.
+def varint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+v2_plaintext = (
+    bytes([0x11] * 16)
+    + varint(1_700_000_000)
+    + varint(1_700_000_300)
+    + varint(1) + varint(2_592_000) + varint(0)
+    + b"\x00" + varint(2) + varint(3) + b"\x2a"
+)
+aad = b"sealed-session cookie v1" + b"\x02" + key_id + name
+raw = b"\x02" + key_id + nonce + xaes_seal(subkey, nonce, v2_plaintext, aad)
+print("version 2 value:", base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
 
 # Self-check against the C2SP spec's first vector.
 assert xaes_seal(b"\x01" * 32, b"ABCDEFGHIJKLMNOPQRSTUVWX", b"XAES-256-GCM", b"").hex() == \

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::attributes::{CookieAttributes, SameSite};
 use crate::clock::{Clock, SystemClock};
 use crate::lifetime::{Lifetime, seconds};
+use crate::schema::{Schema, Schemas};
 use crate::store::{SessionStore, StoreMode};
 
 /// The default size limit: browsers drop a cookie whose name plus value is
@@ -40,6 +41,8 @@ pub const DEFAULT_SIZE_LIMIT: usize = 4096;
 /// | store mode | [`StoreMode::Cookie`] (store only what does not fit) |
 /// | revocation on destroy | off |
 /// | application context | empty |
+/// | longest per-session idle / absolute timeout | the configured ones |
+/// | session type schemas | none (every type at version 0) |
 ///
 /// # Example
 ///
@@ -64,6 +67,7 @@ pub struct SessionConfig {
     pub(crate) store_mode: StoreMode,
     pub(crate) revocation: bool,
     pub(crate) context: Vec<u8>,
+    pub(crate) schemas: Schemas,
 }
 
 impl Default for SessionConfig {
@@ -77,6 +81,7 @@ impl Default for SessionConfig {
             store_mode: StoreMode::Cookie,
             revocation: false,
             context: Vec::new(),
+            schemas: Schemas::default(),
         }
     }
 }
@@ -92,6 +97,7 @@ impl fmt::Debug for SessionConfig {
             .field("store_mode", &self.store_mode)
             .field("revocation", &self.revocation)
             .field("context", &String::from_utf8_lossy(&self.context))
+            .field("schemas", &self.schemas)
             .finish()
     }
 }
@@ -423,6 +429,62 @@ impl SessionConfig {
     /// ```
     pub fn with_context(mut self, context: impl Into<Vec<u8>>) -> Self {
         self.context = context.into();
+        self
+    }
+
+    /// Registers the [`Schema`] of the session type `T`: its version, the
+    /// migrations from older versions, and the version written (see
+    /// "Changing the session type" in the README). A second schema for the
+    /// same type replaces the first. [`Sessions::new`](crate::Sessions::new)
+    /// checks that every registered migration reaches the current version.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{Schema, SessionConfig};
+    /// // Version 1 widened the counter from u32 to u64.
+    /// let config = SessionConfig::default()
+    ///     .with_schema(Schema::<u64>::new(1).migrate(0, |old: u32| u64::from(old)));
+    /// # let _ = config;
+    /// ```
+    pub fn with_schema<T: 'static>(mut self, schema: Schema<T>) -> Self {
+        self.schemas.add(schema);
+        self
+    }
+
+    /// The longest idle timeout a handler may give one session with
+    /// [`Session::set_lifetime`](crate::Session::set_lifetime) (a "remember
+    /// me" session). Default: the configured idle timeout, so a session
+    /// can only be made shorter. `None`: no bound (only when sessions may
+    /// idle forever). Also caps existing sessions at every load.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_max_idle_timeout(Some(Duration::from_secs(30 * 24 * 3600)));
+    /// # let _ = config;
+    /// ```
+    pub fn with_max_idle_timeout(mut self, max: Option<Duration>) -> Self {
+        self.lifetime.max_idle = Some(seconds(max));
+        self
+    }
+
+    /// The longest absolute timeout a handler may give one session with
+    /// [`Session::set_lifetime`](crate::Session::set_lifetime). Default:
+    /// the configured absolute timeout. `None`: no bound.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = sealed_session::SessionConfig::default()
+    ///     .with_max_absolute_timeout(Some(Duration::from_secs(90 * 24 * 3600)));
+    /// # let _ = config;
+    /// ```
+    pub fn with_max_absolute_timeout(mut self, max: Option<Duration>) -> Self {
+        self.lifetime.max_absolute = Some(seconds(max));
         self
     }
 

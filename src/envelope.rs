@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::session_lifetime::{Persistence, SessionLifetime};
+
 /// A session's random 128-bit id.
 ///
 /// The id is inside the sealed cookie, never in clear. It is new for every
@@ -29,6 +31,11 @@ pub struct SessionId([u8; 16]);
 impl SessionId {
     pub(crate) fn random() -> SessionId {
         SessionId(crate::rng::array())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_test_bytes(bytes: [u8; 16]) -> SessionId {
+        SessionId(bytes)
     }
 
     /// The id's 16 bytes.
@@ -65,7 +72,10 @@ impl fmt::Debug for SessionId {
 ///
 /// postcard encodes the fields in order with no names: 16 id bytes, the two
 /// timestamps as varints, then the body's variant index (varint) and
-/// content. The format is written and read here by hand (it is short and
+/// content. Version 2 adds the session's own lifetime between the
+/// timestamps and the body: its persistence code (0 configured, 1
+/// persistent, 2 browser session) and its idle and absolute timeouts in
+/// seconds (0: as configured), three varints. The format is written and read here by hand (it is short and
 /// fixed, and serde's field-by-field calls cost more than the rest of
 /// opening a cookie's envelope); the tests check both directions against
 /// postcard itself, on fixed and on random input. Changing a field's type
@@ -79,6 +89,10 @@ pub(crate) struct Envelope<'a> {
     /// When this cookie was sealed (unix seconds); the idle clock runs from
     /// here.
     pub(crate) issued: u64,
+    /// The session's own lifetime: `Some` in wire format version 2, `None`
+    /// in version 1 (which has no such field).
+    #[cfg_attr(test, serde(skip))]
+    pub(crate) lifetime: Option<SessionLifetime>,
     #[cfg_attr(test, serde(borrow))]
     pub(crate) body: Body<'a>,
 }
@@ -111,8 +125,9 @@ const INLINE: u64 = 0;
 const STORED: u64 = 1;
 
 /// The most bytes an envelope adds to its inline body: id, two 10-byte
-/// varint timestamps, the variant and a 10-byte varint length.
-pub(crate) const MAX_OVERHEAD: usize = 16 + 10 + 10 + 1 + 10;
+/// varint timestamps, the lifetime (version 2: a 1-byte code and two
+/// 10-byte varints), the variant and a 10-byte varint length.
+pub(crate) const MAX_OVERHEAD: usize = 16 + 10 + 10 + 21 + 1 + 10;
 
 impl<'a> Envelope<'a> {
     /// Appends the envelope's encoding to `out`.
@@ -120,6 +135,11 @@ impl<'a> Envelope<'a> {
         out.extend_from_slice(&self.id.0);
         put_varint(out, self.created);
         put_varint(out, self.issued);
+        if let Some(lifetime) = &self.lifetime {
+            put_varint(out, lifetime.persistence as u64);
+            put_varint(out, lifetime.idle.unwrap_or(0));
+            put_varint(out, lifetime.absolute.unwrap_or(0));
+        }
         match self.body {
             Body::Inline(bytes) => {
                 put_varint(out, INLINE);
@@ -133,13 +153,32 @@ impl<'a> Envelope<'a> {
         }
     }
 
-    /// Decodes an envelope; the whole input must be used. Accepts exactly
-    /// what postcard accepts.
-    pub(crate) fn decode(bytes: &'a [u8]) -> Option<Envelope<'a>> {
+    /// The wire format version this envelope is sealed under.
+    pub(crate) fn version(&self) -> u8 {
+        if self.lifetime.is_some() { 2 } else { 1 }
+    }
+
+    /// Decodes an envelope of wire format `version` (1 or 2); the whole
+    /// input must be used. Version 1 accepts exactly what postcard
+    /// accepts.
+    pub(crate) fn decode(bytes: &'a [u8], version: u8) -> Option<Envelope<'a>> {
         let mut input = Input(bytes);
         let id = SessionId(input.array()?);
         let created = input.varint(U64)?;
         let issued = input.varint(U64)?;
+        let lifetime = match version {
+            1 => None,
+            2 => {
+                let persistence = Persistence::from_code(input.varint(U32)?)?;
+                let timeout = |seconds: u64| (seconds != 0).then_some(seconds);
+                Some(SessionLifetime {
+                    persistence,
+                    idle: timeout(input.varint(U64)?),
+                    absolute: timeout(input.varint(U64)?),
+                })
+            }
+            _ => return None,
+        };
         // postcard reads a variant index as a u32 varint.
         let body = match input.varint(U32)? {
             INLINE => {
@@ -153,9 +192,23 @@ impl<'a> Envelope<'a> {
             id,
             created,
             issued,
+            lifetime,
             body,
         })
     }
+}
+
+/// Splits version 2 value bytes into their schema version (a varint of a
+/// `u32`) and the postcard bytes of the value.
+pub(crate) fn split_schema(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let mut input = Input(bytes);
+    let schema = u32::try_from(input.varint(U32)?).ok()?;
+    Some((schema, input.0))
+}
+
+/// Appends the schema version that starts version 2 value bytes.
+pub(crate) fn put_schema(out: &mut Vec<u8>, schema: u32) {
+    put_varint(out, u64::from(schema));
 }
 
 /// postcard's varint: 7 bits per byte, least significant first, high bit
@@ -245,6 +298,7 @@ mod tests {
             id: SessionId([0xab; 16]),
             created: 1_700_000_000,
             issued: 1_700_000_300,
+            lifetime: None,
             body: Body::Inline(&[1, 2, 3]),
         };
         let bytes = encode(&envelope);
@@ -254,19 +308,20 @@ mod tests {
         expected.extend([0x00, 0x03, 1, 2, 3]); // Inline, length 3
         assert_eq!(bytes, expected);
         assert_eq!(postcard::to_allocvec(&envelope).unwrap(), expected);
-        assert_eq!(Envelope::decode(&bytes), Some(envelope));
+        assert_eq!(Envelope::decode(&bytes, 1), Some(envelope));
 
         let stored = Envelope {
             id: SessionId([0; 16]),
             created: 1,
             issued: 2,
+            lifetime: None,
             body: Body::Stored(StoreRef { id: [9; 32] }),
         };
         let bytes = encode(&stored);
         assert_eq!(bytes.len(), 16 + 1 + 1 + 1 + 32);
         assert_eq!(bytes[18], 0x01);
         assert_eq!(bytes, postcard::to_allocvec(&stored).unwrap());
-        assert_eq!(Envelope::decode(&bytes), Some(stored));
+        assert_eq!(Envelope::decode(&bytes, 1), Some(stored));
     }
 
     #[test]
@@ -275,14 +330,15 @@ mod tests {
             id: SessionId([1; 16]),
             created: 5,
             issued: 6,
+            lifetime: None,
             body: Body::Inline(b"xy"),
         };
         let mut bytes = encode(&envelope);
         for end in 0..bytes.len() {
-            assert!(Envelope::decode(&bytes[..end]).is_none(), "{end} bytes");
+            assert!(Envelope::decode(&bytes[..end], 1).is_none(), "{end} bytes");
         }
         bytes.push(0);
-        assert!(Envelope::decode(&bytes).is_none());
+        assert!(Envelope::decode(&bytes, 1).is_none());
     }
 
     /// The varint edge cases postcard decides on: longest forms, bits
@@ -321,7 +377,7 @@ mod tests {
         ];
         for (i, (created, issued, variant, rest, decodes)) in cases.iter().enumerate() {
             let bytes = [&[7u8; 16][..], created, issued, variant, rest].concat();
-            let decoded = Envelope::decode(&bytes);
+            let decoded = Envelope::decode(&bytes, 1);
             assert_eq!(decoded, postcard_decode(&bytes), "case {i}");
             assert_eq!(decoded.is_some(), *decodes, "case {i}");
         }
@@ -349,6 +405,7 @@ mod tests {
             id: SessionId(id),
             created,
             issued,
+            lifetime: None,
             body: match inline {
                 Some(bytes) => Body::Inline(bytes),
                 None => Body::Stored(StoreRef { id: store }),
@@ -364,7 +421,7 @@ mod tests {
             let envelope = assemble(id, created, issued, &inline, store);
             let bytes = encode(&envelope);
             prop_assert_eq!(&bytes, &postcard::to_allocvec(&envelope).unwrap());
-            prop_assert_eq!(Envelope::decode(&bytes), Some(envelope));
+            prop_assert_eq!(Envelope::decode(&bytes, 1), Some(envelope));
         }
 
         /// Random and mutated bytes: the hand decoder accepts exactly what
@@ -382,10 +439,10 @@ mod tests {
                 let i = at.index(bytes.len());
                 bytes[i] = byte;
             }
-            prop_assert_eq!(Envelope::decode(&bytes), postcard_decode(&bytes));
+            prop_assert_eq!(Envelope::decode(&bytes, 1), postcard_decode(&bytes));
             let cut = &bytes[..cut.index(bytes.len() + 1)];
-            prop_assert_eq!(Envelope::decode(cut), postcard_decode(cut));
-            prop_assert_eq!(Envelope::decode(&random), postcard_decode(&random));
+            prop_assert_eq!(Envelope::decode(cut, 1), postcard_decode(cut));
+            prop_assert_eq!(Envelope::decode(&random, 1), postcard_decode(&random));
         }
     }
 }

@@ -132,6 +132,15 @@ pub enum ConfigError {
         /// The smallest limit that works with this cookie name.
         minimum: usize,
     },
+    /// A registered [`Schema`](crate::Schema) cannot work: version 0, a
+    /// migration that does not reach the current version, or a write
+    /// version this instance could not read back.
+    Schema {
+        /// The session type.
+        type_name: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -151,6 +160,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "{feature} needs a server store: configure one with with_store")
             }
             ConfigError::SizeLimitTooSmall { minimum } => write!(f, "size limit too small: at least {minimum} bytes are needed"),
+            ConfigError::Schema { type_name, problem } => write!(f, "schema of session type {type_name}: {problem}"),
         }
     }
 }
@@ -243,6 +253,18 @@ pub enum SaveError {
     /// absolute deadline. Nothing was written; the tower layer answers
     /// `409 Conflict` without `Set-Cookie`.
     Ended,
+    /// The request's cookie holds a session of a schema version newer
+    /// than this instance knows ([`Rejection::NewerSchema`](crate::Rejection::NewerSchema)):
+    /// a newer release wrote it during a rolling deploy. This save would
+    /// have replaced it (with a value set on the new, empty session, or a
+    /// removal), losing the user's session; nothing was written and the
+    /// browser keeps its cookie. The tower layer answers `503 Service
+    /// Unavailable`: an instance of the newer release can serve the
+    /// request.
+    NewerSchema {
+        /// The schema version of the cookie.
+        version: u32,
+    },
 }
 
 impl fmt::Display for SaveError {
@@ -256,6 +278,10 @@ impl fmt::Display for SaveError {
             SaveError::Store(e) => write!(f, "session could not be saved: {e}"),
             SaveError::Ended => f.write_str(
                 "session was ended by another request while this one ran; nothing was saved",
+            ),
+            SaveError::NewerSchema { version } => write!(
+                f,
+                "the request's session cookie has schema version {version}, newer than this instance knows; it was not overwritten"
             ),
         }
     }

@@ -2,10 +2,11 @@
 
 use std::fmt;
 
-use crate::envelope::SessionId;
+use crate::envelope::{self, SessionId};
 use crate::keyring::KeyId;
 use crate::rejection::Rejection;
 use crate::seal;
+use crate::session_lifetime::SessionLifetime;
 use crate::sessions::{OpenedBody, Sessions};
 use crate::store::StoreKey;
 
@@ -38,8 +39,16 @@ use crate::store::StoreKey;
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Inspection {
-    /// The format version byte.
+    /// The wire format version byte (1, or 2 for a session with a schema
+    /// version or a lifetime of its own).
     pub version: u8,
+    /// The schema version of the value in the cookie (0 in wire format
+    /// version 1); `None` when the value is in the store (its entry holds
+    /// the version).
+    pub schema: Option<u32>,
+    /// The session's own lifetime ([`SessionLifetime::configured`] when it
+    /// chose none); `status` and `remaining` apply it.
+    pub lifetime: SessionLifetime,
     /// The id of the key that sealed it.
     pub key_id: KeyId,
     /// That key's position in the ring (0: the primary).
@@ -62,8 +71,8 @@ pub struct Inspection {
     pub value_len: usize,
     /// Bytes of sealed data (after base64 decoding).
     pub sealed_len: usize,
-    /// The postcard bytes of the application's value (empty when
-    /// store-held).
+    /// The postcard bytes of the application's value, without the schema
+    /// version (empty when store-held).
     pub payload: Vec<u8>,
 }
 
@@ -71,6 +80,8 @@ impl fmt::Debug for Inspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inspection")
             .field("version", &self.version)
+            .field("schema", &self.schema)
+            .field("lifetime", &self.lifetime)
             .field("key_id", &self.key_id)
             .field("key_position", &self.key_position)
             .field("session_id", &self.session_id)
@@ -161,13 +172,26 @@ impl Sessions {
             .map_err(|(reason, key_id)| Refusal { reason, key_id })?;
         let config = self.config();
         let now = config.clock.now();
-        let lifetime = &config.lifetime;
-        let (store_key, payload) = match opened.body {
-            OpenedBody::Inline(range) => (None, opened.buf[range].to_vec()),
-            OpenedBody::Stored(key) => (Some(key), Vec::new()),
+        let chosen = opened.lifetime.unwrap_or_default();
+        let lifetime = config.lifetime.of(&chosen);
+        let (store_key, schema, payload) = match opened.body {
+            OpenedBody::Inline(range) => {
+                let bytes = &opened.buf[range];
+                let (schema, payload) = match opened.version {
+                    seal::V1 => (0, bytes),
+                    _ => envelope::split_schema(bytes).ok_or(Refusal {
+                        reason: Rejection::Incompatible,
+                        key_id: Some(opened.key_id),
+                    })?,
+                };
+                (None, Some(schema), payload.to_vec())
+            }
+            OpenedBody::Stored(key) => (Some(key), None, Vec::new()),
         };
         Ok(Inspection {
-            version: seal::VERSION,
+            version: opened.version,
+            schema,
+            lifetime: chosen,
             key_id: opened.key_id,
             key_position: opened.key_position,
             session_id: opened.id,

@@ -97,10 +97,13 @@ mod memory_store;
 mod rejection;
 mod rng;
 mod save;
+mod schema;
 mod seal;
 mod session;
+mod session_lifetime;
 mod sessions;
 mod store;
+mod trailing;
 mod xaes;
 
 #[cfg(feature = "axum")]
@@ -122,7 +125,9 @@ pub use key::Key;
 pub use keyring::{KeyId, KeyStats, Keyring};
 pub use memory_store::MemoryStore;
 pub use rejection::Rejection;
+pub use schema::{Schema, SchemaStats};
 pub use session::Session;
+pub use session_lifetime::SessionLifetime;
 pub use sessions::{MAX_CANDIDATES, Sessions};
 pub use store::{SessionStore, StoreError, StoreFuture, StoreKey, StoreMode};
 

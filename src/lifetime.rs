@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::rejection::Rejection;
+use crate::session_lifetime::{Persistence, SessionLifetime};
 
 /// The lifetime settings of a [`SessionConfig`](crate::SessionConfig).
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +26,11 @@ pub(crate) struct Lifetime {
     pub(crate) cutoff: Option<u64>,
     /// Leave `Max-Age` out: the browser drops the cookie when it closes.
     pub(crate) browser_session: bool,
+    /// The longest idle timeout one session may choose: `None` follows
+    /// `idle`; `Some(None)` is no bound.
+    pub(crate) max_idle: Option<Option<u64>>,
+    /// The same for the absolute timeout.
+    pub(crate) max_absolute: Option<Option<u64>>,
 }
 
 impl Default for Lifetime {
@@ -36,6 +42,8 @@ impl Default for Lifetime {
             skew: 60,
             cutoff: None,
             browser_session: false,
+            max_idle: None,
+            max_absolute: None,
         }
     }
 }
@@ -44,7 +52,52 @@ pub(crate) fn seconds(duration: Option<Duration>) -> Option<u64> {
     duration.map(|d| d.as_secs())
 }
 
+/// A session's own timeout, capped by its bound (`None` bound: none).
+fn capped(chosen: u64, bound: Option<u64>) -> u64 {
+    bound.map_or(chosen, |bound| chosen.min(bound))
+}
+
+/// The longer of two timeouts, `None` (off) being the longest.
+fn longer(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    Some(a?.max(b?))
+}
+
 impl Lifetime {
+    /// The rules for one session: its own lifetime, if it chose one,
+    /// within the configured bounds. Borrows the configuration as it is
+    /// when the session chose nothing (the common case).
+    pub(crate) fn of(&self, chosen: &SessionLifetime) -> std::borrow::Cow<'_, Lifetime> {
+        if chosen.is_configured() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut lifetime = self.clone();
+        if let Some(idle) = chosen.idle {
+            lifetime.idle = Some(capped(idle, self.max_idle.unwrap_or(self.idle)));
+        }
+        if let Some(absolute) = chosen.absolute {
+            lifetime.absolute = Some(capped(absolute, self.max_absolute.unwrap_or(self.absolute)));
+        }
+        match chosen.persistence {
+            Persistence::Configured => {}
+            Persistence::Persistent => lifetime.browser_session = false,
+            Persistence::BrowserSession => lifetime.browser_session = true,
+        }
+        std::borrow::Cow::Owned(lifetime)
+    }
+
+    /// The rules of the longest-lived session the configuration allows:
+    /// what a revocation marker must outlast, whatever lifetime each copy
+    /// of the id carries.
+    pub(crate) fn longest(&self) -> std::borrow::Cow<'_, Lifetime> {
+        if self.max_idle.is_none() && self.max_absolute.is_none() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut lifetime = self.clone();
+        lifetime.idle = longer(self.idle, self.max_idle.unwrap_or(self.idle));
+        lifetime.absolute = longer(self.absolute, self.max_absolute.unwrap_or(self.absolute));
+        std::borrow::Cow::Owned(lifetime)
+    }
+
     /// Whether a cookie with these timestamps is still a valid session.
     /// A deadline is exclusive: at `created + absolute` the session is over.
     pub(crate) fn check(&self, created: u64, issued: u64, now: u64) -> Result<(), Rejection> {

@@ -10,16 +10,17 @@ use std::ops::Range;
 
 use serde::de::DeserializeOwned;
 
-use crate::envelope::{Body, Envelope, SessionId};
+use crate::envelope::{self, Body, Envelope, SessionId};
 use crate::rejection::Rejection;
 use crate::seal;
 use crate::session::{Origin, Session, State};
+use crate::session_lifetime::SessionLifetime;
 use crate::sessions::Inner;
 use crate::store::{StoreError, StoreKey};
 
 impl Inner {
     /// A new session holding `T::default()`, after no cookie opened.
-    pub(crate) fn fresh<T: Default>(&self, now: u64, rejection: Option<Rejection>) -> Session<T> {
+    pub(crate) fn fresh<T: Default>(&self, now: u64, refusals: Refusals) -> Session<T> {
         Session::from_state(State {
             data: T::default(),
             id: SessionId::random(),
@@ -33,20 +34,27 @@ impl Inner {
             end_origin: false,
             destroyed: false,
             generation: 0,
-            rejection,
+            rejection: refusals.first,
+            lifetime: SessionLifetime::default(),
+            schema: None,
+            newer_schema: refusals.newer_schema,
         })
     }
 
-    /// Records a cookie that did not open: a `debug` event, and the first
-    /// reason for [`Session::rejection`].
-    pub(crate) fn rejected(&self, (reason, key_id): seal::Refused, first: &mut Option<Rejection>) {
+    /// Records a cookie that did not open: a `debug` event, the first
+    /// reason for [`Session::rejection`], and whether it was of a newer
+    /// schema (the new session must not be saved over it).
+    pub(crate) fn rejected(&self, (reason, key_id): seal::Refused, refusals: &mut Refusals) {
         tracing::debug!(
             reason = %reason,
             key_id = key_id.map(tracing::field::display),
             cookie = %self.config.attributes.name,
             "session cookie rejected"
         );
-        first.get_or_insert(reason);
+        refusals.first.get_or_insert(reason);
+        if let Rejection::NewerSchema(version) = reason {
+            refusals.newer_schema.get_or_insert(version);
+        }
     }
 
     /// Opens one candidate cookie value: cryptography and lifetime only.
@@ -59,6 +67,7 @@ impl Inner {
         let opened = self.unseal(value, buf)?;
         self.config
             .lifetime
+            .of(&opened.lifetime.unwrap_or_default())
             .check(opened.created, opened.issued, now)
             .map_err(|reason| (reason, Some(opened.key_id)))?;
         Ok(opened)
@@ -71,9 +80,9 @@ impl Inner {
         if name.len() + value.len() > self.config.size_limit {
             return Err((Rejection::TooLarge, None));
         }
-        let (position, plaintext) = seal::open(&self.keyring, &self.aads, value, buf)?;
+        let (position, version, plaintext) = seal::open(&self.keyring, &self.aads, value, buf)?;
         let key_id = self.keyring.keys()[position].id;
-        let envelope = Envelope::decode(&buf[plaintext.clone()])
+        let envelope = Envelope::decode(&buf[plaintext.clone()], version)
             .ok_or((Rejection::Incompatible, Some(key_id)))?;
         let body = match envelope.body {
             // The inline body is the envelope's last field and decoding
@@ -84,9 +93,11 @@ impl Inner {
         Ok(Opened {
             key_position: position,
             key_id,
+            version,
             id: envelope.id,
             created: envelope.created,
             issued: envelope.issued,
+            lifetime: envelope.lifetime,
             body,
             buf: std::mem::take(buf),
         })
@@ -94,7 +105,7 @@ impl Inner {
 
     /// Completes an opened cookie: revocation, store entry, value. The
     /// outer `Err` is a store failure; the inner one a refusal.
-    pub(crate) async fn resolve<T: DeserializeOwned>(
+    pub(crate) async fn resolve<T: DeserializeOwned + 'static>(
         &self,
         opened: Opened,
         now: u64,
@@ -117,16 +128,17 @@ impl Inner {
                     return fail(Rejection::MissingStoreEntry);
                 };
                 let opened_entry =
-                    seal::open_raw(&self.keyring, seal::Purpose::Store, &mut buf, |_, id| {
-                        seal::store_associated_data(id, &key, &self.binding)
+                    seal::open_raw(&self.keyring, seal::Purpose::Store, &mut buf, |_, id, v| {
+                        seal::store_associated_data(v, id, &key, &self.binding)
                     });
-                let Ok((position, body)) = opened_entry else {
+                let Ok((position, version, body)) = opened_entry else {
                     tracing::warn!(store_key = %key, "session store entry did not authenticate");
                     return fail(Rejection::StoreEntryInvalid);
                 };
                 Some(Entry {
                     key,
                     position,
+                    version,
                     buf,
                     body,
                 })
@@ -138,28 +150,40 @@ impl Inner {
     /// Decodes the value, from the cookie (`entry` is `None`) or from its
     /// opened store entry, into the session's state. Without an entry, a
     /// store-held cookie is `StoreNotConfigured`.
-    pub(crate) fn decode<T: DeserializeOwned>(
+    pub(crate) fn decode<T: DeserializeOwned + 'static>(
         &self,
         opened: Opened,
         entry: Option<Entry>,
         now: u64,
     ) -> Result<State<T>, seal::Refused> {
-        let (buf, body, stored, key_position) = match (entry, opened.body) {
+        let (buf, body, stored, key_position, version) = match (entry, opened.body) {
             (Some(entry), _) => (
                 entry.buf,
                 entry.body,
                 Some(entry.key),
                 opened.key_position.max(entry.position),
+                entry.version,
             ),
-            (None, OpenedBody::Inline(body)) => (opened.buf, body, None, opened.key_position),
+            (None, OpenedBody::Inline(body)) => {
+                (opened.buf, body, None, opened.key_position, opened.version)
+            }
             (None, OpenedBody::Stored(_)) => {
                 return Err((Rejection::StoreNotConfigured, Some(opened.key_id)));
             }
         };
-        let data = match postcard::take_from_bytes::<T>(&buf[body.clone()]) {
-            Ok((data, [])) => data,
-            _ => return Err((Rejection::Incompatible, Some(opened.key_id))),
+        let refused = |reason| (reason, Some(opened.key_id));
+        // Version 2 values start with their schema version.
+        let (schema, value) = match version {
+            seal::V1 => (0, &buf[body.clone()]),
+            _ => envelope::split_schema(&buf[body.clone()])
+                .ok_or(refused(Rejection::Incompatible))?,
         };
+        let data = self
+            .config
+            .schemas
+            .read::<T>(schema, value)
+            .map_err(refused)?;
+        let lifetime = opened.lifetime.unwrap_or_default();
         self.keyring.keys()[opened.key_position].count_open();
         Ok(State {
             data,
@@ -174,6 +198,7 @@ impl Inner {
                 stored,
                 buf,
                 body,
+                lifetime,
             }),
             changed: false,
             restart: false,
@@ -181,6 +206,9 @@ impl Inner {
             destroyed: false,
             generation: 0,
             rejection: None,
+            lifetime,
+            schema: Some(schema),
+            newer_schema: None,
         })
     }
 }
@@ -189,6 +217,10 @@ impl Inner {
 pub(crate) struct Opened {
     pub(crate) key_position: usize,
     pub(crate) key_id: crate::keyring::KeyId,
+    /// The wire format version of the cookie.
+    pub(crate) version: u8,
+    /// The session's own lifetime (version 2 only).
+    pub(crate) lifetime: Option<SessionLifetime>,
     pub(crate) id: SessionId,
     pub(crate) created: u64,
     pub(crate) issued: u64,
@@ -202,6 +234,8 @@ pub(crate) struct Entry {
     key: StoreKey,
     /// The ring position of the key that sealed it.
     position: usize,
+    /// Its wire format version (independent of the cookie's).
+    version: u8,
     /// The opened entry; the value lies at `body`.
     buf: Vec<u8>,
     body: Range<usize>,
@@ -211,4 +245,13 @@ pub(crate) enum OpenedBody {
     /// Where the value lies in `Opened::buf`.
     Inline(Range<usize>),
     Stored(StoreKey),
+}
+
+/// The cookies of a request that did not open.
+#[derive(Default)]
+pub(crate) struct Refusals {
+    /// The first one's reason.
+    pub(crate) first: Option<Rejection>,
+    /// The schema version of the first one that was newer than known.
+    pub(crate) newer_schema: Option<u32>,
 }

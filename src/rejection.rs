@@ -43,9 +43,23 @@ pub enum Rejection {
     /// AEAD's associated data, so these cannot be told apart without trying
     /// other names; they are one reason on purpose.
     Forged,
-    /// Authentic, but the content does not decode as this session type
-    /// (typically: the application changed its session type).
+    /// Authentic, but the content does not decode as the session type of
+    /// its schema version (typically: the application changed its session
+    /// type without a new [`Schema`](crate::Schema) version and
+    /// migration).
     Incompatible,
+    /// Authentic, of a schema version newer than this instance's (a newer
+    /// release wrote it during a rolling deploy). The session is new and
+    /// empty, and saving anything over the cookie is refused
+    /// ([`SaveError::NewerSchema`](crate::SaveError::NewerSchema)), so the
+    /// user's session survives for the instances that know it.
+    NewerSchema(u32),
+    /// Authentic, of an older schema version with no migration registered
+    /// from it (the migration was removed, or never written).
+    OldSchema(u32),
+    /// Authentic, of an older schema version whose migration returned an
+    /// error (from this version).
+    MigrationFailed(u32),
     /// `created` or `issued` lies further in the future than the allowed
     /// clock skew.
     FromFuture,
@@ -84,6 +98,9 @@ impl Rejection {
             Rejection::UnknownKey => "unknown_key",
             Rejection::Forged => "forged",
             Rejection::Incompatible => "incompatible",
+            Rejection::NewerSchema(_) => "newer_schema",
+            Rejection::OldSchema(_) => "old_schema",
+            Rejection::MigrationFailed(_) => "migration_failed",
             Rejection::FromFuture => "from_future",
             Rejection::BeforeCutoff => "before_cutoff",
             Rejection::AbsoluteExpired => "absolute_expired",
@@ -100,6 +117,9 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rejection::UnknownVersion(v) => write!(f, "unknown_version({v})"),
+            Rejection::NewerSchema(v) | Rejection::OldSchema(v) | Rejection::MigrationFailed(v) => {
+                write!(f, "{}({v})", self.as_str())
+            }
             other => f.write_str(other.as_str()),
         }
     }

@@ -40,6 +40,7 @@ use crate::envelope::{self, Body, Envelope, SessionId, StoreRef};
 use crate::error::SaveError;
 use crate::seal;
 use crate::session::{Origin, Session, State};
+use crate::session_lifetime::SessionLifetime;
 use crate::sessions::Inner;
 use crate::store::{SessionStore, StoreError, StoreKey, StoreMode};
 
@@ -83,6 +84,12 @@ impl End {
 /// A session to seal, copied out of its state.
 pub(crate) struct Write {
     id: SessionId,
+    /// The wire format version of the cookie and of a store entry.
+    version: u8,
+    /// The session's own lifetime (sealed in version 2).
+    lifetime: SessionLifetime,
+    /// The schema version `body` is at.
+    schema: u32,
     created: u64,
     /// When the cookie written is issued: the time of the load.
     issue_at: u64,
@@ -94,7 +101,8 @@ pub(crate) struct Write {
     /// The value's encoding differs from the one loaded (else this write
     /// is only a re-issue: rolling, or a key rotation).
     changed: bool,
-    /// The postcard bytes of the value.
+    /// The value bytes: in version 2, the schema version and then the
+    /// postcard bytes of the value; in version 1, the postcard bytes.
     body: Vec<u8>,
     /// The store entry the value continues in, if any: it is replaced
     /// (only if still there) or taken back, never re-created.
@@ -108,6 +116,7 @@ impl Write {
             id: self.id,
             created: self.created,
             issued: self.issue_at,
+            lifetime: (self.version == seal::V2).then_some(self.lifetime),
             body,
         }
     }
@@ -127,19 +136,37 @@ pub(crate) struct Written {
 
 impl Inner {
     /// Decides what `save` must do.
-    pub(crate) fn plan<T: Serialize>(
+    pub(crate) fn plan<T: Serialize + 'static>(
         &self,
         state: &mut State<T>,
         now: u64,
     ) -> Result<Plan, SaveError> {
-        let lifetime = &self.config.lifetime;
         let generation = state.generation;
+        // The browser holds a session of a newer schema: nothing may be
+        // written over it (not a value set on the new session, not a
+        // removal).
+        if let Some(version) = state.newer_schema {
+            if state.changed || state.restart || state.destroyed {
+                return Err(SaveError::NewerSchema { version });
+            }
+            return Ok(Plan {
+                end: None,
+                next: Next::Keep,
+                generation,
+            });
+        }
+        let lifetime = self.config.lifetime.of(&state.lifetime);
         let end = match &state.origin {
             Some(origin) if state.end_origin => Some(End {
                 marker: self.config.revocation.then(|| {
                     (
                         StoreKey::revocation(&self.binding, &origin.id),
-                        lifetime.copies_ttl(state.created, now),
+                        // Any copy of the id may carry the longest
+                        // lifetime the configuration allows.
+                        self.config
+                            .lifetime
+                            .longest()
+                            .copies_ttl(state.created, now),
                     )
                 }),
                 stored: origin.stored,
@@ -154,10 +181,17 @@ impl Inner {
                 generation,
             });
         }
+        // The schema version to write at; a value loaded at another one
+        // is re-sealed (migrated) on this response.
+        let schemas = &self.config.schemas;
+        let schema = schemas.target::<T>(state.schema);
         // Reasons to write even an unchanged value.
         let must_reissue = state.restart
             || state.origin.as_ref().is_some_and(|origin| {
-                origin.key_position != 0 || lifetime.reissue_due(state.issued, now)
+                origin.key_position != 0
+                    || origin.lifetime != state.lifetime
+                    || state.schema != Some(schema)
+                    || lifetime.reissue_due(state.issued, now)
             });
         if !must_reissue && !state.changed {
             return Ok(Plan {
@@ -167,8 +201,16 @@ impl Inner {
             });
         }
         let hint = state.origin.as_ref().map_or(64, |o| o.body.len() + 16);
-        let body = postcard::to_extend(&state.data, Vec::with_capacity(hint))
-            .map_err(|e| SaveError::Encode(e.to_string()))?;
+        let mut body = Vec::with_capacity(hint);
+        // Version 1 whenever it can say everything: what a release
+        // without schemas or per-session lifetimes wrote.
+        let version = if schema == 0 && state.lifetime.is_configured() {
+            seal::V1
+        } else {
+            envelope::put_schema(&mut body, schema);
+            seal::V2
+        };
+        let body = schemas.encode(&state.data, schema, body)?;
         let changed = state.origin.as_ref().is_none_or(|o| o.body() != body);
         // A write that left the encoding as it was needs nothing.
         if !must_reissue && !changed {
@@ -204,6 +246,9 @@ impl Inner {
             generation,
             next: Next::Write(Write {
                 id: state.id,
+                version,
+                lifetime: state.lifetime,
+                schema,
                 created,
                 issue_at,
                 old_issued: state.issued,
@@ -269,6 +314,7 @@ impl Inner {
             }
         }
         let store = self.store()?;
+        let lifetime = self.config.lifetime.of(&write.lifetime);
         let key = write.continues.unwrap_or_else(StoreKey::random);
         let cookie_stays = write.continues.is_some() && !write.must_reissue;
         let issued = if cookie_stays {
@@ -284,15 +330,21 @@ impl Inner {
             let pointer = write.envelope(Body::Stored(StoreRef {
                 id: *key.as_bytes(),
             }));
-            let max_age = self.config.lifetime.max_age(write.created, issued, now);
+            let max_age = lifetime.max_age(write.created, issued, now);
             Some(self.seal(&pointer, 0, max_age)?)
         };
         let primary = self.keyring.primary();
-        let aad = seal::store_associated_data(primary.id, &key, &self.binding);
+        let aad = seal::store_associated_data(write.version, primary.id, &key, &self.binding);
         let mut plaintext = seal::buffer(write.body.len());
         plaintext.extend_from_slice(&write.body);
-        let entry = seal::seal_raw(primary, seal::Purpose::Store, &aad, plaintext);
-        let ttl = self.config.lifetime.copies_ttl(write.created, now);
+        let entry = seal::seal_raw(
+            primary,
+            seal::Purpose::Store,
+            write.version,
+            &aad,
+            plaintext,
+        );
+        let ttl = lifetime.copies_ttl(write.created, now);
         if write.continues.is_some() {
             if !store
                 .replace(&key, &entry, ttl)
@@ -321,10 +373,11 @@ impl Inner {
 
     /// Seals a session whole into its cookie.
     pub(crate) fn write_cookie(&self, write: &Write, now: u64) -> Result<Written, SaveError> {
-        let max_age = self
-            .config
-            .lifetime
-            .max_age(write.created, write.issue_at, now);
+        let max_age =
+            self.config
+                .lifetime
+                .of(&write.lifetime)
+                .max_age(write.created, write.issue_at, now);
         let inline = write.envelope(Body::Inline(&write.body));
         Ok(Written {
             set_cookie: Some(self.seal(&inline, write.body.len(), max_age)?),
@@ -417,6 +470,7 @@ impl Inner {
         // A value saved later in this request starts a lifetime of its own.
         state.created = self.config.lifetime.start(state.loaded_at);
         state.issued = state.loaded_at;
+        state.schema = None;
         if state.generation == generation {
             state.destroyed = false;
             state.restart = false;
@@ -440,12 +494,14 @@ impl Inner {
         let mut state = session.lock();
         state.created = write.created;
         state.issued = written.issued;
+        state.schema = Some(write.schema);
         state.origin = Some(Origin {
             id: write.id,
             key_position: 0,
             stored: written.stored,
             body: 0..write.body.len(),
             buf: write.body,
+            lifetime: write.lifetime,
         });
         // A change that came in while this save did its store I/O (from a
         // clone in another task) stays to be saved next time.
@@ -486,9 +542,11 @@ impl Inner {
         let mut cookie = String::with_capacity(size + 1 + suffix.len() + max_age_len);
         cookie.push_str(name);
         cookie.push('=');
+        let version = envelope.version();
         seal::seal_into(
             self.keyring.primary(),
-            &self.aads[0],
+            version,
+            &self.aads[0][usize::from(version - 1)],
             plaintext,
             &mut cookie,
         );

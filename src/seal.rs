@@ -1,4 +1,4 @@
-//! Wire format v1: the sealed cookie value.
+//! Wire formats 1 and 2: the sealed cookie value.
 //!
 //! ```text
 //! value = base64url_nopad( version:u8 | key_id:[u8;4] | nonce:[u8;24] | ciphertext | tag:[u8;16] )
@@ -14,6 +14,14 @@
 //! A cookie name never contains `0x00`, so the binding is unambiguous, and
 //! the empty context leaves version 1's associated data as it was.
 //!
+//! The two versions differ only in the plaintext: version 2's envelope
+//! carries the session's own lifetime, and its value bytes (inline, or in
+//! a version 2 store entry) start with the schema version. The version
+//! byte is bound into the associated data, so a value cannot be moved
+//! from one version to the other. Version 1 is written whenever neither
+//! is needed, so a release of this library that reads version 2 writes
+//! exactly what the one before it wrote.
+//!
 //! This module knows bytes only; what the plaintext means is
 //! [`envelope`](crate::envelope)'s business.
 
@@ -25,8 +33,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::keyring::{KeyId, Keyring, RingKey};
 use crate::rejection::Rejection;
 
-/// The version byte of this format.
-pub(crate) const VERSION: u8 = 1;
+/// The first version byte: no lifetime of the session's own, no schema.
+pub(crate) const V1: u8 = 1;
+/// The second: the envelope carries the session's lifetime and the value
+/// bytes start with the schema version.
+pub(crate) const V2: u8 = 2;
 /// The fixed context string that starts a cookie's associated data.
 pub(crate) const CONTEXT: &[u8] = b"sealed-session cookie v1";
 /// The fixed context string that starts a store entry's associated data.
@@ -60,20 +71,32 @@ pub(crate) fn binding(cookie_name: &str, context: &[u8]) -> Vec<u8> {
 }
 
 /// The associated data for one key and a [`binding`]. Computed once per
-/// key when a [`Sessions`](crate::Sessions) is built.
-pub(crate) fn associated_data(key_id: KeyId, binding: &[u8]) -> Vec<u8> {
-    [CONTEXT, &[VERSION], key_id.as_bytes(), binding].concat()
+/// key and version when a [`Sessions`](crate::Sessions) is built.
+pub(crate) fn associated_data(version: u8, key_id: KeyId, binding: &[u8]) -> Vec<u8> {
+    [CONTEXT, &[version], key_id.as_bytes(), binding].concat()
+}
+
+/// A key's associated data for versions 1 and 2, in that order.
+pub(crate) type Aads = [Vec<u8>; 2];
+
+/// Both versions' associated data for one key.
+pub(crate) fn associated_data_both(key_id: KeyId, binding: &[u8]) -> Aads {
+    [
+        associated_data(V1, key_id, binding),
+        associated_data(V2, key_id, binding),
+    ]
 }
 
 /// The associated data of a store entry.
 pub(crate) fn store_associated_data(
+    version: u8,
     key_id: KeyId,
     store_key: &StoreKey,
     binding: &[u8],
 ) -> Vec<u8> {
     [
         STORE_CONTEXT,
-        &[VERSION],
+        &[version],
         key_id.as_bytes(),
         store_key.as_bytes(),
         binding,
@@ -105,41 +128,58 @@ pub(crate) fn buffer(plaintext_hint: usize) -> Vec<u8> {
     buf
 }
 
-/// Seals `buf` (from [`buffer`], plaintext appended) under `key` and
-/// appends the base64url value to `out`.
-pub(crate) fn seal_into(key: &RingKey, aad: &[u8], buf: Vec<u8>, out: &mut String) {
-    let sealed = seal_raw(key, Purpose::Cookie, aad, buf);
+/// Seals `buf` (from [`buffer`], plaintext appended) under `key` as
+/// `version` and appends the base64url value to `out`. `aad` must be that
+/// version's.
+pub(crate) fn seal_into(key: &RingKey, version: u8, aad: &[u8], buf: Vec<u8>, out: &mut String) {
+    let sealed = seal_raw(key, Purpose::Cookie, version, aad, buf);
     key.count_seal();
     URL_SAFE_NO_PAD.encode_string(&sealed, out);
 }
 
 /// Seals `buf` (from [`buffer`], plaintext appended) in place: header,
 /// ciphertext, tag.
-pub(crate) fn seal_raw(key: &RingKey, purpose: Purpose, aad: &[u8], mut buf: Vec<u8>) -> Vec<u8> {
+pub(crate) fn seal_raw(
+    key: &RingKey,
+    purpose: Purpose,
+    version: u8,
+    aad: &[u8],
+    mut buf: Vec<u8>,
+) -> Vec<u8> {
     let (nonce, tag) = purpose.cipher(key).seal(aad, &mut buf[HEADER_LEN..]);
-    finish(key, &nonce, &tag, &mut buf);
+    finish(key, version, &nonce, &tag, &mut buf);
     buf
 }
 
 /// Writes the header and appends the tag.
-fn finish(key: &RingKey, nonce: &[u8; NONCE_LEN], tag: &[u8; TAG_LEN], buf: &mut Vec<u8>) {
-    buf[0] = VERSION;
+fn finish(
+    key: &RingKey,
+    version: u8,
+    nonce: &[u8; NONCE_LEN],
+    tag: &[u8; TAG_LEN],
+    buf: &mut Vec<u8>,
+) {
+    buf[0] = version;
     buf[1..1 + KEY_ID_LEN].copy_from_slice(key.id.as_bytes());
     buf[1 + KEY_ID_LEN..HEADER_LEN].copy_from_slice(nonce);
     buf.extend_from_slice(tag);
 }
 
-/// Opens a sealed cookie value. `aads[i]` is the associated data of key
-/// `i` of `keyring`. On success returns the key's position in the ring and
-/// where the plaintext lies in `buf`.
+/// A value that opened: the key's position in the ring, the version, and
+/// where the plaintext lies in the buffer.
+pub(crate) type OpenedRaw = (usize, u8, Range<usize>);
+
+/// Opens a sealed cookie value. `aads[i]` holds the associated data of key
+/// `i` of `keyring` (per version). On success returns the key's position
+/// in the ring, the version and where the plaintext lies in `buf`.
 ///
 /// The caller bounds `value`'s length before calling.
 pub(crate) fn open(
     keyring: &Keyring,
-    aads: &[Vec<u8>],
+    aads: &[Aads],
     value: &[u8],
     buf: &mut Vec<u8>,
-) -> Result<(usize, Range<usize>), Refused> {
+) -> Result<OpenedRaw, Refused> {
     if value.len() < encoded_len(OVERHEAD) {
         return Err((Rejection::Malformed, None));
     }
@@ -147,29 +187,32 @@ pub(crate) fn open(
     URL_SAFE_NO_PAD
         .decode_vec(value, buf)
         .map_err(|_| (Rejection::Malformed, None))?;
-    open_raw(keyring, Purpose::Cookie, buf, |position, _| &aads[position])
+    open_raw(keyring, Purpose::Cookie, buf, |position, _, version| {
+        &aads[position][usize::from(version - 1)]
+    })
 }
 
-/// Opens sealed bytes in place. `aad(position, key id)` gives the
-/// associated data once the key is known.
+/// Opens sealed bytes in place. `aad(position, key id, version)` gives the
+/// associated data once the key and version are known.
 pub(crate) fn open_raw<A: AsRef<[u8]>>(
     keyring: &Keyring,
     purpose: Purpose,
     buf: &mut [u8],
-    aad: impl FnOnce(usize, KeyId) -> A,
-) -> Result<(usize, Range<usize>), Refused> {
+    aad: impl FnOnce(usize, KeyId, u8) -> A,
+) -> Result<OpenedRaw, Refused> {
     if buf.len() < OVERHEAD {
         return Err((Rejection::Malformed, None));
     }
-    if buf[0] != VERSION {
-        return Err((Rejection::UnknownVersion(buf[0]), None));
+    let version = buf[0];
+    if version != V1 && version != V2 {
+        return Err((Rejection::UnknownVersion(version), None));
     }
     let id_bytes = &buf[1..1 + KEY_ID_LEN];
     let id = KeyId::from_bytes(id_bytes.try_into().expect("4 bytes"));
     let position = keyring
         .position(id_bytes)
         .ok_or((Rejection::UnknownKey, Some(id)))?;
-    let aad = aad(position, id);
+    let aad = aad(position, id, version);
     let body_end = buf.len() - TAG_LEN;
     let (head, tag) = buf.split_at_mut(body_end);
     let (header, body) = head.split_at_mut(HEADER_LEN);
@@ -179,7 +222,7 @@ pub(crate) fn open_raw<A: AsRef<[u8]>>(
         .cipher(&keyring.keys()[position])
         .open(nonce, aad.as_ref(), body, tag)
         .map_err(|()| (Rejection::Forged, Some(id)))?;
-    Ok((position, HEADER_LEN..body_end))
+    Ok((position, version, HEADER_LEN..body_end))
 }
 
 #[cfg(test)]
@@ -190,11 +233,13 @@ mod tests {
     /// The known-answer vectors of SECURITY.md: fixed key, nonce, name,
     /// application context and plaintext give exactly this cookie value, so
     /// the format cannot change by accident (nor the document drift from
-    /// the code). `scripts/kat.py` computes both independently.
+    /// the code). `scripts/kat.py` computes them all independently.
     #[test]
     fn known_answer_vector() {
         check_vector(
+            V1,
             b"",
+            V1_PLAINTEXT,
             "Af1V70CgoaKjpKWmp6ipqqusra6vsLGys7S1trcY-M5ZSZ8JYdmacoltcTgxd9OFbiWWgFBkDkc0uZ4OcZZ5IQoJTPT_judL8YI",
         );
     }
@@ -202,31 +247,76 @@ mod tests {
     #[test]
     fn known_answer_vector_with_an_application_context() {
         check_vector(
+            V1,
             b"shop production",
+            V1_PLAINTEXT,
             "Af1V70CgoaKjpKWmp6ipqqusra6vsLGys7S1trcY-M5ZSZ8JYdmacoltcTgxd9OFbiWWgFBkDkc0ubdoBsmIPQqBs_V2ewW5kRY",
         );
     }
 
-    fn check_vector(context: &[u8], expected_value: &str) {
+    #[test]
+    fn known_answer_vector_of_version_2() {
+        check_vector(V2, b"", V2_PLAINTEXT, V2_VALUE);
+    }
+
+    const V2_VALUE: &str = "Av1V70CgoaKjpKWmp6ipqqusra6vsLGys7S1trcY-M5ZSZ8JYdmacoltcTgxd9OFbiWWgFBkDka1CXgcz5JS8c7FGIeq7OA0cowMLii54CwZ";
+
+    /// Envelope: id 16 x 0x11, created 1_700_000_000, issued 1_700_000_300,
+    /// Inline(postcard of the u32 42 = [0x2a]).
+    const V1_PLAINTEXT: &[u8] = &[
+        0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+        0x11, 0x80, 0xe2, 0xcf, 0xaa, 0x06, 0xac, 0xe4, 0xcf, 0xaa, 0x06, 0x00, 0x01, 0x2a,
+    ];
+
+    /// Version 2: the same id and timestamps; lifetime persistent (1), idle
+    /// 2_592_000 s (30 days), absolute as configured (0); Inline(schema 3,
+    /// then postcard of the u32 42).
+    const V2_PLAINTEXT: &[u8] = &[
+        0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+        0x11, 0x80, 0xe2, 0xcf, 0xaa, 0x06, 0xac, 0xe4, 0xcf, 0xaa, 0x06, 0x01, 0x80, 0x9a, 0x9e,
+        0x01, 0x00, 0x00, 0x02, 0x03, 0x2a,
+    ];
+
+    /// The plaintexts are what the envelope encoder writes.
+    #[test]
+    fn known_answer_plaintexts_are_the_envelope_encoding() {
+        use crate::envelope::{Body, Envelope, SessionId};
+        use crate::session_lifetime::SessionLifetime;
+        let mut envelope = Envelope {
+            id: SessionId::from_test_bytes([0x11; 16]),
+            created: 1_700_000_000,
+            issued: 1_700_000_300,
+            lifetime: None,
+            body: Body::Inline(&[0x2a]),
+        };
+        let mut out = Vec::new();
+        envelope.encode_into(&mut out);
+        assert_eq!(out, V1_PLAINTEXT);
+        envelope.lifetime = Some(
+            SessionLifetime::persistent()
+                .with_idle_timeout(std::time::Duration::from_secs(2_592_000)),
+        );
+        envelope.body = Body::Inline(&[0x03, 0x2a]);
+        out.clear();
+        envelope.encode_into(&mut out);
+        assert_eq!(out, V2_PLAINTEXT);
+        assert_eq!(Envelope::decode(V2_PLAINTEXT, V2), Some(envelope));
+    }
+
+    fn check_vector(version: u8, context: &[u8], plaintext: &[u8], expected_value: &str) {
         let key = Key::from_bytes(core::array::from_fn(|i| i as u8)).unwrap();
         let ring = Keyring::new(key);
         let name = "__Host-session";
-        let aad = associated_data(ring.primary_id(), &binding(name, context));
+        let aads = associated_data_both(ring.primary_id(), &binding(name, context));
+        let aad = &aads[usize::from(version - 1)];
         let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| 0xa0 + i as u8);
-        // Envelope: id 16 x 0x11, created 1_700_000_000, issued 1_700_000_300,
-        // Inline(postcard of the u32 42 = [0x2a]).
-        let plaintext: &[u8] = &[
-            0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
-            0x11, 0x11, 0x80, 0xe2, 0xcf, 0xaa, 0x06, 0xac, 0xe4, 0xcf, 0xaa, 0x06, 0x00, 0x01,
-            0x2a,
-        ];
         let mut buf = buffer(plaintext.len());
         buf.extend_from_slice(plaintext);
         let key = ring.primary();
         let tag = key
             .cookie_cipher
-            .seal_with_nonce(&nonce, &aad, &mut buf[HEADER_LEN..]);
-        finish(key, &nonce, &tag, &mut buf);
+            .seal_with_nonce(&nonce, aad, &mut buf[HEADER_LEN..]);
+        finish(key, version, &nonce, &tag, &mut buf);
         let value = URL_SAFE_NO_PAD.encode(&buf);
 
         assert_eq!(ring.primary_id().to_string(), "fd55ef40");
@@ -238,7 +328,20 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        let (position, range) = open(&ring, &[aad], value.as_bytes(), &mut out).unwrap();
-        assert_eq!((position, &out[range]), (0, plaintext));
+        let (position, opened_version, range) =
+            open(&ring, std::slice::from_ref(&aads), value.as_bytes(), &mut out).unwrap();
+        assert_eq!(
+            (position, opened_version, &out[range]),
+            (0, version, plaintext)
+        );
+        // The version byte is bound: the same bytes under the other version
+        // do not open.
+        let mut swapped = buf.clone();
+        swapped[0] = if version == V1 { V2 } else { V1 };
+        let swapped = URL_SAFE_NO_PAD.encode(&swapped);
+        assert_eq!(
+            open(&ring, &[aads], swapped.as_bytes(), &mut out),
+            Err((Rejection::Forged, Some(ring.primary_id())))
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::envelope::SessionId;
 use crate::rejection::Rejection;
+use crate::session_lifetime::SessionLifetime;
 use crate::store::StoreKey;
 
 /// One request's session: a typed value `T` plus what the request did to
@@ -80,6 +81,13 @@ pub(crate) struct State<T> {
     /// such a change is saved next time rather than lost.
     pub(crate) generation: u64,
     pub(crate) rejection: Option<Rejection>,
+    /// The session's own lifetime, as it will be sealed.
+    pub(crate) lifetime: SessionLifetime,
+    /// The schema version the value was loaded at (`None`: new).
+    pub(crate) schema: Option<u32>,
+    /// A candidate cookie was of a newer schema than this instance knows:
+    /// saving anything over it is refused.
+    pub(crate) newer_schema: Option<u32>,
 }
 
 /// The cookie a session was opened from (or last saved to).
@@ -92,14 +100,17 @@ pub(crate) struct Origin {
     pub(crate) key_position: usize,
     /// The store entry holding the value, if it is not in the cookie.
     pub(crate) stored: Option<StoreKey>,
-    /// A buffer holding the postcard bytes of the value as sealed...
+    /// A buffer holding the value bytes as sealed (in version 2, the
+    /// schema version and the postcard bytes)...
     pub(crate) buf: Vec<u8>,
     /// ...at this range (kept in place rather than copied out).
     pub(crate) body: std::ops::Range<usize>,
+    /// The lifetime the browser's cookie carries.
+    pub(crate) lifetime: SessionLifetime,
 }
 
 impl Origin {
-    /// The postcard bytes of the value as sealed.
+    /// The value bytes as sealed.
     pub(crate) fn body(&self) -> &[u8] {
         &self.buf[self.body.clone()]
     }
@@ -305,6 +316,71 @@ impl<T> Session<T> {
         state.generation += 1;
     }
 
+    /// Gives this session a lifetime of its own ("remember me"): a
+    /// browser-session or persistent cookie, and its own idle and absolute
+    /// timeouts within the configured bounds
+    /// ([`SessionConfig::with_max_idle_timeout`](crate::SessionConfig::with_max_idle_timeout)).
+    /// The choice is sealed into the cookie (wire format version 2) and
+    /// enforced on the server; save re-issues the cookie with it. It
+    /// survives [`renew`](Session::renew); [`destroy`](Session::destroy)
+    /// resets it. The bounds are applied whenever the lifetime is used, so
+    /// lowering a bound shortens existing sessions at once.
+    ///
+    /// Usually set at login, with [`renew`](Session::renew).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use sealed_session::{Key, Keyring, SessionConfig, SessionLifetime, Sessions};
+    ///
+    /// const DAY: Duration = Duration::from_secs(24 * 3600);
+    /// let config = SessionConfig::default().with_max_idle_timeout(Some(30 * DAY));
+    /// let sessions = Sessions::new(Keyring::new(Key::generate()), config).unwrap();
+    /// let session = sessions.load::<String>(&http::HeaderMap::new()).await.unwrap();
+    /// session.set("ann".into());
+    /// session.renew();
+    /// let remember_me = true; // the login form's checkbox
+    /// session.set_lifetime(if remember_me {
+    ///     SessionLifetime::persistent().with_idle_timeout(30 * DAY)
+    /// } else {
+    ///     SessionLifetime::browser_session()
+    /// });
+    /// let mut headers = http::HeaderMap::new();
+    /// sessions.save(&session, &mut headers).await.unwrap();
+    /// let cookie = headers[http::header::SET_COOKIE].to_str().unwrap();
+    /// assert!(cookie.contains("Max-Age=604800")); // the 7-day absolute timeout comes first
+    /// # }
+    /// ```
+    pub fn set_lifetime(&self, lifetime: SessionLifetime) {
+        let mut state = self.lock();
+        state.lifetime = lifetime;
+        state.changed = true;
+        state.generation += 1;
+    }
+
+    /// The session's own lifetime ([`SessionLifetime::configured`] unless
+    /// a handler chose one).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, SessionLifetime, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
+    /// assert!(session.lifetime().is_configured());
+    /// session.set_lifetime(SessionLifetime::browser_session());
+    /// assert_eq!(session.lifetime().persistent_cookie(), Some(false));
+    /// # }
+    /// ```
+    pub fn lifetime(&self) -> SessionLifetime {
+        self.lock().lifetime
+    }
+
     /// Ends the session: the value goes back to `T::default()` and save
     /// sends a removal cookie (same name, path and domain).
     ///
@@ -337,6 +413,7 @@ impl<T> Session<T> {
     {
         let mut state = self.lock();
         state.data = T::default();
+        state.lifetime = SessionLifetime::default();
         state.id = SessionId::random();
         state.restart = true;
         state.end_origin = true;
@@ -356,6 +433,8 @@ impl<T> fmt::Debug for Session<T> {
             .field("changed", &state.changed)
             .field("destroyed", &state.destroyed)
             .field("rejection", &state.rejection)
+            .field("lifetime", &state.lifetime)
+            .field("schema", &state.schema)
             .finish_non_exhaustive()
     }
 }

@@ -13,7 +13,7 @@ use crate::config::SessionConfig;
 use crate::error::{ConfigError, LoadError, SaveError};
 use crate::header::cookie_values;
 use crate::keyring::Keyring;
-use crate::load::Opened;
+use crate::load::{Opened, Refusals};
 // `inspect` reads an opened cookie's body.
 pub(crate) use crate::load::OpenedBody;
 use crate::save::{End, Next, Plan};
@@ -72,8 +72,9 @@ pub(crate) struct Inner {
     /// The cookie name and application context, as bound into every
     /// sealed value (`seal::binding`).
     pub(crate) binding: Vec<u8>,
-    /// Associated data for each key of the ring, in ring order.
-    pub(crate) aads: Vec<Vec<u8>>,
+    /// Associated data for each key of the ring, in ring order, for wire
+    /// format versions 1 and 2.
+    pub(crate) aads: Vec<seal::Aads>,
     pub(crate) rendered: Rendered,
 }
 
@@ -112,9 +113,14 @@ impl Sessions {
             return Err(ConfigError::InvalidRolling);
         }
         let lifetime = &config.lifetime;
-        if lifetime.idle == Some(0) || lifetime.absolute == Some(0) {
+        let bounds = [lifetime.max_idle, lifetime.max_absolute];
+        if lifetime.idle == Some(0)
+            || lifetime.absolute == Some(0)
+            || bounds.contains(&Some(Some(0)))
+        {
             return Err(ConfigError::TimeoutTooShort);
         }
+        config.schemas.check()?;
         if config.store.is_none() {
             if config.store_mode == StoreMode::Server {
                 return Err(ConfigError::StoreRequired {
@@ -131,8 +137,12 @@ impl Sessions {
         // An envelope: 16-byte id, two 5-byte varints, then an empty
         // inline value (variant and length bytes) or, with a store, a
         // pointer (variant and a 32-byte store key).
+        // With a schema, every value is sealed in version 2: its lifetime
+        // (three bytes) and a schema version byte more.
         let body = if config.store.is_some() { 1 + 32 } else { 2 };
-        let minimum = name.len() + seal::encoded_len(seal::OVERHEAD + 16 + 5 + 5 + body);
+        let version_2 = if config.schemas.is_empty() { 0 } else { 3 + 1 };
+        let minimum =
+            name.len() + seal::encoded_len(seal::OVERHEAD + 16 + 5 + 5 + version_2 + body);
         if config.size_limit < minimum {
             return Err(ConfigError::SizeLimitTooSmall { minimum });
         }
@@ -141,7 +151,7 @@ impl Sessions {
         let aads = keyring
             .keys()
             .iter()
-            .map(|key| seal::associated_data(key.id, &binding))
+            .map(|key| seal::associated_data_both(key.id, &binding))
             .collect();
         let rendered = config.attributes.render();
         Ok(Sessions {
@@ -191,6 +201,24 @@ impl Sessions {
         &self.inner.config
     }
 
+    /// Opens per schema version of each session type with a registered
+    /// [`Schema`](crate::Schema), and cookies refused as newer than this
+    /// instance knows: how an operator sees an old version drain before
+    /// dropping its migration.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{Key, Keyring, Schema, SessionConfig, Sessions};
+    /// let config = SessionConfig::default().with_schema(Schema::<u32>::new(1));
+    /// let sessions = Sessions::new(Keyring::new(Key::generate()), config)?;
+    /// assert_eq!(sessions.schema_stats()[0].opens, vec![(1, 0)]);
+    /// # Ok::<(), sealed_session::ConfigError>(())
+    /// ```
+    pub fn schema_stats(&self) -> Vec<crate::SchemaStats> {
+        self.inner.config.schemas.stats()
+    }
+
     /// Loads the session from a request's headers.
     ///
     /// Every `Cookie` header is read; among the values with the session's
@@ -228,7 +256,7 @@ impl Sessions {
     /// ```
     pub async fn load<T>(&self, headers: &HeaderMap) -> Result<Session<T>, LoadError>
     where
-        T: DeserializeOwned + Default,
+        T: DeserializeOwned + Default + 'static,
     {
         let inner = &*self.inner;
         if inner.config.store.is_none() {
@@ -236,7 +264,7 @@ impl Sessions {
         }
         let now = inner.config.clock.now();
         let mut buf = Vec::new();
-        let mut first_rejection = None;
+        let mut refusals = Refusals::default();
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
             let opened = match inner.open_cookie(value, now, &mut buf) {
                 Ok(opened) => inner.resolve(opened, now).await.map_err(LoadError::Store)?,
@@ -244,10 +272,10 @@ impl Sessions {
             };
             match opened {
                 Ok(state) => return Ok(Session::from_state(state)),
-                Err(refused) => inner.rejected(refused, &mut first_rejection),
+                Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
-        Ok(inner.fresh(now, first_rejection))
+        Ok(inner.fresh(now, refusals))
     }
 
     /// [`Sessions::load`] without a store: nothing to wait for, so it is
@@ -256,23 +284,23 @@ impl Sessions {
     /// it would treat a store-held cookie as `StoreNotConfigured`.
     pub(crate) fn load_now<T>(&self, headers: &HeaderMap) -> Session<T>
     where
-        T: DeserializeOwned + Default,
+        T: DeserializeOwned + Default + 'static,
     {
         let inner = &*self.inner;
         debug_assert!(inner.config.store.is_none());
         let now = inner.config.clock.now();
         let mut buf = Vec::new();
-        let mut first_rejection = None;
+        let mut refusals = Refusals::default();
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
             let opened = inner
                 .open_cookie(value, now, &mut buf)
                 .and_then(|opened| inner.decode(opened, None, now));
             match opened {
                 Ok(state) => return Session::from_state(state),
-                Err(refused) => inner.rejected(refused, &mut first_rejection),
+                Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
-        inner.fresh(now, first_rejection)
+        inner.fresh(now, refusals)
     }
 
     /// Whether a store is configured: without one, [`Sessions::load_now`]
@@ -342,7 +370,7 @@ impl Sessions {
         headers: &mut HeaderMap,
     ) -> Result<(), SaveError>
     where
-        T: Serialize,
+        T: Serialize + 'static,
     {
         let inner = &*self.inner;
         if inner.config.store.is_none() {
@@ -390,7 +418,7 @@ impl Sessions {
         headers: &mut HeaderMap,
     ) -> Result<(), SaveError>
     where
-        T: Serialize,
+        T: Serialize + 'static,
     {
         let inner = &*self.inner;
         debug_assert!(inner.config.store.is_none());

@@ -270,7 +270,12 @@ fn finish<T, B: Default>(
         Err(error) => {
             tracing::error!(%error, "session could not be saved");
             empty_response(match error {
-                SaveError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+                // A store that failed, or a cookie of a newer schema that
+                // this instance must not overwrite (another instance of the
+                // newer release can serve it).
+                SaveError::Store(_) | SaveError::NewerSchema { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 // Another request ended the session while this one ran.
                 SaveError::Ended => StatusCode::CONFLICT,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -328,7 +333,7 @@ pin_project! {
 impl<F, T, B, E> Future for ResponseFuture<F, T, B, E>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    T: Serialize,
+    T: Serialize + 'static,
     B: Default,
 {
     type Output = Result<Response<B>, E>;

@@ -30,7 +30,7 @@ enum Role {
 
 async fn assert_round_trip<T>(value: T)
 where
-    T: Serialize + DeserializeOwned + Default + Clone + PartialEq + std::fmt::Debug,
+    T: Serialize + DeserializeOwned + Default + Clone + PartialEq + std::fmt::Debug + 'static,
 {
     let clock = ManualClock::new(START);
     let sessions = sessions(&[1], &clock);

@@ -161,13 +161,20 @@ async fn a_value_sealed_under_a_key_not_in_the_ring_is_unknown() {
 async fn a_wrong_version_byte_is_refused_by_version() {
     let (sessions, value) = fixture().await;
     let mut raw = decode(&value);
-    for version in [0u8, 2, 0xff] {
+    for version in [0u8, 3, 0xff] {
         raw[0] = version;
         assert_eq!(
             rejection(&sessions, NAME, &encode(&raw)).await,
             Rejection::UnknownVersion(version)
         );
     }
+    // Version 2 exists, and the version byte is authenticated: a version
+    // 1 value relabelled as 2 is a forgery, not a value of version 2.
+    raw[0] = 2;
+    assert_eq!(
+        rejection(&sessions, NAME, &encode(&raw)).await,
+        Rejection::Forged
+    );
 }
 
 #[tokio::test]

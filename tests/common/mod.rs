@@ -81,7 +81,7 @@ pub async fn round<T, R>(
     f: impl FnOnce(&Session<T>) -> R,
 ) -> (Session<T>, HeaderMap, R)
 where
-    T: Serialize + DeserializeOwned + Default,
+    T: Serialize + DeserializeOwned + Default + 'static,
 {
     let session = sessions.load::<T>(request).await.unwrap();
     let out = f(&session);
@@ -94,7 +94,7 @@ where
 /// session's first save.
 pub async fn sealed<T>(sessions: &Sessions, value: T) -> String
 where
-    T: Serialize + DeserializeOwned + Default,
+    T: Serialize + DeserializeOwned + Default + 'static,
 {
     let (_, response, ()) = round(sessions, &HeaderMap::new(), |s| s.set(value)).await;
     the_cookie(&response).value().to_owned()
