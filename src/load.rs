@@ -255,3 +255,13 @@ pub(crate) struct Refusals {
     /// The schema version of the first one that was newer than known.
     pub(crate) newer_schema: Option<u32>,
 }
+
+impl Refusals {
+    /// A session that opened after a cookie of a newer schema was refused
+    /// (the browser holds both, say on two paths): it must not be saved
+    /// either, since its `Set-Cookie` may replace the newer one.
+    pub(crate) fn protect<T>(&self, mut state: State<T>) -> State<T> {
+        state.newer_schema = self.newer_schema;
+        state
+    }
+}

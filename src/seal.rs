@@ -328,8 +328,13 @@ mod tests {
         );
 
         let mut out = Vec::new();
-        let (position, opened_version, range) =
-            open(&ring, std::slice::from_ref(&aads), value.as_bytes(), &mut out).unwrap();
+        let (position, opened_version, range) = open(
+            &ring,
+            std::slice::from_ref(&aads),
+            value.as_bytes(),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(
             (position, opened_version, &out[range]),
             (0, version, plaintext)

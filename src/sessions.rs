@@ -271,7 +271,7 @@ impl Sessions {
                 Err(refused) => Err(refused),
             };
             match opened {
-                Ok(state) => return Ok(Session::from_state(state)),
+                Ok(state) => return Ok(Session::from_state(refusals.protect(state))),
                 Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
@@ -296,7 +296,7 @@ impl Sessions {
                 .open_cookie(value, now, &mut buf)
                 .and_then(|opened| inner.decode(opened, None, now));
             match opened {
-                Ok(state) => return Session::from_state(state),
+                Ok(state) => return Session::from_state(refusals.protect(state)),
                 Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
