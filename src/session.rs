@@ -414,6 +414,9 @@ impl<T> Session<T> {
         let mut state = self.lock();
         state.data = T::default();
         state.lifetime = SessionLifetime::default();
+        // A value set afterwards is a new session: written at the write
+        // version, whatever schema the ended one had.
+        state.schema = None;
         state.id = SessionId::random();
         state.restart = true;
         state.end_origin = true;

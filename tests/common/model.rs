@@ -21,7 +21,10 @@
 //! skew; two instances whose clocks differ by the allowed skew; keys
 //! added, promoted and retired; revocation on and off; cookie
 //! and server mode; a store that is down or refuses writes, and a real
-//! capacity bound.
+//! capacity bound; and releases of the session type deployed to each
+//! instance in any order (no schema, phase 1 reading schema 1 and writing
+//! 0, phase 2 writing 1), where schema 0 holds each byte with its top bit
+//! flipped, so that a value read without its conversion shows.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,8 +33,8 @@ use std::time::Duration;
 use http::HeaderMap;
 use proptest::prelude::*;
 use sealed_session::{
-    ManualClock, Rejection, SaveError, Session, SessionConfig, SessionId, SessionStore, Sessions,
-    StoreError, StoreKey, StoreMode,
+    ManualClock, Rejection, SaveError, Schema, Session, SessionConfig, SessionId, SessionStore,
+    Sessions, StoreError, StoreKey, StoreMode,
 };
 
 use crate::common::suite::Recording;
@@ -50,6 +53,55 @@ const SLOTS: usize = 2;
 const OFFSETS: [u64; 2] = [0, SKEW];
 /// Values past this many bytes do not fit a 4096-byte cookie.
 const LARGE: usize = 4000;
+
+/// The release of the session type an instance runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Release {
+    /// No schema: version 0.
+    Old,
+    /// Schema 1, migrating from 0; writes 0.
+    Phase1,
+    /// Schema 1, migrating from 0; writes 1.
+    Phase2,
+}
+
+/// Schema 0's encoding of a value: every byte with its top bit flipped.
+fn flip(bytes: Vec<u8>) -> Vec<u8> {
+    bytes.into_iter().map(|b| b ^ 0x80).collect()
+}
+
+impl Release {
+    fn config(self, config: SessionConfig) -> SessionConfig {
+        let schema = Schema::<Vec<u8>>::new(1).migrate(0, flip);
+        match self {
+            Release::Old => config,
+            Release::Phase1 => {
+                config.with_schema(schema.write_as(0, |v: &Vec<u8>| flip(v.clone())))
+            }
+            Release::Phase2 => config.with_schema(schema),
+        }
+    }
+
+    /// The newest schema it reads.
+    fn known(self) -> u32 {
+        if self == Release::Old { 0 } else { 1 }
+    }
+
+    /// A value in this release's terms in schema 1's, and back: the
+    /// old release's type is schema 0's.
+    fn canonical(self, value: Vec<u8>) -> Vec<u8> {
+        if self == Release::Old {
+            flip(value)
+        } else {
+            value
+        }
+    }
+
+    /// The schema it writes a new session at.
+    fn writes(self) -> u32 {
+        if self == Release::Phase2 { 1 } else { 0 }
+    }
+}
 
 /// The configuration of one run.
 #[derive(Clone, Copy, Debug)]
@@ -180,6 +232,11 @@ pub enum Op {
     Retire,
     Down(bool),
     Full(bool),
+    /// Instance `on` restarts with another release.
+    Deploy {
+        on: usize,
+        release: Release,
+    },
 }
 
 pub fn setups() -> impl Strategy<Value = Setup> {
@@ -248,6 +305,11 @@ pub fn ops() -> impl Strategy<Value = Vec<Op>> {
         1 => Just(Op::Retire),
         1 => any::<bool>().prop_map(Op::Down),
         1 => any::<bool>().prop_map(Op::Full),
+        2 => (
+            0..OFFSETS.len(),
+            prop_oneof![Just(Release::Old), Just(Release::Phase1), Just(Release::Phase2)]
+        )
+            .prop_map(|(on, release)| Op::Deploy { on, release }),
     ];
     proptest::collection::vec(op, 1..60)
 }
@@ -264,6 +326,8 @@ struct Cookie {
     /// The byte of the key that sealed it (keys are `key(byte)`).
     key: u8,
     store: Option<StoreKey>,
+    /// The schema of the value in the cookie (store-held: the entry's).
+    schema: u32,
 }
 
 /// A store entry, as the model sees it.
@@ -271,6 +335,7 @@ struct Cookie {
 struct Entry {
     data: Vec<u8>,
     key: u8,
+    schema: u32,
     /// It lives as long as any copy of its cookie could open: idle +
     /// skew (+ 1 s) from its last write, within the absolute deadline.
     expires: u64,
@@ -295,6 +360,10 @@ struct Pending {
     jar: usize,
     /// The instance it runs on.
     on: usize,
+    /// The release it runs.
+    release: Release,
+    /// The cookie was refused as of a newer schema: nothing may be saved.
+    newer: bool,
 }
 
 /// A clock ahead of another by a fixed number of seconds.
@@ -315,6 +384,7 @@ struct World {
     configs: Vec<SessionConfig>,
     ring: Vec<u8>,
     sessions: Vec<Sessions>,
+    releases: [Release; 2],
     /// The first instance's (and the store's) time.
     now: u64,
     jars: [Option<Cookie>; JARS],
@@ -359,6 +429,7 @@ impl World {
             .map(|&ahead| config.clone().with_clock(Ahead(clock.clone(), ahead)))
             .collect();
         let ring = vec![1];
+        let releases = [Release::Old; 2];
         let sessions = configs
             .iter()
             .map(|c| Sessions::new(keyring(&ring), c.clone()).unwrap())
@@ -371,6 +442,7 @@ impl World {
             configs,
             ring,
             sessions,
+            releases,
             jars: Default::default(),
             slots: Default::default(),
             revoked: HashSet::new(),
@@ -386,7 +458,8 @@ impl World {
         self.sessions = self
             .configs
             .iter()
-            .map(|c| Sessions::new(keyring(ring), c.clone()).unwrap())
+            .zip(self.releases)
+            .map(|(c, release)| Sessions::new(keyring(ring), release.config(c.clone())).unwrap())
             .collect();
     }
 
@@ -413,16 +486,21 @@ impl World {
         if self.setup.revocation && self.revoked.contains(&cookie.id) {
             return Expect::Refused(Rejection::Revoked);
         }
-        match cookie.store {
-            None => Expect::Opens(cookie.data.clone()),
+        let (data, schema) = match cookie.store {
+            None => (&cookie.data, cookie.schema),
             Some(store_key) => match self.live(store_key) {
-                None => Expect::Refused(Rejection::MissingStoreEntry),
+                None => return Expect::Refused(Rejection::MissingStoreEntry),
                 Some(entry) if !self.ring.contains(&entry.key) => {
-                    Expect::Refused(Rejection::StoreEntryInvalid)
+                    return Expect::Refused(Rejection::StoreEntryInvalid);
                 }
-                Some(entry) => Expect::Opens(entry.data.clone()),
+                Some(entry) => (&entry.data, entry.schema),
             },
+        };
+        let release = self.releases[on];
+        if schema > release.known() {
+            return Expect::Refused(Rejection::NewerSchema(schema));
         }
+        Expect::Opens(release.canonical(data.clone()))
     }
 
     fn live(&self, store_key: StoreKey) -> Option<&Entry> {
@@ -434,7 +512,7 @@ impl World {
     /// An entry written now by instance `on` for a session created at
     /// `created`. Its lifetime comes from the writer's clock; the store
     /// counts it down on its own (the first instance's).
-    fn entry(&self, data: Vec<u8>, key: u8, created: u64, on: usize) -> Entry {
+    fn entry(&self, data: Vec<u8>, key: u8, schema: u32, created: u64, on: usize) -> Entry {
         let mut ttl = IDLE + SKEW + 1;
         if self.setup.absolute {
             ttl = ttl.min((created + ABSOLUTE + SKEW + 1).saturating_sub(self.at(on)));
@@ -442,6 +520,7 @@ impl World {
         Entry {
             data,
             key,
+            schema,
             expires: self.now + ttl.max(1),
         }
     }
@@ -460,7 +539,7 @@ impl World {
         on: usize,
         jar: usize,
         what: &str,
-    ) -> Option<(Session<Vec<u8>>, Option<Cookie>)> {
+    ) -> Option<(Session<Vec<u8>>, Option<Cookie>, bool)> {
         let cookie = self.jars[jar].as_ref();
         let loaded = self.sessions[on]
             .load::<Vec<u8>>(&Self::headers(cookie))
@@ -468,7 +547,7 @@ impl World {
         let Some(cookie) = cookie else {
             let session = loaded.expect("no cookie: a new session, whatever the store does");
             assert!(session.is_new() && session.rejection().is_none(), "{what}");
-            return Some((session, None));
+            return Some((session, None, false));
         };
         let what = format!("{what} on instance {on}");
         match (self.expect(cookie, on), loaded) {
@@ -482,13 +561,17 @@ impl World {
                     "{what}: jar {jar} opens with another value"
                 );
                 let mut opened = cookie.clone();
-                opened.data = data;
-                Some((session, Some(opened)))
+                opened.data = self.releases[on].canonical(data);
+                if let Some(store_key) = cookie.store {
+                    opened.schema = self.entries[&store_key].schema;
+                }
+                Some((session, Some(opened), false))
             }
             (Expect::Refused(reason), Ok(session)) => {
                 assert_eq!(session.rejection(), Some(reason), "{what}: jar {jar}");
                 assert!(session.is_new(), "{what}");
-                Some((session, None))
+                let newer = matches!(reason, Rejection::NewerSchema(_));
+                Some((session, None, newer))
             }
             (expected, Ok(session)) => panic!(
                 "{what}: jar {jar}: expected {expected:?}, got a session (rejection {:?})",
@@ -513,7 +596,7 @@ impl World {
     /// A request on instance `on` that has loaded a client's cookie (none
     /// when the load failed: the store was down).
     async fn load_request(&self, jar: usize, on: usize, what: &str) -> Option<Pending> {
-        let (session, loaded) = self.load(on, jar, what).await?;
+        let (session, loaded, newer) = self.load(on, jar, what).await?;
         Some(Pending {
             sessions: self.sessions[on].clone(),
             ring: self.ring.clone(),
@@ -522,6 +605,8 @@ impl World {
             loaded_at: self.at(on),
             jar,
             on,
+            release: self.releases[on],
+            newer,
         })
     }
 
@@ -543,11 +628,15 @@ impl World {
             loaded_at,
             jar,
             on,
+            release,
+            newer,
         } = pending;
         let now = self.at(on);
         let loaded_value = session.get();
         action.apply(&session);
-        let value = action.value(&loaded_value);
+        let seen = action.value(&loaded_value);
+        // The model keeps values in schema 1's terms.
+        let value = release.canonical(seen.clone());
         let mut headers = HeaderMap::new();
         let saved = sessions.save(&session, &mut headers).await;
         let cookies = set_cookies(&headers);
@@ -569,6 +658,29 @@ impl World {
             .filter(|_| !action.ends() || action.renews())
             .map_or(loaded_at, |c| c.created);
         let late = now >= loaded_at + IDLE || (self.setup.absolute && now >= created + ABSOLUTE);
+        // The schema a written value must be at: the release's, or the
+        // loaded one if newer (never lowered); a value set after destroy
+        // is a new session.
+        let carried_schema = loaded
+            .as_ref()
+            .filter(|_| !action.ends() || action.renews())
+            .map_or(0, |c| c.schema);
+        let schema = release.writes().max(carried_schema);
+        if newer {
+            // A cookie of a newer schema: reading is fine, anything that
+            // would write over it is refused.
+            let refused = !matches!(action, Action::Read);
+            assert_eq!(
+                saved.is_err(),
+                refused,
+                "{what}: a session over a newer schema saved: {saved:?}"
+            );
+            if refused {
+                assert_eq!(saved, Err(SaveError::NewerSchema { version: 1 }), "{what}");
+            }
+            assert!(cookies.is_empty(), "{what}: wrote over a newer schema");
+            return;
+        }
 
         if let Err(error) = saved {
             assert!(
@@ -610,7 +722,8 @@ impl World {
                     return;
                 };
                 let due = loaded_at.saturating_sub(loaded.issued) >= (IDLE as f64 * ROLLING) as u64
-                    || loaded.key != primary;
+                    || loaded.key != primary
+                    || loaded.schema != schema;
                 // (A re-issue that finds its entry taken meanwhile writes
                 // nothing: the request changed nothing.)
                 assert!(
@@ -622,7 +735,7 @@ impl World {
                     let Some(store_key) = loaded.store else {
                         panic!("{what}: a changed cookie-held value wrote no cookie");
                     };
-                    let entry = self.entry(value, primary, loaded.created, on);
+                    let entry = self.entry(value, primary, schema, loaded.created, on);
                     self.entries.insert(store_key, entry);
                 }
             }
@@ -638,7 +751,7 @@ impl World {
                 let found = sessions.inspect(text.value()).unwrap();
                 let continues = loaded.as_ref().filter(|_| !action.ends());
                 assert_eq!(found.session_id, session.id(), "{what}");
-                assert_eq!(session.get(), value, "{what}: the value written");
+                assert_eq!(session.get(), seen, "{what}: the value written");
                 match (continues, &loaded) {
                     (Some(c), _) => {
                         assert_eq!(found.session_id, c.id, "{what}: same id");
@@ -652,6 +765,9 @@ impl World {
                 }
                 assert_eq!(found.issued, loaded_at, "{what}: issued at the load");
                 assert_eq!(found.key_position, 0, "{what}: sealed under the primary");
+                if found.store_key.is_none() {
+                    assert_eq!(found.schema, Some(schema), "{what}: the schema written");
+                }
                 let in_store = self.setup.server || value.len() > LARGE;
                 assert_eq!(
                     found.store_key.is_some(),
@@ -668,7 +784,7 @@ impl World {
                 }
                 self.end(loaded.as_ref(), action);
                 if let Some(store_key) = found.store_key {
-                    let entry = self.entry(value.clone(), primary, found.created, on);
+                    let entry = self.entry(value.clone(), primary, schema, found.created, on);
                     self.entries.insert(store_key, entry);
                 }
                 self.jars[jar] = Some(Cookie {
@@ -679,6 +795,7 @@ impl World {
                     issued: found.issued,
                     key: primary,
                     store: found.store_key,
+                    schema,
                 });
             }
             more => panic!("{what}: several Set-Cookie {more:?}"),
@@ -762,6 +879,10 @@ impl World {
             Op::Full(full) => {
                 self.full = full;
                 self.store.set_full(full);
+            }
+            Op::Deploy { on, release } => {
+                self.releases[on] = release;
+                self.rebuild();
             }
         }
         self.probe(index).await;
