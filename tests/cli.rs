@@ -576,3 +576,38 @@ async fn inspect_reads_the_cookie_from_standard_input() {
     let two = cli_with_input(&["inspect", "-", "--keys-stdin"], None, &line);
     assert_fails(&two, 2, "only one thing can come from standard input");
 }
+
+#[tokio::test]
+async fn inspect_shows_the_schema_version_and_the_sessions_own_lifetime() {
+    let keys = Key::generate().to_base64url();
+    let plain = set_cookie(&keys, SessionConfig::default(), now(), vec![1]).await;
+    let text = stdout(&cli(&["inspect", &plain], Some(&keys)));
+    assert!(text.contains("version:    1 (wire format)"), "{text}");
+    assert!(text.contains("schema:     0"), "{text}");
+    assert!(text.contains("lifetime:   as configured"), "{text}");
+
+    let config = SessionConfig::default()
+        .with_schema(sealed_session::Schema::<Vec<u8>>::new(3))
+        .with_max_idle_timeout(Some(std::time::Duration::from_secs(30 * 86_400)))
+        .with_clock(ManualClock::new(now()));
+    let sessions = Sessions::new(keys.parse::<Keyring>().unwrap(), config).unwrap();
+    let (_, response, ()) = round(&sessions, &HeaderMap::new(), |s| {
+        s.set(vec![1u8]);
+        s.set_lifetime(
+            sealed_session::SessionLifetime::persistent()
+                .with_idle_timeout(std::time::Duration::from_secs(30 * 86_400)),
+        );
+    })
+    .await;
+    let line = set_cookies(&response).remove(0);
+    let output = cli(&["inspect", &line, "--payload-hex"], Some(&keys));
+    let text = stdout(&output);
+    assert!(text.contains("version:    2 (wire format)"), "{text}");
+    assert!(text.contains("schema:     3"), "{text}");
+    assert!(
+        text.contains("lifetime:   persistent cookie, idle 30d"),
+        "{text}"
+    );
+    // The payload is the value's postcard bytes, without the schema.
+    assert!(text.contains("payload:    0101"), "{text}");
+}

@@ -414,6 +414,9 @@ fn explain(reason: sealed_session::Rejection) -> &'static str {
             "does not authenticate: tampered, or sealed for another cookie name or application context (try --name, --context)"
         }
         R::Incompatible => "authentic, but not a session envelope",
+        R::NewerSchema(_) | R::OldSchema(_) | R::MigrationFailed(_) => {
+            "authentic; its session schema is decided when the application loads it"
+        }
         _ => "refused",
     }
 }
@@ -477,7 +480,12 @@ fn inspect(args: &Args) -> Result<(), Failure> {
             name.len() + found.value_len,
             found.sealed_len
         ),
-        format!("version:    {}", found.version),
+        format!("version:    {} (wire format)", found.version),
+        match found.schema {
+            Some(schema) => format!("schema:     {schema}"),
+            None => "schema:     in the store entry".to_owned(),
+        },
+        format!("lifetime:   {}", lifetime(&found.lifetime)),
         format!(
             "key:        {} (position {} in the ring, {role})",
             found.key_id, found.key_position
@@ -507,6 +515,27 @@ fn inspect(args: &Args) -> Result<(), Failure> {
     }
     lines.push(String::new());
     emit(&lines.join("\n"))
+}
+
+/// A session's own lifetime, as `inspect` prints it.
+fn lifetime(chosen: &sealed_session::SessionLifetime) -> String {
+    if chosen.is_configured() {
+        return "as configured".to_owned();
+    }
+    let cookie = match chosen.persistent_cookie() {
+        None => "cookie as configured",
+        Some(true) => "persistent cookie",
+        Some(false) => "browser-session cookie",
+    };
+    let timeout = |what: &str, t: Option<std::time::Duration>| match t {
+        Some(t) => format!(", {what} {}", span(t.as_secs())),
+        None => String::new(),
+    };
+    format!(
+        "{cookie}{}{} (its own, within the configured bounds)",
+        timeout("idle", chosen.idle_timeout()),
+        timeout("absolute", chosen.absolute_timeout())
+    )
 }
 
 fn run() -> Result<(), Failure> {
