@@ -68,6 +68,7 @@ pub struct SessionConfig {
     pub(crate) revocation: bool,
     pub(crate) context: Vec<u8>,
     pub(crate) schemas: Schemas,
+    pub(crate) replace_newer_schemas: bool,
 }
 
 impl Default for SessionConfig {
@@ -82,6 +83,7 @@ impl Default for SessionConfig {
             revocation: false,
             context: Vec::new(),
             schemas: Schemas::default(),
+            replace_newer_schemas: false,
         }
     }
 }
@@ -98,6 +100,7 @@ impl fmt::Debug for SessionConfig {
             .field("revocation", &self.revocation)
             .field("context", &String::from_utf8_lossy(&self.context))
             .field("schemas", &self.schemas)
+            .field("replace_newer_schemas", &self.replace_newer_schemas)
             .finish()
     }
 }
@@ -449,6 +452,28 @@ impl SessionConfig {
     /// ```
     pub fn with_schema<T: 'static>(mut self, schema: Schema<T>) -> Self {
         self.schemas.add(schema);
+        self
+    }
+
+    /// After a **rollback** to a release that no longer knows a schema
+    /// version some browsers hold: let saves replace such cookies. Default
+    /// off: a cookie of a newer schema is never overwritten
+    /// ([`SaveError::NewerSchema`](crate::SaveError::NewerSchema)), which
+    /// during a rolling deploy keeps the user's session for the newer
+    /// instances, but after a rollback would refuse every login of those
+    /// users until their cookie expires. Turned on, those users get a new
+    /// session (`Rejection::NewerSchema` still says why) and what the
+    /// newer release stored in it is lost. A logout works either way.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// // The release that went out with schema 2 was rolled back.
+    /// let config = sealed_session::SessionConfig::default().with_replace_newer_schemas(true);
+    /// # let _ = config;
+    /// ```
+    pub fn with_replace_newer_schemas(mut self, replace: bool) -> Self {
+        self.replace_newer_schemas = replace;
         self
     }
 

@@ -52,6 +52,9 @@ pub(crate) fn seconds(duration: Option<Duration>) -> Option<u64> {
     duration.map(|d| d.as_secs())
 }
 
+/// The longest time to live given to a store entry or marker: ten years.
+const MAX_TTL: u64 = 10 * 365 * 24 * 3600;
+
 /// A session's own timeout, capped by its bound (`None` bound: none).
 fn capped(chosen: u64, bound: Option<u64>) -> u64 {
     bound.map_or(chosen, |bound| chosen.min(bound))
@@ -83,6 +86,32 @@ impl Lifetime {
             Persistence::BrowserSession => lifetime.browser_session = true,
         }
         std::borrow::Cow::Owned(lifetime)
+    }
+
+    /// A session's own lifetime with its timeouts capped by this
+    /// configuration's bounds: what is sealed.
+    pub(crate) fn cap(&self, mut chosen: SessionLifetime) -> SessionLifetime {
+        if let Some(idle) = chosen.idle {
+            chosen.idle = Some(capped(idle, self.max_idle.unwrap_or(self.idle)));
+        }
+        if let Some(absolute) = chosen.absolute {
+            chosen.absolute = Some(capped(absolute, self.max_absolute.unwrap_or(self.absolute)));
+        }
+        chosen
+    }
+
+    /// The rules a copy sealed with `chosen` would have under a
+    /// configuration without bounds (an instance with higher bounds may
+    /// open it): what a revocation marker must outlast.
+    pub(crate) fn uncapped(&self, chosen: &SessionLifetime) -> Lifetime {
+        let mut lifetime = self.clone();
+        if chosen.idle.is_some() {
+            lifetime.idle = chosen.idle;
+        }
+        if chosen.absolute.is_some() {
+            lifetime.absolute = chosen.absolute;
+        }
+        lifetime
     }
 
     /// The rules of the longest-lived session the configuration allows:
@@ -187,7 +216,9 @@ impl Lifetime {
             (Some(i), Some(a)) => i.min(a),
             (i, a) => i.or(a).unwrap_or(400 * 24 * 3600),
         };
-        std::time::Duration::from_secs(seconds.max(1))
+        // Within what every store takes (Redis counts milliseconds in an
+        // i64): timeouts of more than ten years are as good as none.
+        std::time::Duration::from_secs(seconds.clamp(1, MAX_TTL))
     }
 
     /// The `Max-Age` for a cookie with these timestamps sent `now`: the

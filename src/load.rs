@@ -21,14 +21,26 @@ use crate::store::{StoreError, StoreKey};
 impl Inner {
     /// A new session holding `T::default()`, after no cookie opened.
     pub(crate) fn fresh<T: Default>(&self, now: u64, refusals: Refusals) -> Session<T> {
+        // A cookie of a newer schema: the session is new, but a logout
+        // can still end the id the browser holds.
+        let unreadable = refusals.unreadable;
         Session::from_state(State {
             data: T::default(),
             id: SessionId::random(),
-            created: self.config.lifetime.start(now),
-            issued: now,
+            created: unreadable
+                .as_ref()
+                .map_or(self.config.lifetime.start(now), |u| u.created),
+            issued: unreadable.as_ref().map_or(now, |u| u.issued),
             loaded_at: now,
             new: true,
-            origin: None,
+            origin: unreadable.map(|u| Origin {
+                id: u.id,
+                key_position: u.key_position,
+                stored: u.stored,
+                buf: Vec::new(),
+                body: 0..0,
+                lifetime: u.lifetime,
+            }),
             changed: false,
             restart: false,
             end_origin: false,
@@ -43,8 +55,9 @@ impl Inner {
 
     /// Records a cookie that did not open: a `debug` event, the first
     /// reason for [`Session::rejection`], and whether it was of a newer
-    /// schema (the new session must not be saved over it).
-    pub(crate) fn rejected(&self, (reason, key_id): seal::Refused, refusals: &mut Refusals) {
+    /// schema (the new session must not be saved over it, unless the
+    /// configuration says to replace such cookies).
+    pub(crate) fn rejected(&self, ((reason, key_id), unreadable): Failed, refusals: &mut Refusals) {
         tracing::debug!(
             reason = %reason,
             key_id = key_id.map(tracing::field::display),
@@ -52,8 +65,13 @@ impl Inner {
             "session cookie rejected"
         );
         refusals.first.get_or_insert(reason);
-        if let Rejection::NewerSchema(version) = reason {
-            refusals.newer_schema.get_or_insert(version);
+        if let (Rejection::NewerSchema(version), false) =
+            (reason, self.config.replace_newer_schemas)
+        {
+            if refusals.newer_schema.is_none() {
+                refusals.newer_schema = Some(version);
+                refusals.unreadable = unreadable;
+            }
         }
     }
 
@@ -109,8 +127,8 @@ impl Inner {
         &self,
         opened: Opened,
         now: u64,
-    ) -> Result<Result<State<T>, seal::Refused>, StoreError> {
-        let fail = |reason| Ok(Err((reason, Some(opened.key_id))));
+    ) -> Result<Result<State<T>, Failed>, StoreError> {
+        let fail = |reason| Ok(Err(((reason, Some(opened.key_id)), None)));
         let store = self.config.store.as_deref();
         if let (true, Some(store)) = (self.config.revocation, store) {
             let marker = StoreKey::revocation(&self.binding, &opened.id);
@@ -155,7 +173,7 @@ impl Inner {
         opened: Opened,
         entry: Option<Entry>,
         now: u64,
-    ) -> Result<State<T>, seal::Refused> {
+    ) -> Result<State<T>, Failed> {
         let (buf, body, stored, key_position, version) = match (entry, opened.body) {
             (Some(entry), _) => (
                 entry.buf,
@@ -168,22 +186,34 @@ impl Inner {
                 (opened.buf, body, None, opened.key_position, opened.version)
             }
             (None, OpenedBody::Stored(_)) => {
-                return Err((Rejection::StoreNotConfigured, Some(opened.key_id)));
+                return Err(((Rejection::StoreNotConfigured, Some(opened.key_id)), None));
             }
         };
-        let refused = |reason| (reason, Some(opened.key_id));
+        let refused = |reason| ((reason, Some(opened.key_id)), None);
         // Version 2 values start with their schema version.
         let (schema, value) = match version {
             seal::V1 => (0, &buf[body.clone()]),
             _ => envelope::split_schema(&buf[body.clone()])
                 .ok_or(refused(Rejection::Incompatible))?,
         };
-        let data = self
-            .config
-            .schemas
-            .read::<T>(schema, value)
-            .map_err(refused)?;
         let lifetime = opened.lifetime.unwrap_or_default();
+        let data = match self.config.schemas.read::<T>(schema, value) {
+            Ok(data) => data,
+            // Authentic, but of a newer release: what a logout needs to
+            // end it travels with the refusal.
+            Err(reason @ Rejection::NewerSchema(_)) => {
+                let unreadable = Unreadable {
+                    id: opened.id,
+                    created: opened.created,
+                    issued: opened.issued,
+                    key_position,
+                    stored,
+                    lifetime,
+                };
+                return Err(((reason, Some(opened.key_id)), Some(Box::new(unreadable))));
+            }
+            Err(reason) => return Err(refused(reason)),
+        };
         self.keyring.keys()[opened.key_position].count_open();
         Ok(State {
             data,
@@ -254,6 +284,22 @@ pub(crate) struct Refusals {
     pub(crate) first: Option<Rejection>,
     /// The schema version of the first one that was newer than known.
     pub(crate) newer_schema: Option<u32>,
+    /// That cookie's session, for a logout to end.
+    pub(crate) unreadable: Option<Box<Unreadable>>,
+}
+
+/// A refusal, with the session of a cookie refused as of a newer schema.
+pub(crate) type Failed = (seal::Refused, Option<Box<Unreadable>>);
+
+/// An authentic session of a newer schema than this instance knows: its
+/// value cannot be read, but its id can be ended.
+pub(crate) struct Unreadable {
+    id: SessionId,
+    created: u64,
+    issued: u64,
+    key_position: usize,
+    stored: Option<StoreKey>,
+    lifetime: SessionLifetime,
 }
 
 impl Refusals {

@@ -143,30 +143,52 @@ impl Inner {
     ) -> Result<Plan, SaveError> {
         let generation = state.generation;
         // The browser holds a session of a newer schema: nothing may be
-        // written over it (not a value set on the new session, not a
-        // removal).
+        // written over it (a value set on the new session, a renew),
+        // except a logout, which ends that id as any other.
         if let Some(version) = state.newer_schema {
-            if state.changed || state.restart || state.destroyed {
+            if !state.destroyed && (state.changed || state.restart) {
                 return Err(SaveError::NewerSchema { version });
             }
-            return Ok(Plan {
-                end: None,
-                next: Next::Keep,
-                generation,
-            });
+            if !state.destroyed {
+                return Ok(Plan {
+                    end: None,
+                    next: Next::Keep,
+                    generation,
+                });
+            }
         }
-        let lifetime = self.config.lifetime.of(&state.lifetime);
+        // The session's own lifetime is sealed within this configuration's
+        // bounds.
+        let config_lifetime = &self.config.lifetime;
+        state.lifetime = config_lifetime.cap(state.lifetime);
+        let lifetime = config_lifetime.of(&state.lifetime);
+        // A lifetime shortened below the session's age ends the session,
+        // as destroy would: its copies must not go on under the old one.
+        if let Some(origin) = &state.origin {
+            if !state.end_origin
+                && origin.lifetime != state.lifetime
+                && lifetime.expired(state.created, state.loaded_at, now)
+            {
+                state.end_origin = true;
+                state.destroyed = true;
+                state.restart = true;
+                state.changed = false;
+            }
+        }
         let end = match &state.origin {
             Some(origin) if state.end_origin => Some(End {
                 marker: self.config.revocation.then(|| {
+                    // Any copy of the id may carry the longest lifetime
+                    // the configuration allows, or the one sealed in the
+                    // cookie loaded (an instance with higher bounds wrote
+                    // it).
+                    let longest = config_lifetime.longest().copies_ttl(state.created, now);
+                    let sealed = config_lifetime
+                        .uncapped(&origin.lifetime)
+                        .copies_ttl(state.created, now);
                     (
                         StoreKey::revocation(&self.binding, &origin.id),
-                        // Any copy of the id may carry the longest
-                        // lifetime the configuration allows.
-                        self.config
-                            .lifetime
-                            .longest()
-                            .copies_ttl(state.created, now),
+                        longest.max(sealed),
                     )
                 }),
                 stored: origin.stored,
@@ -211,7 +233,12 @@ impl Inner {
             seal::V2
         };
         let body = schemas.encode(&state.data, schema, body)?;
-        let changed = state.origin.as_ref().is_none_or(|o| o.body() != body);
+        // A new lifetime counts as a change: a save that finds its entry
+        // taken must not drop it silently.
+        let changed = state
+            .origin
+            .as_ref()
+            .is_none_or(|o| o.body() != body || o.lifetime != state.lifetime);
         // A write that left the encoding as it was needs nothing.
         if !must_reissue && !changed {
             state.changed = false;

@@ -85,7 +85,9 @@ pub struct Schema<T> {
 /// Opens per schema version.
 #[derive(Default)]
 struct Counts {
-    /// One counter per known version (0 to the current), by version.
+    /// The oldest version counted.
+    oldest: u32,
+    /// One counter per known version, from `oldest` to the current.
     opens: Vec<AtomicU64>,
     newer: AtomicU64,
 }
@@ -372,18 +374,27 @@ impl<T: 'static> AnySchema for Schema<T> {
 }
 
 impl Counts {
+    /// Counters for `oldest..=current`.
+    fn new(oldest: u32, current: u32) -> Counts {
+        Counts {
+            oldest,
+            opens: (oldest..=current).map(|_| AtomicU64::new(0)).collect(),
+            newer: AtomicU64::new(0),
+        }
+    }
+
+    fn counter(&self, version: u32) -> Option<&AtomicU64> {
+        let index = version.checked_sub(self.oldest)?;
+        self.opens.get(usize::try_from(index).ok()?)
+    }
+
     fn count(&self, version: u32) -> u64 {
-        usize::try_from(version)
-            .ok()
-            .and_then(|v| self.opens.get(v))
+        self.counter(version)
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     fn record(&self, version: u32) {
-        if let Some(counter) = usize::try_from(version)
-            .ok()
-            .and_then(|v| self.opens.get(v))
-        {
+        if let Some(counter) = self.counter(version) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -395,16 +406,18 @@ pub(crate) struct Schemas(Vec<Arc<dyn AnySchema>>);
 
 impl Schemas {
     pub(crate) fn add<T: 'static>(&mut self, mut schema: Schema<T>) {
-        let known = usize::try_from(schema.version).map_or(0, |v| v.saturating_add(1));
-        // Counters for 0..=version (small: versions count up from 1).
-        schema.counts.opens = (0..known.min(1 << 16)).map(|_| AtomicU64::new(0)).collect();
+        // A counter per version with a migration, and the current one
+        // (as many as the registered steps, plus one).
+        let oldest = schema
+            .steps
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(schema.version);
+        schema.counts = Counts::new(oldest.min(schema.version), schema.version);
         let schema: Arc<dyn AnySchema> = Arc::new(schema);
         self.0.retain(|s| s.session_type() != schema.session_type());
         self.0.push(schema);
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
@@ -451,15 +464,15 @@ impl Schemas {
     }
 
     /// The schema version to write a value at: the write version, or the
-    /// version it was loaded at if that is newer (never lower a session's
-    /// schema), at most the current one.
+    /// current one for a value loaded at a newer version than the write
+    /// version (never lower a session's schema). Only those two can be
+    /// encoded: a value loaded at a version between them is written at
+    /// the current one.
     pub(crate) fn target<T: 'static>(&self, loaded: Option<u32>) -> u32 {
         match self.of::<T>() {
             None => 0,
-            Some(schema) => schema
-                .write_version()
-                .max(loaded.unwrap_or(0))
-                .min(schema.version),
+            Some(schema) if loaded.unwrap_or(0) > schema.write_version() => schema.version,
+            Some(schema) => schema.write_version(),
         }
     }
 
@@ -472,19 +485,22 @@ impl Schemas {
         out: Vec<u8>,
     ) -> Result<Vec<u8>, SaveError> {
         let encode_error = |e: postcard::Error| SaveError::Encode(e.to_string());
-        if let Some(Schema {
-            write: Some((write, downgrade)),
-            version: current,
-            ..
-        }) = self.of::<T>()
-        {
-            if version == *write && version < *current {
+        let current = self.of::<T>().map_or(0, |schema| schema.version);
+        if version == current {
+            return postcard::to_extend(value, out).map_err(encode_error);
+        }
+        // Only the write version remains, converted to its own type: never
+        // the current type's bytes under another version's number.
+        match self.of::<T>().and_then(|schema| schema.write.as_ref()) {
+            Some((write, downgrade)) if *write == version => {
                 let mut out = out;
                 out.extend_from_slice(&downgrade(value).map_err(encode_error)?);
-                return Ok(out);
+                Ok(out)
             }
+            _ => Err(SaveError::Encode(format!(
+                "no encoding of the session type at schema version {version}"
+            ))),
         }
-        postcard::to_extend(value, out).map_err(encode_error)
     }
 }
 

@@ -257,10 +257,10 @@ impl<T> Session<T> {
     /// # }
     /// ```
     pub fn in_store(&self) -> bool {
-        self.lock()
-            .origin
-            .as_ref()
-            .is_some_and(|o| o.stored.is_some())
+        let state = self.lock();
+        // (A cookie of a newer schema is not loaded: its entry is not the
+        // session's.)
+        state.newer_schema.is_none() && state.origin.as_ref().is_some_and(|o| o.stored.is_some())
     }
 
     /// The session's id.
@@ -320,11 +320,15 @@ impl<T> Session<T> {
     /// browser-session or persistent cookie, and its own idle and absolute
     /// timeouts within the configured bounds
     /// ([`SessionConfig::with_max_idle_timeout`](crate::SessionConfig::with_max_idle_timeout)).
-    /// The choice is sealed into the cookie (wire format version 2) and
-    /// enforced on the server; save re-issues the cookie with it. It
-    /// survives [`renew`](Session::renew); [`destroy`](Session::destroy)
-    /// resets it. The bounds are applied whenever the lifetime is used, so
-    /// lowering a bound shortens existing sessions at once.
+    /// The choice is sealed into the cookie (wire format version 2),
+    /// capped by the bounds when it is saved, and enforced on the server
+    /// within the bounds at every load, so lowering a bound shortens
+    /// existing sessions at once. Save re-issues the cookie with it; a
+    /// lifetime that leaves the session already past its deadline ends the
+    /// session as [`destroy`](Session::destroy) does. It survives
+    /// [`renew`](Session::renew); `destroy` resets it. Copies of the
+    /// cookie sealed before keep the lifetime they carry: to bind them to
+    /// a shorter one, [`renew`](Session::renew) too.
     ///
     /// Usually set at login, with [`renew`](Session::renew).
     ///

@@ -137,10 +137,10 @@ impl Sessions {
         // An envelope: 16-byte id, two 5-byte varints, then an empty
         // inline value (variant and length bytes) or, with a store, a
         // pointer (variant and a 32-byte store key).
-        // With a schema, every value is sealed in version 2: its lifetime
-        // (three bytes) and a schema version byte more.
+        // Room for version 2 too: a lifetime of the session's own (a code
+        // and two varint timeouts) and a schema version.
         let body = if config.store.is_some() { 1 + 32 } else { 2 };
-        let version_2 = if config.schemas.is_empty() { 0 } else { 3 + 1 };
+        let version_2 = 1 + 10 + 10 + 5;
         let minimum =
             name.len() + seal::encoded_len(seal::OVERHEAD + 16 + 5 + 5 + version_2 + body);
         if config.size_limit < minimum {
@@ -268,7 +268,7 @@ impl Sessions {
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
             let opened = match inner.open_cookie(value, now, &mut buf) {
                 Ok(opened) => inner.resolve(opened, now).await.map_err(LoadError::Store)?,
-                Err(refused) => Err(refused),
+                Err(refused) => Err((refused, None)),
             };
             match opened {
                 Ok(state) => return Ok(Session::from_state(refusals.protect(state))),
@@ -294,6 +294,7 @@ impl Sessions {
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
             let opened = inner
                 .open_cookie(value, now, &mut buf)
+                .map_err(|refused| (refused, None))
                 .and_then(|opened| inner.decode(opened, None, now));
             match opened {
                 Ok(state) => return Session::from_state(refusals.protect(state)),

@@ -176,8 +176,23 @@ impl<'de> SeqAccess<'de> for UntilTheEnd<'_, 'de> {
         &mut self,
         seed: S,
     ) -> postcard::Result<Option<S::Value>> {
-        if self.fields == 0 || self.left.get() == 0 {
+        if self.fields == 0 {
             return Ok(None);
+        }
+        if self.left.get() == 0 {
+            // The input is used up: a field that needs no bytes (a
+            // zero-sized one, `PhantomData`) still decodes; any other is
+            // missing, for serde to default. Nothing was read either way.
+            return match seed.deserialize(&mut *self.de) {
+                Ok(value) => {
+                    self.fields -= 1;
+                    Ok(Some(value))
+                }
+                Err(_) => {
+                    self.fields = 0;
+                    Ok(None)
+                }
+            };
         }
         self.fields -= 1;
         seed.deserialize(&mut *self.de).map(Some)
@@ -283,6 +298,34 @@ mod tests {
             let decoded = decode::<After>(&bytes[..end]);
             assert!(decoded.is_none(), "{end} bytes: {decoded:?}");
         }
+    }
+
+    #[test]
+    fn a_zero_sized_field_before_the_added_ones_still_decodes() {
+        #[derive(Serialize, Deserialize, Debug, PartialEq, Default)]
+        struct Marked {
+            user: String,
+            marker: std::marker::PhantomData<u8>,
+        }
+        #[derive(Serialize, Deserialize, Debug, PartialEq, Default)]
+        struct MarkedWithTheme {
+            user: String,
+            marker: std::marker::PhantomData<u8>,
+            #[serde(default)]
+            theme: Option<String>,
+        }
+        let bytes = postcard::to_allocvec(&Marked {
+            user: "ann".into(),
+            marker: std::marker::PhantomData,
+        })
+        .unwrap();
+        assert_eq!(
+            decode::<MarkedWithTheme>(&bytes),
+            Some(MarkedWithTheme {
+                user: "ann".into(),
+                ..MarkedWithTheme::default()
+            })
+        );
     }
 
     #[test]

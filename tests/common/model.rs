@@ -362,8 +362,9 @@ struct Pending {
     on: usize,
     /// The release it runs.
     release: Release,
-    /// The cookie was refused as of a newer schema: nothing may be saved.
-    newer: bool,
+    /// The cookie, when it was refused as of a newer schema: nothing may
+    /// be saved over it but a logout.
+    newer: Option<Cookie>,
 }
 
 /// A clock ahead of another by a fixed number of seconds.
@@ -539,7 +540,7 @@ impl World {
         on: usize,
         jar: usize,
         what: &str,
-    ) -> Option<(Session<Vec<u8>>, Option<Cookie>, bool)> {
+    ) -> Option<(Session<Vec<u8>>, Option<Cookie>, Option<Cookie>)> {
         let cookie = self.jars[jar].as_ref();
         let loaded = self.sessions[on]
             .load::<Vec<u8>>(&Self::headers(cookie))
@@ -547,7 +548,7 @@ impl World {
         let Some(cookie) = cookie else {
             let session = loaded.expect("no cookie: a new session, whatever the store does");
             assert!(session.is_new() && session.rejection().is_none(), "{what}");
-            return Some((session, None, false));
+            return Some((session, None, None));
         };
         let what = format!("{what} on instance {on}");
         match (self.expect(cookie, on), loaded) {
@@ -565,12 +566,12 @@ impl World {
                 if let Some(store_key) = cookie.store {
                     opened.schema = self.entries[&store_key].schema;
                 }
-                Some((session, Some(opened), false))
+                Some((session, Some(opened), None))
             }
             (Expect::Refused(reason), Ok(session)) => {
                 assert_eq!(session.rejection(), Some(reason), "{what}: jar {jar}");
                 assert!(session.is_new(), "{what}");
-                let newer = matches!(reason, Rejection::NewerSchema(_));
+                let newer = matches!(reason, Rejection::NewerSchema(_)).then(|| cookie.clone());
                 Some((session, None, newer))
             }
             (expected, Ok(session)) => panic!(
@@ -624,7 +625,7 @@ impl World {
             sessions,
             ring,
             session,
-            loaded,
+            mut loaded,
             loaded_at,
             jar,
             on,
@@ -666,9 +667,18 @@ impl World {
             .filter(|_| !action.ends() || action.renews())
             .map_or(0, |c| c.schema);
         let schema = release.writes().max(carried_schema);
+        // A logout of a cookie of a newer schema ends its id as any other
+        // (its value was never read).
+        let newer = match newer {
+            Some(cookie) if action.ends() && !action.renews() => {
+                loaded = Some(cookie);
+                false
+            }
+            other => other.is_some(),
+        };
         if newer {
-            // A cookie of a newer schema: reading is fine, anything that
-            // would write over it is refused.
+            // A cookie of a newer schema: reading is fine, anything else
+            // that would write over it is refused.
             let refused = !matches!(action, Action::Read);
             assert_eq!(
                 saved.is_err(),
