@@ -1,5 +1,6 @@
-//! The operations drills as tests: key rotation in process, and several
-//! instances with one key ring over real HTTP on loopback.
+//! The operations drills as tests: key rotation and a schema change in
+//! process, and several instances with one key ring over real HTTP on
+//! loopback.
 
 mod common;
 
@@ -7,6 +8,8 @@ mod common;
 mod horizontal;
 #[path = "../examples/key_rotation.rs"]
 mod key_rotation;
+#[path = "../examples/schema_change.rs"]
+mod schema_change;
 
 use std::net::SocketAddr;
 
@@ -19,6 +22,11 @@ fn free() -> SocketAddr {
 #[tokio::test]
 async fn the_key_rotation_drill_passes() {
     assert!(key_rotation::drill().await);
+}
+
+#[tokio::test]
+async fn the_schema_change_drill_passes() {
+    assert!(schema_change::drill().await);
 }
 
 #[tokio::test]
