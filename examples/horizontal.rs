@@ -24,29 +24,40 @@ pub fn counter_app(sessions: Sessions) -> axum::Router {
     counter::app(sessions)
 }
 
+/// The instances' configuration: plain HTTP on loopback.
+pub fn config() -> SessionConfig {
+    SessionConfig::default()
+        .with_secure(false)
+        .with_cookie_name("session")
+}
+
+/// Serves `app` on `addr` until the process ends; returns the bound
+/// address.
+pub async fn serve(addr: SocketAddr, app: axum::Router) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(bound)
+}
+
 /// Starts one counter instance per address with its own `Sessions` built
 /// from the shared `SESSION_KEYS` text, as separate processes would.
 pub async fn start(keys: &str, addrs: &[SocketAddr]) -> std::io::Result<Vec<SocketAddr>> {
     let mut bound = Vec::new();
     for addr in addrs {
         let ring: Keyring = keys.parse().map_err(std::io::Error::other)?;
-        let config = SessionConfig::default()
-            .with_secure(false)
-            .with_cookie_name("session");
-        let sessions = Sessions::new(ring, config).map_err(std::io::Error::other)?;
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        bound.push(listener.local_addr()?);
-        tokio::spawn(async move { axum::serve(listener, counter_app(sessions)).await });
+        let sessions = Sessions::new(ring, config()).map_err(std::io::Error::other)?;
+        bound.push(serve(*addr, counter_app(sessions)).await?);
     }
     Ok(bound)
 }
 
-/// `GET /` with an optional cookie; returns the status, the count in the
-/// body and the cookie to send next.
-pub async fn visit(
+/// `GET /` with an optional cookie; returns the status, the body and the
+/// cookie to send next.
+pub async fn request(
     addr: SocketAddr,
     cookie: Option<&str>,
-) -> Result<(u16, u64, Option<String>), String> {
+) -> Result<(u16, String, Option<String>), String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
@@ -81,18 +92,37 @@ pub async fn visit(
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    let count = String::from_utf8_lossy(&body)
+    Ok((status, String::from_utf8_lossy(&body).into_owned(), next))
+}
+
+/// `GET /` with an optional cookie; returns the status, the count in the
+/// body and the cookie to send next.
+pub async fn visit(
+    addr: SocketAddr,
+    cookie: Option<&str>,
+) -> Result<(u16, u64, Option<String>), String> {
+    let (status, body, next) = request(addr, cookie).await?;
+    let count = body
         .trim()
         .strip_prefix("Visits: ")
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("unexpected body {body:?}"))?;
+        .ok_or_else(|| format!("{status} with unexpected body {body:?}"))?;
     Ok((status, count, next))
 }
 
 /// Sends `requests` requests, each to the next instance in turn, carrying
 /// the cookie along; returns the counts seen.
 pub async fn round_robin(addrs: &[SocketAddr], requests: usize) -> Result<Vec<u64>, String> {
-    let mut cookie = None;
+    round_robin_from(addrs, requests, &mut None).await
+}
+
+/// [`round_robin`] from the cookie a browser already has (`None`: none);
+/// leaves the last one in `cookie`.
+pub async fn round_robin_from(
+    addrs: &[SocketAddr],
+    requests: usize,
+    cookie: &mut Option<String>,
+) -> Result<Vec<u64>, String> {
     let mut counts = Vec::new();
     for i in 0..requests {
         let addr = addrs[i % addrs.len()];
@@ -102,9 +132,27 @@ pub async fn round_robin(addrs: &[SocketAddr], requests: usize) -> Result<Vec<u6
             return Err(format!("{addr} answered {status}"));
         }
         counts.push(count);
-        cookie = next;
+        *cookie = next;
     }
     Ok(counts)
+}
+
+/// Success (printing `success`) when the counts are 1, 2, 3...
+pub fn verdict(counts: Result<Vec<u64>, String>, success: &str) -> ExitCode {
+    match counts {
+        Ok(counts) if counts.iter().copied().eq(1..=counts.len() as u64) => {
+            println!("{success}");
+            ExitCode::SUCCESS
+        }
+        Ok(counts) => {
+            println!("FAILED: counts {counts:?}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[allow(dead_code)]
@@ -133,18 +181,8 @@ async fn main() -> ExitCode {
         "{} instances share one key ring and nothing else",
         addrs.len()
     );
-    match round_robin(&addrs, 3 * addrs.len()).await {
-        Ok(counts) if counts.iter().copied().eq(1..=counts.len() as u64) => {
-            println!("the count rose by one on every request, whichever instance served it");
-            ExitCode::SUCCESS
-        }
-        Ok(counts) => {
-            println!("FAILED: counts {counts:?}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            println!("FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    verdict(
+        round_robin(&addrs, 3 * addrs.len()).await,
+        "the count rose by one on every request, whichever instance served it",
+    )
 }

@@ -1,13 +1,31 @@
-//! Set, read and end a user session.
+//! Set, read and end a user session, with a "keep me signed in" choice.
 //!
-//! - `GET /set-session` stores the user `{ name: "Juan", role: "admin" }`
-//!   (under a new session id, as after a login);
+//! - `GET /` is a login form: a user name and a "keep me signed in"
+//!   checkbox, sent to `/set-session`;
+//! - `GET /set-session` stores the user (`name`, default `Juan`, role
+//!   `admin`) under a new session id, as after a login. With
+//!   `remember=1` (the box ticked) the session is kept across browser
+//!   restarts and may idle for 30 days
+//!   (`SessionLifetime::persistent().with_idle_timeout(..)`; the
+//!   configuration allows it with `with_max_idle_timeout`, see [`config`]);
+//!   the absolute timeout (7 days unless `SESSION_ABSOLUTE_SECS` says
+//!   otherwise) still ends it, and the cookie's `Max-Age` counts to the
+//!   nearer of the two. Without it, a browser-session cookie
+//!   (`SessionLifetime::browser_session()`: no `Max-Age`, gone when the
+//!   browser closes), with the configured idle timeout (24 hours unless
+//!   `SESSION_IDLE_SECS` says otherwise). The choice is sealed in the
+//!   cookie, so the browser cannot stretch it;
 //! - `GET /get-session` shows name and role, or says there is no session;
 //! - `GET /logout` destroys the session.
 //!
+//! The form logs in with `GET` to keep the example to one extractor; a
+//! real login form posts its fields (and checks a password).
+//!
 //! ```sh
 //! SESSION_SECURE=0 cargo run --example login --features axum
-//! curl -c jar -b jar http://127.0.0.1:3000/set-session
+//! # then open http://127.0.0.1:3000/ in a browser, or:
+//! curl -c jar -b jar http://127.0.0.1:3000/set-session              # browser session
+//! curl -c jar -b jar 'http://127.0.0.1:3000/set-session?remember=1' # 30 days idle
 //! curl -c jar -b jar http://127.0.0.1:3000/get-session
 //! curl -c jar -b jar http://127.0.0.1:3000/logout
 //! ```
@@ -15,10 +33,17 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use std::time::Duration;
+
 use axum::Router;
+use axum::extract::Query;
+use axum::response::Html;
 use axum::routing::get;
-use sealed_session::{Session, SessionLayer, Sessions};
+use sealed_session::{Session, SessionConfig, SessionLayer, SessionLifetime, Sessions};
 use serde::{Deserialize, Serialize};
+
+/// How long a "keep me signed in" session may go unused.
+pub const REMEMBER_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Clone, Serialize, Deserialize)]
 struct User {
@@ -29,23 +54,71 @@ struct User {
 /// The session: a user, or none.
 type Login = Option<User>;
 
-/// The login app; tests serve it too.
+/// `base` with what the login app needs: sessions may choose an idle
+/// timeout up to [`REMEMBER_IDLE`].
+pub fn config(base: SessionConfig) -> SessionConfig {
+    base.with_max_idle_timeout(Some(REMEMBER_IDLE))
+}
+
+/// The login app; tests serve it too. Give it `Sessions` built from
+/// [`config`], or a remembered session idles only as long as the
+/// configured idle timeout.
 pub fn app(sessions: Sessions) -> Router {
     Router::new()
+        .route("/", get(form))
         .route("/set-session", get(set_session))
         .route("/get-session", get(get_session))
         .route("/logout", get(logout))
         .layer(SessionLayer::<Login>::new(sessions))
 }
 
-async fn set_session(session: Session<Login>) -> &'static str {
+async fn form() -> Html<&'static str> {
+    Html(
+        r#"<!doctype html>
+<title>Log in</title>
+<form action="/set-session" method="get">
+  <label>Name <input name="name" value="Juan" maxlength="64"></label>
+  <label><input type="checkbox" name="remember" value="1"> Keep me signed in</label>
+  <button>Log in</button>
+</form>
+"#,
+    )
+}
+
+/// The login form's fields.
+#[derive(Deserialize)]
+struct LoginForm {
+    name: Option<String>,
+    /// `1` when "keep me signed in" is ticked.
+    remember: Option<String>,
+}
+
+async fn set_session(session: Session<Login>, Query(form): Query<LoginForm>) -> String {
+    let name: String = match form.name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => name.chars().take(64).collect(),
+        _ => "Juan".into(),
+    };
+    let remember = form.remember.as_deref() == Some("1");
     // A new id at login, so an id planted before cannot follow.
     session.renew();
+    session.set_lifetime(if remember {
+        SessionLifetime::persistent().with_idle_timeout(REMEMBER_IDLE)
+    } else {
+        SessionLifetime::browser_session()
+    });
+    let reply = format!(
+        "Session set for {name} (admin), {}\n",
+        if remember {
+            "kept across browser restarts"
+        } else {
+            "until the browser closes"
+        }
+    );
     session.set(Some(User {
-        name: "Juan".into(),
+        name,
         role: "admin".into(),
     }));
-    "Session set for Juan (admin)\n"
+    reply
 }
 
 async fn get_session(session: Session<Login>) -> String {
@@ -64,5 +137,6 @@ async fn logout(session: Session<Login>) -> &'static str {
 #[tokio::main]
 async fn main() {
     common::init_logging();
-    common::serve("login", app(common::sessions())).await;
+    let sessions = common::sessions_with(config(common::config()));
+    common::serve("login", app(sessions)).await;
 }

@@ -121,6 +121,14 @@ async fn text(client: &Client, url: &str) -> String {
     .expect("page loaded within 20 s")
 }
 
+/// Whether the browser's `session` cookie has an expiry (is kept across
+/// browser restarts); `None` without one.
+async fn session_expiry(client: &Client) -> Option<bool> {
+    let cookies = client.get_all_cookies().await.unwrap();
+    let session = cookies.iter().find(|c| c.name() == "session")?;
+    Some(session.expires_datetime().is_some())
+}
+
 fn url(addr: SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")
 }
@@ -149,24 +157,40 @@ async fn counter_login_and_cart_in_a_real_browser() {
     assert_eq!(visible, serde_json::json!(""));
 
     // Login and logout.
-    let login = serve(login::app(plain_http(SessionConfig::default()))).await;
+    let login = serve(login::app(plain_http(login::config(
+        SessionConfig::default(),
+    ))))
+    .await;
     assert_eq!(
         text(&client, &url(login, "/get-session")).await,
         "No active session"
     );
     assert_eq!(
         text(&client, &url(login, "/set-session")).await,
-        "Session set for Juan (admin)"
+        "Session set for Juan (admin), until the browser closes"
     );
     assert_eq!(
         text(&client, &url(login, "/get-session")).await,
         "Name: Juan, Role: admin"
     );
+    assert_eq!(session_expiry(&client).await, Some(false));
     assert_eq!(text(&client, &url(login, "/logout")).await, "Logged out");
     assert_eq!(
         text(&client, &url(login, "/get-session")).await,
         "No active session"
     );
+    // The form, with "keep me signed in" ticked: a persistent cookie.
+    client.goto(&url(login, "/")).await.unwrap();
+    for css in ["input[name=remember]", "button"] {
+        let element = client.find(Locator::Css(css)).await.unwrap();
+        element.click().await.unwrap();
+    }
+    assert_eq!(
+        text(&client, &url(login, "/get-session")).await,
+        "Name: Juan, Role: admin"
+    );
+    assert_eq!(session_expiry(&client).await, Some(true));
+    assert_eq!(text(&client, &url(login, "/logout")).await, "Logged out");
 
     // The cart grows past 4 KB: the session moves to the store, and the
     // browser accepted every cookie (the session continues).

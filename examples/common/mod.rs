@@ -77,7 +77,13 @@ pub fn config() -> SessionConfig {
 
 /// `Sessions` from the environment.
 pub fn sessions() -> Sessions {
-    Sessions::new(keyring(), config()).unwrap_or_else(|e| fail(e))
+    sessions_with(config())
+}
+
+/// `Sessions` with the key ring from the environment and `config` (built
+/// on [`config`]).
+pub fn sessions_with(config: SessionConfig) -> Sessions {
+    Sessions::new(keyring(), config).unwrap_or_else(|e| fail(e))
 }
 
 /// Logs to stderr: `RUST_LOG`-free, `info` and up.
