@@ -5,12 +5,11 @@
 //! - `GET /set-session` stores the user (`name`, default `Juan`, role
 //!   `admin`) under a new session id, as after a login. With
 //!   `remember=1` (the box ticked) the session is kept across browser
-//!   restarts and may idle for 30 days
-//!   (`SessionLifetime::persistent().with_idle_timeout(..)`; the
-//!   configuration allows it with `with_max_idle_timeout`, see [`config`]);
-//!   the absolute timeout (7 days unless `SESSION_ABSOLUTE_SECS` says
-//!   otherwise) still ends it, and the cookie's `Max-Age` counts to the
-//!   nearer of the two. Without it, a browser-session cookie
+//!   restarts, may idle for 30 days and lasts at most 90
+//!   (`SessionLifetime::persistent().with_idle_timeout(..).with_absolute_timeout(..)`;
+//!   the configuration allows it with `with_max_idle_timeout` and
+//!   `with_max_absolute_timeout`, see [`config`]); the cookie's `Max-Age`
+//!   counts to the nearer of the two. Without it, a browser-session cookie
 //!   (`SessionLifetime::browser_session()`: no `Max-Age`, gone when the
 //!   browser closes), with the configured idle timeout (24 hours unless
 //!   `SESSION_IDLE_SECS` says otherwise). The choice is sealed in the
@@ -44,6 +43,8 @@ use serde::{Deserialize, Serialize};
 
 /// How long a "keep me signed in" session may go unused.
 pub const REMEMBER_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a "keep me signed in" session lasts at most.
+pub const REMEMBER_ABSOLUTE: Duration = Duration::from_secs(90 * 24 * 3600);
 
 #[derive(Clone, Serialize, Deserialize)]
 struct User {
@@ -55,9 +56,18 @@ struct User {
 type Login = Option<User>;
 
 /// `base` with what the login app needs: sessions may choose an idle
-/// timeout up to [`REMEMBER_IDLE`].
+/// timeout up to [`REMEMBER_IDLE`] and an absolute one up to
+/// [`REMEMBER_ABSOLUTE`].
 pub fn config(base: SessionConfig) -> SessionConfig {
     base.with_max_idle_timeout(Some(REMEMBER_IDLE))
+        .with_max_absolute_timeout(Some(REMEMBER_ABSOLUTE))
+}
+
+/// The lifetime of a "keep me signed in" session.
+pub fn remember_me() -> SessionLifetime {
+    SessionLifetime::persistent()
+        .with_idle_timeout(REMEMBER_IDLE)
+        .with_absolute_timeout(REMEMBER_ABSOLUTE)
 }
 
 /// The login app; tests serve it too. Give it `Sessions` built from
@@ -102,7 +112,7 @@ async fn set_session(session: Session<Login>, Query(form): Query<LoginForm>) -> 
     // A new id at login, so an id planted before cannot follow.
     session.renew();
     session.set_lifetime(if remember {
-        SessionLifetime::persistent().with_idle_timeout(REMEMBER_IDLE)
+        remember_me()
     } else {
         SessionLifetime::browser_session()
     });

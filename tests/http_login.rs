@@ -14,7 +14,6 @@ use common::client::{get, pair};
 use sealed_session::{ManualClock, SessionLifetime, Sessions};
 
 const HOUR: Duration = Duration::from_secs(3600);
-const WEEK: u64 = 7 * 24 * 3600;
 
 /// The login app on a free port, with the example's configuration on a
 /// manual clock; returns its address and its `Sessions` (to inspect
@@ -59,18 +58,17 @@ async fn a_remembered_login_gets_max_age_and_outlasts_the_configured_idle_timeou
     let (addr, sessions) = start(&clock).await;
     let cookie = log_in(addr, "/set-session?name=Ann&remember=1").await;
 
-    // Max-Age counts to the nearer deadline: the 7-day absolute timeout,
-    // before the 30 days this session may idle.
+    // Max-Age counts to the nearer deadline: the 30 days this session may
+    // idle, before its own 90-day absolute timeout (the configured one is
+    // 7 days).
     let max_age = cookie
         .max_age()
         .expect("a persistent cookie")
         .whole_seconds();
-    assert!((WEEK - 1..=WEEK).contains(&(max_age as u64)), "{max_age}");
+    let idle = login::REMEMBER_IDLE.as_secs();
+    assert!((idle - 1..=idle).contains(&(max_age as u64)), "{max_age}");
     let sealed = sessions.inspect(cookie.value()).unwrap();
-    assert_eq!(
-        sealed.lifetime,
-        SessionLifetime::persistent().with_idle_timeout(login::REMEMBER_IDLE)
-    );
+    assert_eq!(sealed.lifetime, login::remember_me());
     assert_eq!(who(addr, &cookie).await, "Name: Ann, Role: admin\n");
 
     // A day without a request: past the configured 24-hour idle timeout,
