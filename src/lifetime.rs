@@ -91,11 +91,15 @@ impl Lifetime {
     /// A session's own lifetime with its timeouts capped by this
     /// configuration's bounds: what is sealed.
     pub(crate) fn cap(&self, mut chosen: SessionLifetime) -> SessionLifetime {
+        // Also within what a revocation marker can outlast.
+        let longest = MAX_TTL.saturating_sub(self.skew + 1);
         if let Some(idle) = chosen.idle {
-            chosen.idle = Some(capped(idle, self.max_idle.unwrap_or(self.idle)));
+            let idle = capped(idle, self.max_idle.unwrap_or(self.idle));
+            chosen.idle = Some(idle.min(longest));
         }
         if let Some(absolute) = chosen.absolute {
-            chosen.absolute = Some(capped(absolute, self.max_absolute.unwrap_or(self.absolute)));
+            let absolute = capped(absolute, self.max_absolute.unwrap_or(self.absolute));
+            chosen.absolute = Some(absolute.min(longest));
         }
         chosen
     }

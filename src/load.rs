@@ -24,6 +24,7 @@ impl Inner {
         // A cookie of a newer schema: the session is new, but a logout
         // can still end the id the browser holds.
         let unreadable = refusals.unreadable;
+        let is_unreadable = unreadable.is_some();
         Session::from_state(State {
             data: T::default(),
             id: SessionId::random(),
@@ -50,6 +51,7 @@ impl Inner {
             lifetime: SessionLifetime::default(),
             schema: None,
             newer_schema: refusals.newer_schema,
+            unreadable: is_unreadable,
         })
     }
 
@@ -64,13 +66,15 @@ impl Inner {
             cookie = %self.config.attributes.name,
             "session cookie rejected"
         );
+        let first = refusals.first.is_none();
         refusals.first.get_or_insert(reason);
-        if let (Rejection::NewerSchema(version), false) =
-            (reason, self.config.replace_newer_schemas)
-        {
-            if refusals.newer_schema.is_none() {
+        // The first cookie's session, if it is of a newer schema: a logout
+        // ends it, and unless such cookies may be replaced, nothing else is
+        // written over it.
+        if let (Rejection::NewerSchema(version), true) = (reason, first) {
+            refusals.unreadable = unreadable;
+            if !self.config.replace_newer_schemas {
                 refusals.newer_schema = Some(version);
-                refusals.unreadable = unreadable;
             }
         }
     }
@@ -239,6 +243,7 @@ impl Inner {
             lifetime,
             schema: Some(schema),
             newer_schema: None,
+            unreadable: false,
         })
     }
 }

@@ -136,7 +136,7 @@ pub(crate) struct Written {
 
 impl Inner {
     /// Decides what `save` must do.
-    pub(crate) fn plan<T: Serialize + 'static>(
+    pub(crate) fn plan<T: Serialize + Default + 'static>(
         &self,
         state: &mut State<T>,
         now: u64,
@@ -157,24 +157,39 @@ impl Inner {
                 });
             }
         }
-        // The session's own lifetime is sealed within this configuration's
-        // bounds.
+        // A write over a session that could not be read (a cookie of a
+        // newer schema, allowed to be replaced) starts a new one and ends
+        // that id, as a renew would.
+        if state.unreadable && !state.end_origin && (state.changed || state.restart) {
+            state.id = SessionId::random();
+            state.end_origin = true;
+            state.restart = true;
+        }
+        // A lifetime newly chosen is sealed within this configuration's
+        // bounds; one loaded is kept as sealed (it is capped where it is
+        // applied), so an instance with lower bounds does not shorten what
+        // copies sealed elsewhere carry, nor the markers that outlast them.
         let config_lifetime = &self.config.lifetime;
-        state.lifetime = config_lifetime.cap(state.lifetime);
-        let lifetime = config_lifetime.of(&state.lifetime);
+        if state
+            .origin
+            .as_ref()
+            .is_none_or(|o| o.lifetime != state.lifetime)
+        {
+            state.lifetime = config_lifetime.cap(state.lifetime);
+        }
         // A lifetime shortened below the session's age ends the session,
-        // as destroy would: its copies must not go on under the old one.
+        // as destroy does: its copies must not go on under the old one.
         if let Some(origin) = &state.origin {
             if !state.end_origin
                 && origin.lifetime != state.lifetime
-                && lifetime.expired(state.created, state.loaded_at, now)
+                && config_lifetime
+                    .of(&state.lifetime)
+                    .expired(state.created, state.loaded_at, now)
             {
-                state.end_origin = true;
-                state.destroyed = true;
-                state.restart = true;
-                state.changed = false;
+                state.destroy();
             }
         }
+        let lifetime = config_lifetime.of(&state.lifetime);
         let end = match &state.origin {
             Some(origin) if state.end_origin => Some(End {
                 marker: self.config.revocation.then(|| {
@@ -498,6 +513,9 @@ impl Inner {
         state.created = self.config.lifetime.start(state.loaded_at);
         state.issued = state.loaded_at;
         state.schema = None;
+        // Nothing the browser held is left to protect.
+        state.newer_schema = None;
+        state.unreadable = false;
         if state.generation == generation {
             state.destroyed = false;
             state.restart = false;
@@ -522,6 +540,8 @@ impl Inner {
         state.created = write.created;
         state.issued = written.issued;
         state.schema = Some(write.schema);
+        state.newer_schema = None;
+        state.unreadable = false;
         state.origin = Some(Origin {
             id: write.id,
             key_position: 0,

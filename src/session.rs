@@ -86,8 +86,12 @@ pub(crate) struct State<T> {
     /// The schema version the value was loaded at (`None`: new).
     pub(crate) schema: Option<u32>,
     /// A candidate cookie was of a newer schema than this instance knows:
-    /// saving anything over it is refused.
+    /// saving anything over it but a logout is refused.
     pub(crate) newer_schema: Option<u32>,
+    /// `origin` is such a cookie's session, whose value could not be read:
+    /// a logout ends its id, and so does any write when such cookies may
+    /// be replaced (`with_replace_newer_schemas`).
+    pub(crate) unreadable: bool,
 }
 
 /// The cookie a session was opened from (or last saved to).
@@ -260,7 +264,7 @@ impl<T> Session<T> {
         let state = self.lock();
         // (A cookie of a newer schema is not loaded: its entry is not the
         // session's.)
-        state.newer_schema.is_none() && state.origin.as_ref().is_some_and(|o| o.stored.is_some())
+        !state.unreadable && state.origin.as_ref().is_some_and(|o| o.stored.is_some())
     }
 
     /// The session's id.
@@ -416,17 +420,25 @@ impl<T> Session<T> {
         T: Default,
     {
         let mut state = self.lock();
-        state.data = T::default();
-        state.lifetime = SessionLifetime::default();
+        state.destroy();
+        state.generation += 1;
+    }
+}
+
+impl<T: Default> State<T> {
+    /// What [`Session::destroy`] does to the state: the id loaded ends, the
+    /// value, its lifetime and schema start afresh under a new id.
+    pub(crate) fn destroy(&mut self) {
+        self.data = T::default();
+        self.lifetime = SessionLifetime::default();
         // A value set afterwards is a new session: written at the write
         // version, whatever schema the ended one had.
-        state.schema = None;
-        state.id = SessionId::random();
-        state.restart = true;
-        state.end_origin = true;
-        state.destroyed = true;
-        state.changed = false;
-        state.generation += 1;
+        self.schema = None;
+        self.id = SessionId::random();
+        self.restart = true;
+        self.end_origin = true;
+        self.destroyed = true;
+        self.changed = false;
     }
 }
 

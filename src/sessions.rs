@@ -371,7 +371,7 @@ impl Sessions {
         headers: &mut HeaderMap,
     ) -> Result<(), SaveError>
     where
-        T: Serialize + 'static,
+        T: Serialize + Default + 'static,
     {
         let inner = &*self.inner;
         if inner.config.store.is_none() {
@@ -419,7 +419,7 @@ impl Sessions {
         headers: &mut HeaderMap,
     ) -> Result<(), SaveError>
     where
-        T: Serialize + 'static,
+        T: Serialize + Default + 'static,
     {
         let inner = &*self.inner;
         debug_assert!(inner.config.store.is_none());

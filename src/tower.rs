@@ -333,7 +333,7 @@ pin_project! {
 impl<F, T, B, E> Future for ResponseFuture<F, T, B, E>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    T: Serialize + 'static,
+    T: Serialize + Default + 'static,
     B: Default,
 {
     type Output = Result<Response<B>, E>;
