@@ -10,13 +10,18 @@ use std::sync::OnceLock;
 use common::{NAME, ready, sessions};
 use libfuzzer_sys::fuzz_target;
 
-/// A valid cookie value holding a small session.
+/// A valid cookie value holding a small session, in wire format version 2
+/// (a lifetime of its own), which carries the most sealed fields.
 fn valid() -> &'static str {
     static VALUE: OnceLock<String> = OnceLock::new();
     VALUE.get_or_init(|| {
         let sessions = sessions();
         let session = ready(sessions.load::<Vec<u8>>(&http::HeaderMap::new())).unwrap();
         session.set(b"fuzz".to_vec());
+        session.set_lifetime(
+            sealed_session::SessionLifetime::browser_session()
+                .with_idle_timeout(std::time::Duration::from_secs(600)),
+        );
         let mut response = http::HeaderMap::new();
         ready(sessions.save(&session, &mut response)).unwrap();
         let set_cookie = response[http::header::SET_COOKIE].to_str().unwrap();
