@@ -7,8 +7,9 @@
 //! timeouts) is enforced on the server from sealed timestamps; old keys
 //! keep opening cookies after a rotation while every response re-seals
 //! under the new one. A session too large for its cookie moves to a
-//! [`SessionStore`] ([`MemoryStore`], or `RedisStore` with the `redis`
-//! feature), sealed there too, with a sealed pointer in the cookie.
+//! [`SessionStore`] ([`MemoryStore`], `RedisStore` with the `redis`
+//! feature, `RedisClusterStore` with `redis-cluster`), sealed there too,
+//! with a sealed pointer in the cookie.
 //!
 //! # Lifecycle of a request
 //!

@@ -343,11 +343,11 @@ impl Call<'_> {
         for command in commands {
             asked.add_command(command.clone());
         }
-        let mut replies = connection
+        let replies = connection
             .req_packed_commands(&asked, 0, asked.len())
             .await?;
-        replies.remove(0);
-        Ok(replies)
+        // Without the reply to `ASKING`.
+        Ok(replies.into_iter().skip(1).collect())
     }
 }
 

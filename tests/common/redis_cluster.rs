@@ -48,6 +48,8 @@ impl Master {
 pub struct RedisCluster {
     pub nodes: Vec<Node>,
     dir: PathBuf,
+    /// A command the servers run under (empty: none).
+    wrapper: Vec<String>,
 }
 
 /// Polls `done` every 50 ms until it holds or `limit` passes.
@@ -64,9 +66,16 @@ impl RedisCluster {
     /// until every node says `cluster_state:ok` and every replica is in
     /// sync with its master.
     pub fn start() -> RedisCluster {
+        RedisCluster::start_with(&[])
+    }
+
+    /// [`RedisCluster::start`], each server run through `wrapper` (e.g.
+    /// `taskset -c 0`).
+    pub fn start_with(wrapper: &[&str]) -> RedisCluster {
         let mut cluster = RedisCluster {
             nodes: Vec::new(),
             dir: temp_dir("cluster"),
+            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
         };
         for _ in 0..6 {
             let node = cluster.launch_answering();
@@ -124,7 +133,15 @@ impl RedisCluster {
 
     fn launch(&self, node: &mut Node) {
         let config = self.dir.join(format!("nodes-{}.conf", node.port));
-        let child = Command::new("redis-server")
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg("redis-server");
+                command
+            }
+            None => Command::new("redis-server"),
+        };
+        let child = command
             .args(["--port", &node.port.to_string()])
             .args(["--cluster-port", &node.bus_port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -143,6 +160,14 @@ impl RedisCluster {
                 "redis-server not found: install it (apt-get install redis-server); .ci/run does",
             );
         node.child = Some(child);
+    }
+
+    /// The process ids of the live nodes.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|node| node.child.as_ref().map(Child::id))
+            .collect()
     }
 
     /// Every node's URL.
