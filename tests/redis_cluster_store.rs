@@ -6,6 +6,8 @@
 
 #[macro_use]
 mod common;
+#[path = "common/model.rs"]
+mod model;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -296,6 +298,95 @@ async fn with_wait_a_write_is_on_the_replica_or_is_an_error() {
     assert!(!waiting.delete(&key).await.unwrap());
 }
 
+#[tokio::test]
+async fn a_hung_master_times_out_its_own_keys_only() {
+    let cluster = RedisCluster::start();
+    let store = connect(&cluster)
+        .await
+        .with_timeout(Duration::from_millis(300));
+    // One key on each master.
+    let masters = cluster.masters();
+    let mut keys = Vec::new();
+    for byte in 0..=255u8 {
+        let key = StoreKey::from_bytes([byte; 32]);
+        let (master, _) = replica_of(&cluster, &key);
+        if !keys.iter().any(|(_, m)| *m == master) {
+            assert!(store.create(&key, &[byte], MINUTE).await.unwrap());
+            keys.push((key, master));
+        }
+        if keys.len() == masters.len() {
+            break;
+        }
+    }
+    assert_eq!(keys.len(), 3);
+    let (hung_key, hung) = keys[0];
+    // Stopped, not dead: its connections stay open and nothing answers
+    // (shorter than the node timeout: no failover).
+    cluster.pause(hung, true);
+    let stalled = store.load(&hung_key).await;
+    let write = store.replace(&hung_key, b"new", MINUTE).await;
+    let mut others = Vec::new();
+    for (key, _) in &keys[1..] {
+        others.push(store.load(key).await);
+    }
+    cluster.pause(hung, false);
+    assert_eq!(stalled, Err(StoreError::Timeout));
+    assert_eq!(write, Err(StoreError::Timeout));
+    for ((key, _), loaded) in keys[1..].iter().zip(others) {
+        assert_eq!(loaded.unwrap(), Some(vec![key.as_bytes()[0]]));
+    }
+    // Back: the timed-out write may or may not have run (a timeout says
+    // nothing either way), the key holds one of the two values.
+    let after = store.load(&hung_key).await.unwrap().unwrap();
+    assert!(
+        after == [hung_key.as_bytes()[0]] || after == b"new",
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writes_to_one_key_are_decided_by_its_master() {
+    let cluster = RedisCluster::start();
+    let store = connect(&cluster).await;
+    let key = StoreKey::from_bytes([0x31; 32]);
+    // Twenty creates at once: exactly one writes.
+    let creates: Vec<_> = (0..20u8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { (n, store.create(&key, &[n], MINUTE).await.unwrap()) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in creates {
+        let (n, created) = task.await.unwrap();
+        if created {
+            winners.push(n);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(store.load(&key).await.unwrap(), Some(vec![winners[0]]));
+    // Replaces racing a delete: after the delete nothing is brought back.
+    let deleter = {
+        let store = store.clone();
+        tokio::spawn(async move { store.delete(&key).await.unwrap() })
+    };
+    let replaces: Vec<_> = (0..20u8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.replace(&key, &[100 + n], MINUTE).await.unwrap() })
+        })
+        .collect();
+    assert!(deleter.await.unwrap());
+    for task in replaces {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        None,
+        "replace never re-creates"
+    );
+}
+
 /// The counter in server mode: `/` counts a visit and answers the count.
 fn counter(store: RedisClusterStore) -> Router {
     let config = SessionConfig::default()
@@ -503,4 +594,39 @@ async fn a_killed_master_is_a_503_for_its_sessions_only_until_its_replica_takes_
         promoted_at - killed_at,
     );
     drop(cluster);
+}
+
+/// The model-based lifecycle test (`tests/common/model.rs`) on the
+/// cluster: one cluster, a key prefix of its own per case.
+/// `MODEL_CASES` sets the count (default 24).
+#[test]
+fn the_lifecycle_keeps_its_promises_on_a_redis_cluster() {
+    use proptest::test_runner::{Config, TestRunner};
+    let cases = std::env::var("MODEL_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(24);
+    let cluster = RedisCluster::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = runtime.block_on(connect(&cluster));
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let case = std::sync::atomic::AtomicU64::new(0);
+    let result = runner.run(&(model::setups(), model::ops()), |(setup, ops)| {
+        let n = case.fetch_add(1, Ordering::Relaxed);
+        let store = store.clone().with_prefix(format!("model{n}:"));
+        runtime.block_on(model::run(
+            setup,
+            &ops,
+            ManualClock::new(START),
+            Arc::new(store),
+            true,
+        ));
+        Ok(())
+    });
+    drop(cluster);
+    result.unwrap();
 }
