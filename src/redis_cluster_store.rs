@@ -35,7 +35,7 @@ use crate::store::StoreError;
 /// (`yes`) every node refuses every key (`CLUSTERDOWN`) from the moment
 /// the master is marked failed until its replica takes over. The window
 /// is the cluster's `cluster-node-timeout` plus the election: about
-/// 2.2–2.8 s with a 1 s node timeout in this crate's failover test (the
+/// 2.2–3.0 s with a 1 s node timeout in this crate's failover test (the
 /// default node timeout is 15 s).
 ///
 /// **Replication is asynchronous.** A master acknowledges a write before
@@ -307,8 +307,8 @@ enum Call<'a> {
 
 impl Call<'_> {
     /// The key that routes the call: the first argument after the
-    /// command name (single-key commands only); `None` for commands
-    /// without a key, which any node answers.
+    /// command name (this store sends single-key commands, and
+    /// `CONFIG GET`, whose "key" then picks some master, as good as any).
     fn key(&self) -> Option<&[u8]> {
         let command = match self {
             Call::Command(command) => *command,

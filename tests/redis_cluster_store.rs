@@ -119,6 +119,10 @@ async fn keys_carry_the_prefix_and_a_ttl() {
         redis::from_redis_value(cluster.query(master.port, &["PTTL", &name]).unwrap()).unwrap();
     assert_eq!(value, b"sealed");
     assert!((89_000..=90_000).contains(&ttl), "{ttl}");
+    // A large entry (4 MiB) goes through whole.
+    let big: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+    assert!(store.replace(&key, &big, MINUTE).await.unwrap());
+    assert_eq!(store.load(&key).await.unwrap(), Some(big));
 }
 
 #[tokio::test]
