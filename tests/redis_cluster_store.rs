@@ -391,6 +391,59 @@ async fn concurrent_writes_to_one_key_are_decided_by_its_master() {
     );
 }
 
+#[tokio::test]
+async fn a_write_acknowledged_just_before_a_failover_can_be_undone() {
+    let mut cluster = RedisCluster::start();
+    let store = connect(&cluster)
+        .await
+        .with_timeout(Duration::from_millis(500));
+    let waiting = store.clone().with_wait(1, Duration::from_millis(200));
+    let key = StoreKey::from_bytes([0x55; 32]);
+    let (master, replica) = replica_of(&cluster, &key);
+    assert!(waiting.create(&key, b"v1", MINUTE).await.unwrap());
+    // The replica falls behind: its link is cut and it cannot log in
+    // again (a wrong password), as if the network between them failed.
+    cluster
+        .query(replica, &["CONFIG", "SET", "masterauth", "wrong"])
+        .unwrap();
+    cluster
+        .query(master, &["CLIENT", "KILL", "TYPE", "replica"])
+        .unwrap();
+    wait_until(Duration::from_secs(5), "the replica is cut off", || {
+        cluster
+            .text(replica, &["INFO", "replication"])
+            .is_some_and(|info| info.contains("master_link_status:down"))
+    });
+    // With WAIT the write is not acknowledged (it reaches the master
+    // all the same); without, it is.
+    assert_eq!(
+        waiting.replace(&key, b"v2", MINUTE).await,
+        Err(StoreError::Timeout)
+    );
+    assert_eq!(store.replace(&key, b"v3", MINUTE).await, Ok(true));
+    cluster.kill(master);
+    let cluster = tokio::task::spawn_blocking(move || {
+        wait_until(Duration::from_secs(30), "the replica is promoted", || {
+            cluster.masters().iter().any(|m| m.port == replica)
+        });
+        cluster
+    })
+    .await
+    .unwrap();
+    let mut loaded = store.load(&key).await;
+    for _ in 0..50 {
+        if loaded.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        loaded = store.load(&key).await;
+    }
+    // The acknowledged "v3" is gone: the new master has the value from
+    // before the cut (asynchronous replication).
+    assert_eq!(loaded.unwrap().as_deref(), Some(&b"v1"[..]));
+    drop(cluster);
+}
+
 /// The counter in server mode: `/` counts a visit and answers the count.
 fn counter(store: RedisClusterStore) -> Router {
     let config = SessionConfig::default()
