@@ -127,7 +127,7 @@ impl RedisStore {
 }
 
 /// What every Redis store shares, over any connection (one node's
-/// [`ConnectionManager`], a cluster connection): the key prefix, the
+/// [`ConnectionManager`], the cluster store's router): the key prefix, the
 /// per-call timeout, the error mapping and the conditional writes.
 #[derive(Clone)]
 pub(crate) struct Redis<C> {
