@@ -7,7 +7,8 @@
 //!   build of this program (an older commit's, built by
 //!   `scripts/compare.sh --against REV`) beside this build's, in the same
 //!   run.
-//! - `compare serve MODE PORT [REDIS_URL]`: one server (single-threaded).
+//! - `compare serve MODE PORT [REDIS_URL]`: one server (single-threaded);
+//!   for the Redis Cluster modes, the nodes' URLs separated by commas.
 //! - `compare load PORT PATH SECONDS CONNECTIONS`: one load run.
 //!
 //! Modes: `none` (no session layer: the ceiling), `none_bytes` (no
@@ -15,8 +16,11 @@
 //! mode's size, which the client sends back: what the header bytes alone
 //! cost), `cookie`, `cookie_router` (cookie mode with the layer around the
 //! whole `Router` instead of `Router::layer`), `server_memory`,
-//! `server_redis`, `cookie_3kb` (a session carrying 2,800 bytes besides the
-//! count: a ~3.8 KB cookie). Every connection is one client with its own
+//! `server_redis`, `server_redis_cluster` (a local Redis Cluster of three
+//! masters with a replica each, which `run` starts when `redis-server` and
+//! `redis-cli` are installed), `server_redis_cluster_wait` (the same with
+//! `with_wait(1, 100 ms)`: every write waits for the replica), `cookie_3kb`
+//! (a session carrying 2,800 bytes besides the count: a ~3.8 KB cookie). Every connection is one client with its own
 //! session cookie; on `/` each request changes the session (the count rises
 //! by one, checked), on `/peek` it only reads it (the count stays,
 //! checked).
@@ -34,11 +38,20 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use sealed_session::{
-    Key, Keyring, MemoryStore, RedisStore, Session, SessionConfig, SessionLayer, Sessions,
-    StoreMode,
+    Key, Keyring, MemoryStore, RedisClusterStore, RedisStore, Session, SessionConfig, SessionLayer,
+    Sessions, StoreMode,
 };
 use serde::{Deserialize, Serialize};
 use tower::Layer as _;
+
+// The test suite's Redis Cluster: six local servers, three masters with a
+// replica each, killed on drop.
+#[allow(dead_code)]
+#[path = "../tests/common/redis_cluster.rs"]
+mod redis_cluster;
+#[allow(dead_code)]
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Counter {
@@ -84,6 +97,14 @@ async fn sessions(mode: &str, redis: Option<&str>) -> Sessions {
             let store = RedisStore::connect(redis.expect("server_redis needs a Redis URL"))
                 .await
                 .unwrap();
+            config = config.with_store(store).with_store_mode(StoreMode::Server);
+        }
+        "server_redis_cluster" | "server_redis_cluster_wait" => {
+            let nodes = redis.expect("the Redis Cluster modes need the nodes' URLs");
+            let mut store = RedisClusterStore::connect(nodes.split(',')).await.unwrap();
+            if mode == "server_redis_cluster_wait" {
+                store = store.with_wait(1, Duration::from_millis(100));
+            }
             config = config.with_store(store).with_store_mode(StoreMode::Server);
         }
         "cookie" | "cookie_3kb" | "cookie_router" | "none_bytes" => {}
@@ -372,6 +393,17 @@ fn comparison() -> Vec<Case> {
         ("server, Redis", "server_redis", "/"),
         ("cookie, ~3.8 KB session", "cookie_3kb", "/"),
         ("server, Redis, read-only", "server_redis", "/peek"),
+        ("server, Redis Cluster", "server_redis_cluster", "/"),
+        (
+            "server, Redis Cluster, read-only",
+            "server_redis_cluster",
+            "/peek",
+        ),
+        (
+            "server, Redis Cluster, with_wait(1, 100 ms)",
+            "server_redis_cluster_wait",
+            "/",
+        ),
     ]
     .into_iter()
     .map(|(label, mode, path)| Case::new(label, &me, mode, path))
@@ -429,12 +461,27 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
     if let Some((_, port)) = &redis {
         wait_for(*port).await;
     }
+    let is_cluster = |case: &Case| case.mode.starts_with("server_redis_cluster");
+    let installed = |program: &str| Command::new(program).arg("--version").output().is_ok();
+    let cluster = (cases.iter().any(is_cluster)
+        && installed("redis-server")
+        && installed("redis-cli"))
+    .then(|| {
+        let wrapper: &[&str] = if pinning() {
+            &["taskset", "-c", "0"]
+        } else {
+            &[]
+        };
+        redis_cluster::RedisCluster::start_with(wrapper)
+    });
     println!(
         "{} connections per run, {seconds} s per run, median of {runs} runs (the rows take turns); server pinned to core 0, load generator to core 1: {}",
         CONNECTIONS,
         if pinning() { "yes" } else { "no" }
     );
-    let skipped = |case: &Case| case.mode == "server_redis" && redis.is_none();
+    let skipped = |case: &Case| {
+        (case.mode == "server_redis" && redis.is_none()) || (is_cluster(case) && cluster.is_none())
+    };
     // Rounds of every case in turn, so that a slow spell of the machine
     // falls on all the rows alike rather than on the runs of one row.
     let mut rows: Vec<Row> = cases.iter().map(|_| Row::default()).collect();
@@ -445,7 +492,9 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
             }
             let port = free_port();
             let mut args = vec!["serve".to_owned(), case.mode.to_owned(), port.to_string()];
-            if let Some((_, redis_port)) = &redis {
+            if let Some(cluster) = cluster.as_ref().filter(|_| is_cluster(case)) {
+                args.push(cluster.urls().join(","));
+            } else if let Some((_, redis_port)) = &redis {
                 args.push(format!("redis://127.0.0.1:{redis_port}"));
             }
             let server = Killed(pinned("0", &case.server, &args).spawn().unwrap());
@@ -455,6 +504,9 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
             let mut pids = vec![server.0.id()];
             if case.mode == "server_redis" {
                 pids.extend(redis.as_ref().map(|(child, _)| child.0.id()));
+            }
+            if let Some(cluster) = cluster.as_ref().filter(|_| is_cluster(case)) {
+                pids.extend(cluster.pids());
             }
             let cpu_before = cpu_ns(&pids);
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -484,7 +536,9 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
     for (case, mut row) in cases.iter().zip(rows) {
         let label = &case.label;
         if skipped(case) {
-            println!("| {label} | skipped: redis-server not installed | | | | | | | | |");
+            println!(
+                "| {label} | skipped: redis-server (and redis-cli) not installed | | | | | | | | |"
+            );
             continue;
         }
         let rps = median(&mut row.rps);

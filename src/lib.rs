@@ -7,8 +7,9 @@
 //! timeouts) is enforced on the server from sealed timestamps; old keys
 //! keep opening cookies after a rotation while every response re-seals
 //! under the new one. A session too large for its cookie moves to a
-//! [`SessionStore`] ([`MemoryStore`], or `RedisStore` with the `redis`
-//! feature), sealed there too, with a sealed pointer in the cookie.
+//! [`SessionStore`] ([`MemoryStore`], `RedisStore` with the `redis`
+//! feature, `RedisClusterStore` with `redis-cluster`), sealed there too,
+//! with a sealed pointer in the cookie.
 //!
 //! # Lifecycle of a request
 //!
@@ -68,6 +69,9 @@
 //! - `axum`: [`Session<T>`] as an axum extractor (with `tower`).
 //! - `redis`: `RedisStore`, a [`SessionStore`] in Redis for many
 //!   instances (brings in the `redis` client and tokio's timer).
+//! - `redis-cluster`: `RedisClusterStore`, the same store in a Redis
+//!   Cluster, keys spread over every master (with `redis`; adds the
+//!   client's async cluster support).
 //!
 //! # Security
 //!
@@ -110,6 +114,8 @@ mod xaes;
 mod axum;
 #[cfg(feature = "tower")]
 mod cache_headers;
+#[cfg(feature = "redis-cluster")]
+mod redis_cluster_store;
 #[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(feature = "tower")]
@@ -134,6 +140,9 @@ pub use store::{SessionStore, StoreError, StoreFuture, StoreKey, StoreMode};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use crate::axum::MissingSessionLayer;
+#[cfg(feature = "redis-cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+pub use crate::redis_cluster_store::RedisClusterStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::redis_store::RedisStore;

@@ -1,13 +1,12 @@
 //! [`RedisStore`]: sessions in Redis, for many instances (feature `redis`).
 
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
 use redis::ErrorKind;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 
-use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
+use crate::store::{StoreError, StoreKey};
 
 /// A store in Redis (or any server speaking its protocol: Valkey,
 /// KeyDB, Dragonfly), shared by every instance.
@@ -47,12 +46,11 @@ use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
-    prefix: String,
-    timeout: Duration,
+    core: Redis<ConnectionManager>,
 }
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The default per-call timeout of the Redis stores.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl RedisStore {
     /// Connects to the server at `url` (`redis://host:port/db`,
@@ -84,36 +82,9 @@ impl RedisStore {
             ConnectionManager::new_with_config(client, config),
         )
         .await?;
-        let store = RedisStore {
-            connection,
-            prefix: "sealed-session:".to_owned(),
-            timeout: DEFAULT_TIMEOUT,
-        };
-        store.warn_if_evicting().await;
-        Ok(store)
-    }
-
-    /// Logs a `warn` when the server may evict keys under memory pressure:
-    /// every key this store writes has a time to live, so a `volatile-*`
-    /// or `allkeys-*` policy may drop live sessions and, worse,
-    /// revocation markers (written once, never read again while nobody
-    /// replays the copy: first in line for LRU), which makes revoked
-    /// copies open again. A server that does not allow `CONFIG GET`
-    /// (some managed services) is not checked.
-    async fn warn_if_evicting(&self) {
-        let mut command = redis::cmd("CONFIG");
-        command.arg("GET").arg("maxmemory-policy");
-        match self.query::<Vec<String>>(command).await {
-            Ok(reply) => {
-                if let Some(policy) = reply.get(1).filter(|p| p.as_str() != "noeviction") {
-                    tracing::warn!(
-                        policy = %policy,
-                        "Redis may evict session entries and revocation markers under memory pressure; set maxmemory-policy noeviction for the session store"
-                    );
-                }
-            }
-            Err(error) => tracing::debug!(%error, "Redis eviction policy not checked"),
-        }
+        let core = Redis::new(connection);
+        core.warn_if_evicting().await;
+        Ok(RedisStore { core })
     }
 
     /// The prefix of every key this store writes. Default
@@ -131,7 +102,7 @@ impl RedisStore {
     /// # }
     /// ```
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> RedisStore {
-        self.prefix = prefix.into();
+        self.core.prefix = prefix.into();
         self
     }
 
@@ -150,8 +121,62 @@ impl RedisStore {
     /// # }
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> RedisStore {
-        self.timeout = timeout;
+        self.core.timeout = timeout;
         self
+    }
+}
+
+/// What every Redis store shares, over any connection (one node's
+/// [`ConnectionManager`], the cluster store's router): the key prefix, the
+/// per-call timeout, the error mapping and the conditional writes.
+#[derive(Clone)]
+pub(crate) struct Redis<C> {
+    connection: C,
+    pub(crate) prefix: String,
+    pub(crate) timeout: Duration,
+    /// `WAIT replicas timeout` after every write, on the same connection.
+    pub(crate) wait: Option<Wait>,
+}
+
+/// Writes wait until this many replicas have them, for at most `timeout`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wait {
+    pub(crate) replicas: u32,
+    pub(crate) timeout: Duration,
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
+    pub(crate) fn new(connection: C) -> Redis<C> {
+        Redis {
+            connection,
+            prefix: "sealed-session:".to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            wait: None,
+        }
+    }
+
+    /// Logs a `warn` when the server may evict keys under memory pressure:
+    /// every key this store writes has a time to live, so a `volatile-*`
+    /// or `allkeys-*` policy may drop live sessions and, worse,
+    /// revocation markers (written once, never read again while nobody
+    /// replays the copy: first in line for LRU), which makes revoked
+    /// copies open again. A server that does not allow `CONFIG GET`
+    /// (some managed services) is not checked; in a cluster, the node
+    /// that answers is.
+    pub(crate) async fn warn_if_evicting(&self) {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg("maxmemory-policy");
+        match self.query::<Vec<String>>(command).await {
+            Ok(reply) => {
+                if let Some(policy) = reply.get(1).filter(|p| p.as_str() != "noeviction") {
+                    tracing::warn!(
+                        policy = %policy,
+                        "Redis may evict session entries and revocation markers under memory pressure; set maxmemory-policy noeviction for the session store"
+                    );
+                }
+            }
+            Err(error) => tracing::debug!(%error, "Redis eviction policy not checked"),
+        }
     }
 
     fn key(&self, key: &StoreKey) -> String {
@@ -162,10 +187,86 @@ impl RedisStore {
         let mut connection = self.connection.clone();
         bounded(self.timeout, command.query_async::<T>(&mut connection)).await
     }
+
+    /// Runs the write `command`, then, with [`Wait`], `WAIT` in the same
+    /// pipeline (same connection, so it waits for this write; in a
+    /// cluster the pipeline goes to the key's master). `changed` says from
+    /// the write's reply whether it changed anything; a change that fewer
+    /// replicas than asked confirmed in time is [`StoreError::Timeout`].
+    async fn write<T: redis::FromRedisValue>(
+        &self,
+        command: redis::Cmd,
+        changed: fn(&T) -> bool,
+    ) -> Result<T, StoreError> {
+        let Some(wait) = self.wait else {
+            return self.query(command).await;
+        };
+        let mut pipeline = redis::pipe();
+        pipeline
+            .add_command(command)
+            .cmd("WAIT")
+            .arg(wait.replicas)
+            .arg(millis(wait.timeout));
+        let mut connection = self.connection.clone();
+        let (reply, confirmed): (T, u32) = bounded(
+            self.timeout + wait.timeout,
+            pipeline.query_async(&mut connection),
+        )
+        .await?;
+        if changed(&reply) && confirmed < wait.replicas {
+            tracing::warn!(
+                confirmed,
+                asked = wait.replicas,
+                "Redis write not confirmed by enough replicas in time; it may be lost if the master fails"
+            );
+            return Err(StoreError::Timeout);
+        }
+        Ok(reply)
+    }
+
+    /// `SET key value <condition> PX ttl`: one atomic command, so a write
+    /// that fails leaves the old value; `Ok(false)` when the condition
+    /// (`NX`: absent, `XX`: present) did not hold.
+    pub(crate) async fn set_if(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+        condition: &str,
+    ) -> Result<bool, StoreError> {
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.key(key))
+            .arg(value)
+            .arg(condition)
+            .arg("PX")
+            .arg(millis(ttl).max(1));
+        // `OK` when written, nil when the condition did not hold.
+        let reply = self
+            .write::<Option<String>>(command, Option::is_some)
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    pub(crate) async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut command = redis::cmd("GET");
+        command.arg(self.key(key));
+        self.query(command).await
+    }
+
+    pub(crate) async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        let mut command = redis::cmd("DEL");
+        command.arg(self.key(key));
+        Ok(self.write::<u64>(command, |&n| n > 0).await? > 0)
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs a Redis call within `timeout`, mapping its errors.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     timeout: Duration,
     call: impl Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, StoreError> {
@@ -175,13 +276,21 @@ async fn bounded<T>(
     }
 }
 
-fn store_error(error: redis::RedisError) -> StoreError {
+/// A Redis error as a [`StoreError`]. Everything that is neither a
+/// timeout, a full server nor a reply of the wrong shape is
+/// [`StoreError::Unavailable`]: a refused or dropped connection, and in a
+/// cluster `CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN` and redirections the
+/// client gave up following.
+pub(crate) fn store_error(error: redis::RedisError) -> StoreError {
     if error.is_timeout() {
         return StoreError::Timeout;
     }
-    // Redis at `maxmemory` with a no-eviction policy refuses writes.
-    if error.code() == Some("OOM") {
-        return StoreError::Full;
+    match error.code() {
+        // Redis at `maxmemory` with a no-eviction policy refuses writes.
+        Some("OOM") => return StoreError::Full,
+        // Something other than a string under the key: not an entry.
+        Some("WRONGTYPE") => return StoreError::Corrupt(error.to_string()),
+        _ => {}
     }
     match error.kind() {
         ErrorKind::UnexpectedReturnType | ErrorKind::Parse => {
@@ -191,72 +300,55 @@ fn store_error(error: redis::RedisError) -> StoreError {
     }
 }
 
-impl RedisStore {
-    /// `SET key value <condition> PX ttl`: one atomic command, so a write
-    /// that fails leaves the old value; `Ok(false)` when the condition
-    /// (`NX`: absent, `XX`: present) did not hold.
-    async fn set_if(
-        &self,
-        key: &StoreKey,
-        value: &[u8],
-        ttl: Duration,
-        condition: &str,
-    ) -> Result<bool, StoreError> {
-        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut command = redis::cmd("SET");
-        command
-            .arg(self.key(key))
-            .arg(value)
-            .arg(condition)
-            .arg("PX")
-            .arg(millis);
-        // `OK` when written, nil when the condition did not hold.
-        let reply = self.query::<Option<String>>(command).await?;
-        Ok(reply.is_some())
-    }
+/// `SessionStore` and `Debug` for a Redis store type with a `core:
+/// Redis<_>` field.
+macro_rules! redis_session_store {
+    ($store:ident) => {
+        impl $crate::store::SessionStore for $store {
+            fn load<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+            ) -> $crate::store::StoreFuture<'a, Option<Vec<u8>>> {
+                Box::pin(self.core.load(key))
+            }
+
+            fn create<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+                value: &'a [u8],
+                ttl: std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.core.set_if(key, value, ttl, "NX"))
+            }
+
+            fn replace<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+                value: &'a [u8],
+                ttl: std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.core.set_if(key, value, ttl, "XX"))
+            }
+
+            fn delete<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.core.delete(key))
+            }
+        }
+
+        impl std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($store))
+                    .field("prefix", &self.core.prefix)
+                    .field("timeout", &self.core.timeout)
+                    .field("wait", &self.core.wait)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
 }
+pub(crate) use redis_session_store;
 
-impl SessionStore for RedisStore {
-    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move {
-            let mut command = redis::cmd("GET");
-            command.arg(self.key(key));
-            self.query::<Option<Vec<u8>>>(command).await
-        })
-    }
-
-    fn create<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        Box::pin(self.set_if(key, value, ttl, "NX"))
-    }
-
-    fn replace<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        Box::pin(self.set_if(key, value, ttl, "XX"))
-    }
-
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let mut command = redis::cmd("DEL");
-            command.arg(self.key(key));
-            Ok(self.query::<u64>(command).await? > 0)
-        })
-    }
-}
-
-impl fmt::Debug for RedisStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
+redis_session_store!(RedisStore);

@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod client;
 pub mod ready;
+pub mod redis_cluster;
 pub mod redis_server;
 #[macro_use]
 pub mod suite;

@@ -23,23 +23,12 @@ impl RedisServer {
 
     /// Starts a server that keeps its data across `kill` and `restart`.
     pub fn start_persistent() -> RedisServer {
-        let dir = std::env::temp_dir().join(format!(
-            "sealed-session-redis-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        RedisServer::launch(Some(dir))
+        RedisServer::launch(Some(temp_dir("redis")))
     }
 
     fn launch(dir: Option<std::path::PathBuf>) -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut server = RedisServer {
-            port,
+            port: free_port(),
             child: None,
             dir,
         };
@@ -102,6 +91,45 @@ impl RedisServer {
             && stream.read_exact(&mut reply).is_ok()
             && &reply == b"+PONG\r\n"
     }
+}
+
+/// A port of 127.0.0.1 free right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A new empty directory for one server's files.
+pub fn temp_dir(kind: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sealed-session-{kind}-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Connecting to a port where nothing listens fails within 5 s, as
+/// unavailable or timed out.
+pub async fn connecting_to_nothing_fails_fast<T: std::fmt::Debug>(
+    connect: impl AsyncFnOnce(String) -> Result<T, sealed_session::StoreError>,
+) {
+    let started = std::time::Instant::now();
+    let err = connect(format!("redis://127.0.0.1:{}", free_port()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            sealed_session::StoreError::Unavailable(_) | sealed_session::StoreError::Timeout
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 impl Drop for RedisServer {

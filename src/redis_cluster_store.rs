@@ -1,0 +1,682 @@
+//! [`RedisClusterStore`]: sessions in a Redis Cluster (feature
+//! `redis-cluster`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+use crate::redis_store::{DEFAULT_TIMEOUT, Redis, Wait, bounded, redis_session_store, store_error};
+use crate::store::StoreError;
+
+/// A store in a Redis Cluster (or a managed Redis/Valkey in cluster
+/// mode), shared by every instance.
+///
+/// The same entries as [`RedisStore`](crate::RedisStore): plain strings
+/// under `prefix + hex(key)`, written with `SET … NX PX` (create), `SET …
+/// XX PX` (replace) and `DEL`, each one atomic single-key command, with
+/// the same per-call timeout (default 1 s) and the same error mapping.
+/// The keys carry no hash tag, so sessions spread over every slot and
+/// every master. Each call goes to the master of its key's slot over one
+/// connection per node (the `redis` crate's connection manager), follows
+/// `MOVED` and `ASK` redirections, and picks up a new slot map (a
+/// resharding, a failover) from `CLUSTER SLOTS` by itself.
+///
+/// **When a master fails**, the calls for its slots fail until its replica
+/// is promoted: a dead node's refused connection, `CLUSTERDOWN`,
+/// `TRYAGAIN` and `MASTERDOWN` are [`StoreError::Unavailable`], a node
+/// that stops answering is [`StoreError::Timeout`]. The layer answers
+/// `503` for the sessions held there, never an empty session, and
+/// nothing is overwritten. The other shards go on **if the cluster runs
+/// with `cluster-require-full-coverage no`**; with Redis's default
+/// (`yes`) every node refuses every key (`CLUSTERDOWN`) from the moment
+/// the master is marked failed until its replica takes over. The window
+/// is the cluster's `cluster-node-timeout` plus the election: about
+/// 2.2–3.0 s with a 1 s node timeout in this crate's failover test (the
+/// default node timeout is 15 s).
+///
+/// **Replication is asynchronous.** A master acknowledges a write before
+/// its replica has it, so a write acknowledged just before the master
+/// dies can be missing on the promoted replica: a `replace` acknowledged
+/// to the user is undone (the next request sees the session as it was
+/// before), a `delete` (logout) is undone (the session is back), and a
+/// revocation marker is lost (a revoked copy opens again). Where that
+/// matters, [`with_wait`](RedisClusterStore::with_wait) makes each write
+/// wait until a replica has it.
+///
+/// **Use `maxmemory-policy noeviction`** on every node, as for
+/// [`RedisStore`](crate::RedisStore); [`connect`](RedisClusterStore::connect)
+/// asks one node and logs a `warn` when it evicts.
+///
+/// # Example
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use sealed_session::{RedisClusterStore, SessionConfig};
+///
+/// // Any reachable nodes; the store learns the others from them.
+/// let store = RedisClusterStore::connect(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+///     .await?
+///     .with_prefix("myapp:session:")
+///     .with_timeout(Duration::from_millis(500));
+/// let config = SessionConfig::default().with_store(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisClusterStore {
+    core: Redis<Router>,
+}
+
+impl RedisClusterStore {
+    /// Connects to the cluster through any of `nodes` (`redis://host:port`
+    /// each, with the password and TLS every node shares): reads the slot
+    /// map from the first that answers; connections to the masters are
+    /// made when first used.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] for a bad URL, no node reachable or a
+    /// cluster that is down, [`StoreError::Timeout`] when the nodes do not
+    /// answer within twice the default timeout.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = sealed_session::RedisClusterStore::connect(["redis://127.0.0.1:7000"]).await;
+    /// assert!(store.is_ok());
+    /// # }
+    /// ```
+    pub async fn connect<I, S>(nodes: I) -> Result<RedisClusterStore, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut seeds = Vec::new();
+        for node in nodes {
+            let info = redis::IntoConnectionInfo::into_connection_info(node.as_ref())
+                .map_err(store_error)?;
+            seeds.push(info);
+        }
+        let router = Router::new(seeds);
+        bounded(2 * DEFAULT_TIMEOUT, router.refresh()).await?;
+        let core = Redis::new(router);
+        core.warn_if_evicting().await;
+        Ok(RedisClusterStore { core })
+    }
+
+    /// The prefix of every key this store writes. Default
+    /// `sealed-session:`.
+    ///
+    /// # Panics
+    ///
+    /// If `prefix` holds a Redis Cluster hash tag (a `{` followed later by
+    /// a `}` with something between): every key would then hash to the
+    /// tag's slot, and all the sessions would live on one master.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sealed_session::StoreError> {
+    /// let store = sealed_session::RedisClusterStore::connect(["redis://127.0.0.1:7000"])
+    ///     .await?
+    ///     .with_prefix("shop:sessions:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> RedisClusterStore {
+        let prefix = prefix.into();
+        assert!(
+            !has_hash_tag(&prefix),
+            "a RedisClusterStore prefix must not hold a hash tag ({{…}}): it would put every session on one node"
+        );
+        self.core.prefix = prefix;
+        self
+    }
+
+    /// The longest one call may take before it fails with
+    /// [`StoreError::Timeout`]. Default 1 s.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sealed_session::StoreError> {
+    /// let store = sealed_session::RedisClusterStore::connect(["redis://127.0.0.1:7000"])
+    ///     .await?
+    ///     .with_timeout(std::time::Duration::from_millis(200));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> RedisClusterStore {
+        self.core.timeout = timeout;
+        self
+    }
+
+    /// Makes every write (create, replace, delete) wait until `replicas`
+    /// replicas of the key's master have it, for at most `timeout`
+    /// (Redis's `WAIT`, sent right after the write on the same
+    /// connection). A write that fewer replicas confirmed in time is
+    /// [`StoreError::Timeout`], so the layer answers `503`; like any call
+    /// that timed out, it may still have taken effect on the master.
+    ///
+    /// This narrows the asynchronous-replication window: a write
+    /// acknowledged with `with_wait(1, …)` is on the replica that a
+    /// failover would promote (with one replica per master). It is not
+    /// full consistency (Redis may still lose it, e.g. if that replica
+    /// restarts without persistence before the failover), and it costs
+    /// availability: while a master has fewer live replicas than
+    /// `replicas` (after a failover, until the old master is back as a
+    /// replica), every write to its slots fails. Reads do not wait.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sealed_session::StoreError> {
+    /// use std::time::Duration;
+    /// let store = sealed_session::RedisClusterStore::connect(["redis://127.0.0.1:7000"])
+    ///     .await?
+    ///     .with_wait(1, Duration::from_millis(100));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_wait(mut self, replicas: u32, timeout: Duration) -> RedisClusterStore {
+        self.core.wait = Some(Wait { replicas, timeout });
+        self
+    }
+}
+
+/// The cluster slot of `key`: CRC16 (XMODEM) of the key, or of its hash
+/// tag when it has one, modulo 16384.
+fn slot(key: &[u8]) -> usize {
+    let hashed = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let close = key[open + 1..].iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &key[open + 1..open + 1 + close])
+        })
+        .unwrap_or(key);
+    let crc = hashed.iter().fold(0u16, |crc, &byte| {
+        (0..8).fold(crc ^ (u16::from(byte) << 8), |crc, _| {
+            if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            }
+        })
+    });
+    usize::from(crc) % SLOTS
+}
+
+/// Whether `prefix + hex` would hash by a tag (Redis Cluster's rule: the
+/// first `{`, then the first `}` after it, not right after it). The hex
+/// digits that follow hold no brace, so the prefix decides.
+fn has_hash_tag(prefix: &str) -> bool {
+    prefix
+        .find('{')
+        .and_then(|open| prefix[open + 1..].find('}'))
+        .is_some_and(|length| length > 0)
+}
+
+redis_session_store!(RedisClusterStore);
+
+/// Redirections followed for one call (`MOVED` after a resharding or a
+/// failover, `ASK` during a slot migration).
+const REDIRECTIONS: usize = 3;
+
+/// The shortest time between two slot-map refreshes.
+const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Routes each command to the master of its key's slot, over one
+/// connection per node: a node that is down or hangs fails only the calls
+/// for its own slots. (The `redis` crate's own cluster connection, 1.2,
+/// rebuilds its view of the cluster with every request on hold, and after
+/// a master died it stalled calls to every shard for seconds in this
+/// crate's failover test.)
+///
+/// The slot map comes from `CLUSTER SLOTS`, at connect and again (in the
+/// background, at most every [`REFRESH_INTERVAL`]) after a `MOVED`, a
+/// connection error or a call abandoned at its timeout. `MOVED` is
+/// followed at once (the map is updated for that slot), `ASK` by sending
+/// `ASKING` and the command to the node named.
+#[derive(Clone)]
+pub(crate) struct Router {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The nodes given to `connect`, asked for the slot map when the
+    /// known nodes do not answer.
+    seeds: Vec<redis::ConnectionInfo>,
+    /// The master of each slot, as an index into `masters`.
+    map: RwLock<SlotMap>,
+    /// One connection per node address, made when first needed.
+    connections: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<ConnectionManager>>>>,
+    refreshing: AtomicBool,
+    started: Instant,
+    /// When the last refresh began, in milliseconds since `started`.
+    refreshed_ms: AtomicU64,
+}
+
+#[derive(Default)]
+struct SlotMap {
+    /// `host:port` of each master.
+    masters: Vec<String>,
+    /// For each of the 16384 slots, its master's index, or `None`.
+    slots: Vec<Option<usize>>,
+}
+
+const SLOTS: usize = 16384;
+
+impl SlotMap {
+    fn master(&self, slot: usize) -> Option<&str> {
+        let index = (*self.slots.get(slot)?)?;
+        self.masters.get(index).map(String::as_str)
+    }
+
+    fn set(&mut self, slot: usize, address: &str) {
+        let index = match self.masters.iter().position(|m| m == address) {
+            Some(index) => index,
+            None => {
+                self.masters.push(address.to_owned());
+                self.masters.len() - 1
+            }
+        };
+        if let Some(entry) = self.slots.get_mut(slot) {
+            *entry = Some(index);
+        }
+    }
+}
+
+/// One call: a command, or a pipeline (every command for one key).
+#[derive(Clone, Copy)]
+enum Call<'a> {
+    Command(&'a Cmd),
+    Pipeline(&'a Pipeline),
+}
+
+impl Call<'_> {
+    /// The key that routes the call: the first argument after the
+    /// command name (this store sends single-key commands, and
+    /// `CONFIG GET`, whose "key" then picks some master, as good as any).
+    fn key(&self) -> Option<&[u8]> {
+        let command = match self {
+            Call::Command(command) => *command,
+            Call::Pipeline(pipeline) => pipeline.cmd_iter().next()?,
+        };
+        match command.args_iter().nth(1)? {
+            redis::Arg::Simple(key) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Sends the call on `connection`, after `ASKING` if `asking`.
+    async fn send(
+        self,
+        connection: &mut ConnectionManager,
+        asking: bool,
+    ) -> RedisResult<Vec<Value>> {
+        let commands: Vec<&Cmd> = match self {
+            Call::Command(command) if !asking => {
+                return Ok(vec![connection.req_packed_command(command).await?]);
+            }
+            Call::Pipeline(pipeline) if !asking => {
+                return connection
+                    .req_packed_commands(pipeline, 0, pipeline.len())
+                    .await;
+            }
+            Call::Command(command) => vec![command],
+            Call::Pipeline(pipeline) => pipeline.cmd_iter().collect(),
+        };
+        let mut asked = redis::pipe();
+        asked.cmd("ASKING");
+        for command in commands {
+            asked.add_command(command.clone());
+        }
+        let replies = connection
+            .req_packed_commands(&asked, 0, asked.len())
+            .await?;
+        // Without the reply to `ASKING`.
+        Ok(replies.into_iter().skip(1).collect())
+    }
+}
+
+/// Where a reply sends the call instead.
+enum Redirect {
+    Moved(usize, String),
+    Ask(String),
+}
+
+/// The redirection in `replies`, if any.
+fn redirect(replies: &[Value]) -> Option<Redirect> {
+    replies.iter().find_map(|reply| {
+        let Value::ServerError(_) = reply else {
+            return None;
+        };
+        let error = reply.clone().extract_error().err()?;
+        let (address, slot) = error.redirect_node()?;
+        let address = address.to_owned();
+        match error.code()? {
+            "MOVED" => Some(Redirect::Moved(usize::from(slot), address)),
+            "ASK" => Some(Redirect::Ask(address)),
+            _ => None,
+        }
+    })
+}
+
+impl Router {
+    fn new(seeds: Vec<redis::ConnectionInfo>) -> Router {
+        Router {
+            shared: Arc::new(Shared {
+                seeds,
+                map: RwLock::new(SlotMap::default()),
+                connections: Mutex::default(),
+                refreshing: AtomicBool::new(false),
+                started: Instant::now(),
+                refreshed_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.shared.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The connection to `address` (`host:port`), made if needed with the
+    /// seeds' settings (password, TLS).
+    async fn connection(&self, address: &str) -> RedisResult<ConnectionManager> {
+        let cell = self
+            .shared
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(address.to_owned())
+            .or_default()
+            .clone();
+        let connection = cell
+            .get_or_try_init(|| async {
+                let (host, port) = address.rsplit_once(':').ok_or_else(|| {
+                    RedisError::from((ErrorKind::Client, "bad node address", address.to_owned()))
+                })?;
+                let port: u16 = port.parse().map_err(|_| {
+                    RedisError::from((ErrorKind::Client, "bad node port", address.to_owned()))
+                })?;
+                let seed = self.shared.seeds.first().ok_or_else(|| {
+                    RedisError::from((ErrorKind::Client, "no cluster node given"))
+                })?;
+                let info = seed.clone().set_addr(match seed.addr() {
+                    redis::ConnectionAddr::TcpTls {
+                        insecure,
+                        tls_params,
+                        ..
+                    } => redis::ConnectionAddr::TcpTls {
+                        host: host.to_owned(),
+                        port,
+                        insecure: *insecure,
+                        tls_params: tls_params.clone(),
+                    },
+                    _ => redis::ConnectionAddr::Tcp(host.to_owned(), port),
+                });
+                let client = redis::Client::open(info)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(DEFAULT_TIMEOUT))
+                    .set_response_timeout(Some(DEFAULT_TIMEOUT))
+                    .set_number_of_retries(1);
+                ConnectionManager::new_with_config(client, config).await
+            })
+            .await?;
+        Ok(connection.clone())
+    }
+
+    /// Reads the slot map from the first node that gives it: the known
+    /// masters, then the seeds.
+    async fn refresh(&self) -> RedisResult<()> {
+        let mut candidates: Vec<String> = self
+            .shared
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .masters
+            .clone();
+        for seed in &self.shared.seeds {
+            if let redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } = seed.addr()
+            {
+                candidates.push(format!("{host}:{port}"));
+            }
+        }
+        let mut last = RedisError::from((ErrorKind::Client, "no cluster node given"));
+        for address in candidates {
+            match self.slots_from(&address).await {
+                Ok(map) => {
+                    // Connections to nodes no longer masters go (a node
+                    // that left, moved or was demoted).
+                    self.shared
+                        .connections
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .retain(|address, _| map.masters.contains(address));
+                    *self
+                        .shared
+                        .map
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner) = map;
+                    return Ok(());
+                }
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
+    }
+
+    /// `CLUSTER SLOTS` of the node at `address`, as a slot map.
+    async fn slots_from(&self, address: &str) -> RedisResult<SlotMap> {
+        let mut connection = self.connection(address).await?;
+        let mut command = redis::cmd("CLUSTER");
+        command.arg("SLOTS");
+        let ranges: Vec<Value> =
+            tokio::time::timeout(DEFAULT_TIMEOUT, command.query_async(&mut connection))
+                .await
+                .map_err(|_| RedisError::from((ErrorKind::Io, "CLUSTER SLOTS timed out")))??;
+        let asked_host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+        let mut map = SlotMap {
+            masters: Vec::new(),
+            slots: vec![None; SLOTS],
+        };
+        for range in ranges {
+            let (start, end, master): (usize, usize, Vec<Value>) = match range {
+                Value::Array(fields) if fields.len() >= 3 => {
+                    let mut fields = fields.into_iter();
+                    let start = redis::from_redis_value(fields.next().unwrap_or(Value::Nil))?;
+                    let end = redis::from_redis_value(fields.next().unwrap_or(Value::Nil))?;
+                    let master = redis::from_redis_value(fields.next().unwrap_or(Value::Nil))?;
+                    (start, end, master)
+                }
+                _ => continue,
+            };
+            let mut master = master.into_iter();
+            let host: String = redis::from_redis_value(master.next().unwrap_or(Value::Nil))?;
+            let port: u16 = redis::from_redis_value(master.next().unwrap_or(Value::Nil))?;
+            // An empty or `?` host: the node that answered.
+            let host = if host.is_empty() || host == "?" {
+                asked_host.to_owned()
+            } else {
+                host
+            };
+            let address = format!("{host}:{port}");
+            for slot in start..=end.min(SLOTS - 1) {
+                map.set(slot, &address);
+            }
+        }
+        Ok(map)
+    }
+
+    /// A refresh in the background, unless one runs or ran in the last
+    /// [`REFRESH_INTERVAL`].
+    fn refresh_soon(&self) {
+        let now = self.now_ms();
+        let last = self.shared.refreshed_ms.load(Ordering::SeqCst);
+        if (last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL)
+            || self.shared.refreshing.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.shared.refreshing.store(false, Ordering::SeqCst);
+            return;
+        };
+        self.shared.refreshed_ms.store(now.max(1), Ordering::SeqCst);
+        let router = self.clone();
+        runtime.spawn(async move {
+            if let Err(error) = router.refresh().await {
+                tracing::debug!(%error, "Redis Cluster slot map not refreshed");
+            }
+            router.shared.refreshing.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// The master for `key`'s slot, or any known node for no key.
+    fn address_for(&self, key: Option<&[u8]>) -> RedisResult<String> {
+        let map = self
+            .shared
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let address = match key {
+            Some(key) => map.master(slot(key)),
+            None => map.masters.first().map(String::as_str),
+        };
+        address.map(str::to_owned).ok_or_else(|| {
+            RedisError::from((
+                ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+                "no master serves this slot",
+            ))
+        })
+    }
+
+    /// Sends `call` to its master, following redirections.
+    async fn route(&self, call: Call<'_>) -> RedisResult<Vec<Value>> {
+        // Abandoned (the caller's timeout): the node may hang, look again.
+        let watch = Watch {
+            router: self,
+            answered: false,
+        };
+        let mut address = self.address_for(call.key())?;
+        let mut asking = false;
+        let mut replies = Vec::new();
+        for _ in 0..=REDIRECTIONS {
+            let result = match self.connection(&address).await {
+                Ok(mut connection) => call.send(&mut connection, asking).await,
+                Err(error) => Err(error),
+            };
+            replies = match result {
+                Ok(replies) => replies,
+                Err(error) => {
+                    // A node that refuses, drops or does not answer:
+                    // the map may be out of date (a failover).
+                    self.refresh_soon();
+                    return watch.answered(Err(error));
+                }
+            };
+            match redirect(&replies) {
+                None => return watch.answered(Ok(replies)),
+                Some(Redirect::Moved(slot, to)) => {
+                    self.shared
+                        .map
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .set(slot, &to);
+                    self.refresh_soon();
+                    (address, asking) = (to, false);
+                }
+                Some(Redirect::Ask(to)) => (address, asking) = (to, true),
+            }
+        }
+        watch.answered(Ok(replies))
+    }
+}
+
+/// Notes that a call was answered; dropped without an answer (its
+/// timeout passed), asks for a refresh of the slot map.
+struct Watch<'a> {
+    router: &'a Router,
+    answered: bool,
+}
+
+impl Watch<'_> {
+    fn answered<T>(mut self, result: T) -> T {
+        self.answered = true;
+        result
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.router.refresh_soon();
+        }
+    }
+}
+
+impl ConnectionLike for Router {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let mut replies = self.route(Call::Command(cmd)).await?;
+            Ok(replies.pop().unwrap_or(Value::Nil))
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            // Plain pipelines only (no transactions): every reply.
+            let replies = self.route(Call::Pipeline(pipeline)).await?;
+            Ok(replies.into_iter().skip(offset).take(count).collect())
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{has_hash_tag, slot};
+
+    #[test]
+    fn slots_are_redis_cluster_slots() {
+        // CRC16/XMODEM's check value, and slots Redis computes
+        // (`CLUSTER KEYSLOT`).
+        assert_eq!(slot(b"123456789"), 0x31c3);
+        assert_eq!(slot(b"foo"), 12182);
+        assert_eq!(slot(b"{user1000}.following"), slot(b"user1000"));
+        assert_ne!(slot(b"foo{}{bar}"), slot(b"bar"), "an empty tag is no tag");
+    }
+
+    #[test]
+    fn a_prefix_with_a_hash_tag_is_recognised_by_redis_rule() {
+        for tagged in ["{app}:", "a{b}c", "x{{}"] {
+            assert!(has_hash_tag(tagged), "{tagged}");
+        }
+        // "{}{a}": the first `}` comes right after the first `{`, so
+        // Redis hashes the whole key: not a tag.
+        for plain in ["sealed-session:", "a{b", "a}b{", "{}", "app{}:", "{}{a}"] {
+            assert!(!has_hash_tag(plain), "{plain}");
+        }
+    }
+}
