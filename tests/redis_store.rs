@@ -127,37 +127,15 @@ async fn a_server_out_of_memory_is_full_and_keeps_the_old_value() {
 /// does not depend on that, since a copy past its deadline is refused
 /// before the store is asked. `MODEL_CASES` sets the count (default 48).
 mod model_on_redis {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, OnceLock};
 
-    use proptest::prelude::*;
+    use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
     use sealed_session::{ManualClock, RedisStore};
 
     use super::common::START;
     use super::common::redis_server::RedisServer;
     use super::model::{ops, run, setups};
-
-    struct Shared {
-        runtime: tokio::runtime::Runtime,
-        store: RedisStore,
-        _server: RedisServer,
-    }
-
-    fn shared() -> &'static Shared {
-        static SHARED: OnceLock<Shared> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            let server = RedisServer::start();
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            let store = runtime
-                .block_on(RedisStore::connect(&server.url()))
-                .unwrap();
-            Shared {
-                runtime,
-                store,
-                _server: server,
-            }
-        })
-    }
 
     fn cases() -> u32 {
         std::env::var("MODEL_CASES")
@@ -166,18 +144,38 @@ mod model_on_redis {
             .unwrap_or(48)
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
-
-        #[test]
-        fn the_lifecycle_keeps_its_promises_on_redis(setup in setups(), ops in ops()) {
-            static CASE: AtomicU64 = AtomicU64::new(0);
-            let shared = shared();
-            let case = CASE.fetch_add(1, Ordering::Relaxed);
-            let store = shared.store.clone().with_prefix(format!("model{case}:"));
-            shared
-                .runtime
-                .block_on(run(setup, &ops, ManualClock::new(START), Arc::new(store), true));
-        }
+    /// One server for every case, stopped when the test ends (a case that
+    /// fails is caught by the runner, so the server is dropped then too);
+    /// failing cases are kept in `redis_store.proptest-regressions`.
+    #[test]
+    fn the_lifecycle_keeps_its_promises_on_redis() {
+        let server = RedisServer::start();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let store = runtime
+            .block_on(RedisStore::connect(&server.url()))
+            .unwrap();
+        let mut runner = TestRunner::new(Config {
+            cases: cases(),
+            source_file: Some(file!()),
+            failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+                "proptest-regressions",
+            ))),
+            ..Config::default()
+        });
+        let case = AtomicU64::new(0);
+        let result = runner.run(&(setups(), ops()), |(setup, ops)| {
+            let n = case.fetch_add(1, Ordering::Relaxed);
+            let store = store.clone().with_prefix(format!("model{n}:"));
+            runtime.block_on(run(
+                setup,
+                &ops,
+                ManualClock::new(START),
+                Arc::new(store),
+                true,
+            ));
+            Ok(())
+        });
+        drop(server);
+        result.unwrap();
     }
 }
