@@ -175,7 +175,15 @@ impl RedisClusterStore {
     /// restarts without persistence before the failover), and it costs
     /// availability: while a master has fewer live replicas than
     /// `replicas` (after a failover, until the old master is back as a
-    /// replica), every write to its slots fails. Reads do not wait.
+    /// replica), every write to its slots fails. Reads do not wait: writes
+    /// that wait go over a connection of their own to each master.
+    ///
+    /// A create or replace that fewer replicas confirmed in time is a
+    /// `Timeout`; a delete that ran is reported done even unconfirmed
+    /// (with a `warn`): the session it ended or moved back into its
+    /// cookie must not be reported kept, and a failover that undoes it
+    /// only brings back an entry, as without `WAIT`. Timeouts under a
+    /// millisecond count as one (Redis reads `WAIT n 0` as "forever").
     ///
     /// # Example
     ///
@@ -190,6 +198,7 @@ impl RedisClusterStore {
     /// # }
     /// ```
     pub fn with_wait(mut self, replicas: u32, timeout: Duration) -> RedisClusterStore {
+        let timeout = timeout.max(Duration::from_millis(1));
         self.core.wait = Some(Wait { replicas, timeout });
         self
     }
@@ -236,6 +245,22 @@ const REDIRECTIONS: usize = 3;
 
 /// The shortest time between two slot-map refreshes.
 const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long a node connection keeps a reply slot that nobody awaits any
+/// more (each call has the store's own timeout, and `with_wait`'s).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The suffix of a node's second connection, for writes that `WAIT`.
+const WAIT_LANE: &str = "#wait";
+
+/// Clears the "refreshing" flag when dropped.
+struct Refreshed<'a>(&'a AtomicBool);
+
+impl Drop for Refreshed<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
 
 /// Routes each command to the master of its key's slot, over one
 /// connection per node: a node that is down or hangs fails only the calls
@@ -320,6 +345,18 @@ impl Call<'_> {
         }
     }
 
+    /// Whether the call waits for replicas (`WAIT`): it goes over a
+    /// connection of its own, since Redis blocks the whole connection
+    /// while `WAIT` waits.
+    fn waits(&self) -> bool {
+        let Call::Pipeline(pipeline) = self else {
+            return false;
+        };
+        pipeline.cmd_iter().any(|command| {
+            matches!(command.args_iter().next(), Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"WAIT"))
+        })
+    }
+
     /// Sends the call on `connection`, after `ASKING` if `asking`.
     async fn send(
         self,
@@ -393,14 +430,20 @@ impl Router {
     }
 
     /// The connection to `address` (`host:port`), made if needed with the
-    /// seeds' settings (password, TLS).
-    async fn connection(&self, address: &str) -> RedisResult<ConnectionManager> {
+    /// seeds' settings (password, TLS); `waits` picks the node's second
+    /// connection, for writes that wait for replicas.
+    async fn connection(&self, address: &str, waits: bool) -> RedisResult<ConnectionManager> {
+        let lane = if waits {
+            format!("{address}{WAIT_LANE}")
+        } else {
+            address.to_owned()
+        };
         let cell = self
             .shared
             .connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(address.to_owned())
+            .entry(lane)
             .or_default()
             .clone();
         let connection = cell
@@ -428,9 +471,11 @@ impl Router {
                     _ => redis::ConnectionAddr::Tcp(host.to_owned(), port),
                 });
                 let client = redis::Client::open(info)?;
+                // Each call is bounded by the store's own timeout (and
+                // wait); this one only drops replies nobody awaits.
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(DEFAULT_TIMEOUT))
-                    .set_response_timeout(Some(DEFAULT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
                     .set_number_of_retries(1);
                 ConnectionManager::new_with_config(client, config).await
             })
@@ -455,17 +500,30 @@ impl Router {
                 candidates.push(format!("{host}:{port}"));
             }
         }
-        let mut last = RedisError::from((ErrorKind::Client, "no cluster node given"));
+        candidates.dedup();
+        // Every candidate at once: a node that hangs does not hold up the
+        // others' answers. The first map that serves any slot wins (a node
+        // that has not joined the cluster answers with none).
+        let mut asked = tokio::task::JoinSet::new();
         for address in candidates {
-            match self.slots_from(&address).await {
-                Ok(map) => {
+            let router = self.clone();
+            asked.spawn(async move { router.slots_from(&address).await });
+        }
+        let mut last = RedisError::from((ErrorKind::Client, "no cluster node given"));
+        while let Some(answer) = asked.join_next().await {
+            match answer {
+                Ok(Ok(map)) if map.slots.iter().any(Option::is_some) => {
+                    asked.abort_all();
                     // Connections to nodes no longer masters go (a node
                     // that left, moved or was demoted).
                     self.shared
                         .connections
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .retain(|address, _| map.masters.contains(address));
+                        .retain(|lane, _| {
+                            let address = lane.strip_suffix(WAIT_LANE).unwrap_or(lane);
+                            map.masters.iter().any(|master| master == address)
+                        });
                     *self
                         .shared
                         .map
@@ -473,7 +531,14 @@ impl Router {
                         .unwrap_or_else(PoisonError::into_inner) = map;
                     return Ok(());
                 }
-                Err(error) => last = error,
+                Ok(Ok(_)) => {
+                    last = RedisError::from((
+                        ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+                        "a node answered with no slots",
+                    ))
+                }
+                Ok(Err(error)) => last = error,
+                Err(_) => {}
             }
         }
         Err(last)
@@ -481,7 +546,7 @@ impl Router {
 
     /// `CLUSTER SLOTS` of the node at `address`, as a slot map.
     async fn slots_from(&self, address: &str) -> RedisResult<SlotMap> {
-        let mut connection = self.connection(address).await?;
+        let mut connection = self.connection(address, false).await?;
         let mut command = redis::cmd("CLUSTER");
         command.arg("SLOTS");
         let ranges: Vec<Value> =
@@ -505,13 +570,15 @@ impl Router {
                 _ => continue,
             };
             let mut master = master.into_iter();
-            let host: String = redis::from_redis_value(master.next().unwrap_or(Value::Nil))?;
+            // `cluster-preferred-endpoint-type unknown-endpoint` gives no
+            // host (nil).
+            let host: Option<String> =
+                redis::from_redis_value(master.next().unwrap_or(Value::Nil))?;
             let port: u16 = redis::from_redis_value(master.next().unwrap_or(Value::Nil))?;
-            // An empty or `?` host: the node that answered.
-            let host = if host.is_empty() || host == "?" {
-                asked_host.to_owned()
-            } else {
-                host
+            // No host, an empty one or `?`: the node that answered.
+            let host = match host {
+                Some(host) if !host.is_empty() && host != "?" => host,
+                _ => asked_host.to_owned(),
             };
             let address = format!("{host}:{port}");
             for slot in start..=end.min(SLOTS - 1) {
@@ -538,10 +605,12 @@ impl Router {
         self.shared.refreshed_ms.store(now.max(1), Ordering::SeqCst);
         let router = self.clone();
         runtime.spawn(async move {
+            // Cleared however the task ends (a runtime shutting down drops
+            // it mid-refresh).
+            let _done = Refreshed(&router.shared.refreshing);
             if let Err(error) = router.refresh().await {
                 tracing::debug!(%error, "Redis Cluster slot map not refreshed");
             }
-            router.shared.refreshing.store(false, Ordering::SeqCst);
         });
     }
 
@@ -574,8 +643,9 @@ impl Router {
         let mut address = self.address_for(call.key())?;
         let mut asking = false;
         let mut replies = Vec::new();
+        let waits = call.waits();
         for _ in 0..=REDIRECTIONS {
-            let result = match self.connection(&address).await {
+            let result = match self.connection(&address, waits).await {
                 Ok(mut connection) => call.send(&mut connection, asking).await,
                 Err(error) => Err(error),
             };
@@ -588,9 +658,19 @@ impl Router {
                     return watch.answered(Err(error));
                 }
             };
+            // A redirection without a host (`:port`, with
+            // `unknown-endpoint`): the host of the node that answered.
+            let on_this_host = |to: String| match to.strip_prefix(':') {
+                Some(port) => {
+                    let host = address.rsplit_once(':').map_or("", |(host, _)| host);
+                    format!("{host}:{port}")
+                }
+                None => to,
+            };
             match redirect(&replies) {
                 None => return watch.answered(Ok(replies)),
                 Some(Redirect::Moved(slot, to)) => {
+                    let to = on_this_host(to);
                     self.shared
                         .map
                         .write()
@@ -599,7 +679,7 @@ impl Router {
                     self.refresh_soon();
                     (address, asking) = (to, false);
                 }
-                Some(Redirect::Ask(to)) => (address, asking) = (to, true),
+                Some(Redirect::Ask(to)) => (address, asking) = (on_this_host(to), true),
             }
         }
         watch.answered(Ok(replies))

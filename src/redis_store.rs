@@ -49,6 +49,9 @@ pub struct RedisStore {
     core: Redis<ConnectionManager>,
 }
 
+/// How long a connection keeps a reply slot that nobody awaits any more.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The default per-call timeout of the Redis stores.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -75,7 +78,9 @@ impl RedisStore {
         let client = redis::Client::open(url).map_err(store_error)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(DEFAULT_TIMEOUT))
-            .set_response_timeout(Some(DEFAULT_TIMEOUT))
+            // Each call is bounded by the store's own timeout
+            // (`with_timeout`); this one only drops replies nobody awaits.
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2);
         let connection = bounded(
             2 * DEFAULT_TIMEOUT,
@@ -192,11 +197,14 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
     /// pipeline (same connection, so it waits for this write; in a
     /// cluster the pipeline goes to the key's master). `changed` says from
     /// the write's reply whether it changed anything; a change that fewer
-    /// replicas than asked confirmed in time is [`StoreError::Timeout`].
+    /// replicas than asked confirmed in time is [`StoreError::Timeout`]
+    /// when `strict`, else reported done with a `warn` (a delete: the
+    /// lifecycle must not take a session it ended for one it kept).
     async fn write<T: redis::FromRedisValue>(
         &self,
         command: redis::Cmd,
         changed: fn(&T) -> bool,
+        strict: bool,
     ) -> Result<T, StoreError> {
         let Some(wait) = self.wait else {
             return self.query(command).await;
@@ -219,7 +227,9 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
                 asked = wait.replicas,
                 "Redis write not confirmed by enough replicas in time; it may be lost if the master fails"
             );
-            return Err(StoreError::Timeout);
+            if strict {
+                return Err(StoreError::Timeout);
+            }
         }
         Ok(reply)
     }
@@ -243,7 +253,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
             .arg(millis(ttl).max(1));
         // `OK` when written, nil when the condition did not hold.
         let reply = self
-            .write::<Option<String>>(command, Option::is_some)
+            .write::<Option<String>>(command, Option::is_some, true)
             .await?;
         Ok(reply.is_some())
     }
@@ -257,7 +267,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
     pub(crate) async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.key(key));
-        Ok(self.write::<u64>(command, |&n| n > 0).await? > 0)
+        Ok(self.write::<u64>(command, |&n| n > 0, false).await? > 0)
     }
 }
 

@@ -1,0 +1,416 @@
+//! Adversarial review of `RedisClusterStore` (a helper with a fresh
+//! context): each test reproduced a defect of the first version (it
+//! failed then) and now checks its fix. Real clusters
+//! from `tests/common/redis_cluster.rs`; run with `--test-threads=1` on a
+//! small machine.
+
+/// Only the cluster and server helpers (no `axum` feature needed), and
+/// the few lifecycle helpers used here.
+#[allow(dead_code)]
+mod common {
+    pub mod redis_cluster;
+    pub mod redis_server;
+
+    use http::HeaderMap;
+    use http::header::{COOKIE, SET_COOKIE};
+    use sealed_session::{Key, Keyring, ManualClock, Session, SessionConfig, Sessions};
+
+    pub const START: u64 = 1_700_000_000;
+
+    pub fn ring(bytes: &[u8]) -> Keyring {
+        Keyring::new(Key::from_bytes([bytes[0]; 32]).unwrap())
+    }
+
+    pub fn config(clock: &ManualClock) -> SessionConfig {
+        SessionConfig::default().with_clock(clock.clone())
+    }
+
+    /// What a browser sends back after `response` (its one cookie).
+    pub fn request_after(response: &HeaderMap) -> HeaderMap {
+        let all: Vec<_> = response.get_all(SET_COOKIE).iter().collect();
+        assert_eq!(all.len(), 1, "one Set-Cookie: {all:?}");
+        let pair = all[0]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, pair.parse().unwrap());
+        headers
+    }
+
+    /// Loads from `request`, runs `f`, saves.
+    pub async fn round<T, R>(
+        sessions: &Sessions,
+        request: &HeaderMap,
+        f: impl FnOnce(&Session<T>) -> R,
+    ) -> (Session<T>, HeaderMap, R)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Default + 'static,
+    {
+        let session = sessions.load::<T>(request).await.unwrap();
+        let out = f(&session);
+        let mut response = HeaderMap::new();
+        sessions.save(&session, &mut response).await.unwrap();
+        (session, response, out)
+    }
+}
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::redis_cluster::RedisCluster;
+use common::redis_server::{free_port, temp_dir};
+use sealed_session::{RedisClusterStore, SessionStore, StoreError, StoreKey};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The master (port) and its replica holding `key` under the default prefix.
+fn master_and_replica(cluster: &RedisCluster, key: &StoreKey) -> (u16, u16) {
+    let master = cluster.master_of(cluster.slot(&format!("sealed-session:{key}")));
+    (master.port, master.replicas[0])
+}
+
+/// A key other than `than` held by the same master.
+fn another_key_on(cluster: &RedisCluster, master: u16, than: &StoreKey) -> StoreKey {
+    (0u8..=255)
+        .map(|b| StoreKey::from_bytes([b; 32]))
+        .find(|k| k != than && master_and_replica(cluster, k).0 == master)
+        .expect("a key on that master")
+}
+
+/// `with_wait` sends `WAIT` on the one connection every call to that
+/// master shares. Redis blocks the whole client while `WAIT` waits, so
+/// while a replica lags, every read of its master queues behind the
+/// pending `WAIT`s: the doc's "Reads do not wait" does not hold, and a
+/// healthy master's reads time out (503s for every session on that shard,
+/// sustained by anyone whose requests save).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_a_lagging_replica_does_not_stall_the_reads_of_its_master() {
+    let cluster = RedisCluster::start();
+    let store = RedisClusterStore::connect(cluster.urls())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(300))
+        .with_wait(1, Duration::from_millis(900));
+    let written = StoreKey::from_bytes([0x11; 32]);
+    let (master, replica) = master_and_replica(&cluster, &written);
+    let read = another_key_on(&cluster, master, &written);
+    assert!(store.create(&read, b"kept", MINUTE).await.unwrap());
+    assert_eq!(store.load(&read).await, Ok(Some(b"kept".to_vec())));
+
+    cluster.pause(replica, true);
+    let writer = tokio::spawn({
+        let store = store.clone();
+        async move { store.create(&written, b"w", MINUTE).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let loaded = store.load(&read).await;
+    let took = started.elapsed();
+    let _ = writer.await;
+    cluster.pause(replica, false);
+    assert_eq!(
+        loaded,
+        Ok(Some(b"kept".to_vec())),
+        "a read of a healthy master (replica lagging) took {took:?}: it queued behind another request's WAIT"
+    );
+}
+
+/// `with_wait(n, timeout)` with a timeout under 1 ms sends `WAIT n 0`,
+/// which Redis reads as "wait forever". With the replica gone (the state
+/// right after any failover, which the doc names), the first write blocks
+/// the shared connection to that master for good: the store's own
+/// timeout abandons the call but not the blocked client, and every later
+/// call to that master (reads included) times out, with no recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_a_zero_timeout_does_not_block_a_master_connection() {
+    let mut cluster = RedisCluster::start();
+    let plain = RedisClusterStore::connect(cluster.urls())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+    let store = RedisClusterStore::connect(cluster.urls())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(300))
+        .with_wait(1, Duration::ZERO);
+    let written = StoreKey::from_bytes([0x22; 32]);
+    let (master, replica) = master_and_replica(&cluster, &written);
+    let read = another_key_on(&cluster, master, &written);
+    assert!(store.create(&read, b"kept", MINUTE).await.unwrap());
+    cluster.kill(replica);
+
+    // The write itself may fail (no replica confirms it): documented.
+    assert_eq!(
+        store.create(&written, b"w", MINUTE).await,
+        Err(StoreError::Timeout)
+    );
+    // The master is healthy: another store instance reads it at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(plain.load(&read).await, Ok(Some(b"kept".to_vec())));
+    // This one's reads of that master never answer again.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(store.load(&read).await);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert!(
+        seen.iter().any(|r| r == &Ok(Some(b"kept".to_vec()))),
+        "reads of a healthy master, after one write with with_wait(1, 0) and no replica: {seen:?}"
+    );
+}
+
+/// A cluster-enabled node that has not joined (a replacement node, a node
+/// restarted without its nodes.conf) answers `CLUSTER SLOTS` with an
+/// empty list. The router takes any answer as the slot map: listed first
+/// among the seeds, such a node makes `connect` succeed with no slot
+/// served, and every later refresh asks it again first (no master is
+/// known), so every call fails, forever, though the next seed is a
+/// healthy cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_slot_map_from_one_seed_gives_way_to_a_healthy_seed() {
+    let cluster = RedisCluster::start();
+    let lone = LoneNode::start();
+    let mut seeds = vec![lone.url()];
+    seeds.extend(cluster.urls());
+    let store = match RedisClusterStore::connect(&seeds).await {
+        Ok(store) => store,
+        // Refusing to connect would be acceptable too; hanging on is not.
+        Err(error) => panic!("connect: {error:?}"),
+    };
+    let key = StoreKey::from_bytes([0x33; 32]);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(store.create(&key, b"v", MINUTE).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        seen.iter().any(|r| r.is_ok()),
+        "with a healthy cluster behind the second seed: {seen:?}"
+    );
+}
+
+/// A `redis-server --cluster-enabled yes` that never joins a cluster.
+struct LoneNode {
+    port: u16,
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl LoneNode {
+    fn start() -> LoneNode {
+        let port = free_port();
+        let dir = temp_dir("lone");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--cluster-enabled", "yes"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let node = LoneNode { port, child, dir };
+        common::redis_cluster::wait_until(Duration::from_secs(5), "lone node up", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        node
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LoneNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// "Any reachable nodes; the store learns the others from them": a first
+/// seed that accepts connections but does not answer (a hung node,
+/// SIGSTOP) uses up `connect`'s whole budget (2 s), so `connect` fails
+/// with `Timeout` though every other seed answers at once. The seeds are
+/// tried one after the other, each with the full default timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_first_seed_does_not_fail_connect_when_the_others_answer() {
+    let cluster = RedisCluster::start();
+    // A replica: pausing it fails over nothing.
+    let hung = cluster.masters()[0].replicas[0];
+    let mut seeds = vec![format!("redis://127.0.0.1:{hung}")];
+    seeds.extend(
+        cluster
+            .urls()
+            .into_iter()
+            .filter(|url| !url.ends_with(&format!(":{hung}"))),
+    );
+    cluster.pause(hung, true);
+    let started = Instant::now();
+    let connected = RedisClusterStore::connect(&seeds).await;
+    let took = started.elapsed();
+    cluster.pause(hung, false);
+    assert!(
+        connected.is_ok(),
+        "connect with one hung seed among five healthy ones: {:?} after {took:?}",
+        connected.err()
+    );
+}
+
+/// With `cluster-preferred-endpoint-type unknown-endpoint` (a documented
+/// Redis setting for clusters whose nodes are reached by a name the
+/// nodes do not know), `CLUSTER SLOTS` gives each host as NULL and
+/// `MOVED` names `:port` with an empty host, meaning "the node you
+/// asked". The router handles a host `""` or `"?"` but not NULL: parsing
+/// the slot map fails, so `connect` fails, and with `Corrupt` (not even
+/// transient). And a store connected before the setting follows `MOVED`
+/// to host "", which fails: after a resharding or failover, calls for the
+/// moved slots are `Unavailable` (503s), and the refresh that should
+/// repair the map fails on the NULL hosts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_unknown_endpoints_is_usable() {
+    let cluster = RedisCluster::start();
+    // Connected while the nodes still give their IPs.
+    let early = RedisClusterStore::connect(cluster.urls()).await.unwrap();
+    let key = StoreKey::from_bytes([0x44; 32]);
+    assert_eq!(early.load(&key).await, Ok(None));
+    for node in &cluster.nodes {
+        cluster
+            .query(
+                node.port,
+                &[
+                    "CONFIG",
+                    "SET",
+                    "cluster-preferred-endpoint-type",
+                    "unknown-endpoint",
+                ],
+            )
+            .unwrap();
+    }
+    let mut failures = Vec::new();
+    let late = RedisClusterStore::connect(cluster.urls()).await;
+    if let Err(error) = &late {
+        failures.push(format!("connect: {error:?}"));
+    }
+    // The key's slot moves to another master.
+    let slot = cluster.slot(&format!("sealed-session:{key}")).to_string();
+    let masters = cluster.masters();
+    let from = masters
+        .iter()
+        .find(|m| m.holds(slot.parse().unwrap()))
+        .unwrap()
+        .port;
+    let to = masters.iter().find(|m| m.port != from).unwrap().port;
+    let to_id = cluster.text(to, &["CLUSTER", "MYID"]).unwrap();
+    for master in &masters {
+        cluster
+            .query(master.port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(early.create(&key, b"v", MINUTE).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    if seen.first() != Some(&Ok(true)) {
+        failures.push(format!(
+            "after the slot moved to 127.0.0.1:{to}, creates (300 ms apart): {seen:?}"
+        ));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `with_wait(1, 3 s)` with `with_timeout(5 s)` promises to wait up to
+/// 3 s for the replica, but every node connection is built with a fixed
+/// 1 s response timeout (`DEFAULT_TIMEOUT`), whatever the store's
+/// timeouts: a replica that confirms after 1.5 s (well within the asked
+/// 3 s) still makes the write `Timeout`. The same cap silently shortens
+/// any `with_timeout` above 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_waits_as_long_as_asked() {
+    let cluster = RedisCluster::start();
+    let store = RedisClusterStore::connect(cluster.urls())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(5))
+        .with_wait(1, Duration::from_secs(3));
+    let key = StoreKey::from_bytes([0x55; 32]);
+    let (_, replica) = master_and_replica(&cluster, &key);
+    assert!(store.create(&key, b"one", MINUTE).await.unwrap());
+    cluster.pause(replica, true);
+    let resume = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(1500)));
+    let write = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let started = Instant::now();
+            (store.replace(&key, b"two", MINUTE).await, started.elapsed())
+        }
+    });
+    resume.join().unwrap();
+    cluster.pause(replica, false);
+    let (replaced, took) = write.await.unwrap();
+    assert_eq!(
+        replaced,
+        Ok(true),
+        "replica confirmed after ~1.5 s, within the 3 s asked; the call gave up after {took:?}"
+    );
+}
+
+/// The lifecycle on top of `with_wait`: a session that shrinks back into
+/// its cookie takes its store entry (`DEL`). With a replica slow to
+/// confirm, the `DEL` runs on the master but is reported `Timeout`, so
+/// the save fails and, as documented, "the browser keeps its previous
+/// cookie": a pointer to the entry that is now gone. The next request
+/// finds no session: one slow replica logs the user out (or empties the
+/// cart), where the store without `with_wait` would have kept it. A
+/// `DEL` that ran is not undone by reporting it failed; the same holds
+/// for `replace` (the browser then sees the new value anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_an_unconfirmed_delete_is_reported_done_so_the_session_moves_into_its_cookie() {
+    let cluster = RedisCluster::start();
+    let store = RedisClusterStore::connect(cluster.urls())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(300))
+        .with_wait(1, Duration::from_millis(200));
+    let clock = sealed_session::ManualClock::new(common::START);
+    let sessions =
+        sealed_session::Sessions::new(common::ring(&[1]), common::config(&clock).with_store(store))
+            .unwrap();
+    let big = vec![6u8; 6000];
+    let (_, first, ()) =
+        common::round(&sessions, &http::HeaderMap::new(), |s| s.set(big.clone())).await;
+    let cookie = common::request_after(&first);
+    // The master holding the entry, and its replica.
+    let master = cluster
+        .masters()
+        .into_iter()
+        .find(|m| !cluster.keys_on(m.port, "sealed-session:*").is_empty())
+        .expect("the entry is on some master");
+    let replica = master.replicas[0];
+
+    cluster.pause(replica, true);
+    let session = sessions.load::<Vec<u8>>(&cookie).await.unwrap();
+    assert_eq!(session.get(), big);
+    session.set(vec![6u8; 10]); // small again: back into the cookie
+    let mut response = http::HeaderMap::new();
+    let saved = sessions.save(&session, &mut response).await;
+    cluster.pause(replica, false);
+    // The delete ran on the master: it is reported done (with a warning),
+    // so the browser gets the cookie that now holds the session.
+    assert_eq!(saved, Ok(()));
+    let next = sessions
+        .load::<Vec<u8>>(&common::request_after(&response))
+        .await
+        .unwrap();
+    assert_eq!((next.rejection(), next.get().len()), (None, 10));
+    assert!(
+        cluster.keys_on(master.port, "sealed-session:*").is_empty(),
+        "the entry was deleted"
+    );
+}
