@@ -132,6 +132,10 @@ pub enum ConfigError {
         /// The smallest limit that works with this cookie name.
         minimum: usize,
     },
+    /// A SQL store's table name is not 1 to 63 ASCII letters, digits or
+    /// `_` (not starting with a digit); it is written into SQL text, so
+    /// nothing else is allowed.
+    InvalidTableName,
 }
 
 impl fmt::Display for ConfigError {
@@ -151,6 +155,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "{feature} needs a server store: configure one with with_store")
             }
             ConfigError::SizeLimitTooSmall { minimum } => write!(f, "size limit too small: at least {minimum} bytes are needed"),
+            ConfigError::InvalidTableName => f.write_str("invalid table name: use 1 to 63 ASCII letters, digits or '_', not starting with a digit"),
         }
     }
 }
