@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Cookie sessions vs server-store sessions over real HTTP on 127.0.0.1: the
 # counter app with no session (the ceiling), with cookie mode's header bytes
-# but no session, in cookie mode, in server mode on MemoryStore and on
-# Redis, and with a ~3.8 KB cookie; medians of RUNS runs (default 3) of
+# but no session, in cookie mode, in server mode on MemoryStore, on Redis,
+# on PostgreSQL and on SQLite, and with a ~3.8 KB cookie; medians of RUNS runs (default 3) of
 # SECONDS each (default 5), the rows taking turns.
 #
 # With --against REV: cookie mode of the commit REV (built from
@@ -10,12 +10,14 @@
 # run; medians of RUNS (default 5). For before/after figures.
 #
 # Needs only Rust; redis-server (apt-get install redis-server) for the
-# Redis rows; taskset (util-linux) and two cores to pin the server (core 0)
+# Redis rows; PostgreSQL (apt-get install postgresql: a throw-away cluster
+# is made with initdb in a temporary directory, fsync on, as the postgres
+# user when run as root) for the PostgreSQL rows; SQLite is compiled in; taskset (util-linux) and two cores to pin the server (core 0)
 # and the load generator (core 1) apart.
 # Usage: scripts/compare.sh [--against REV] [SECONDS] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --example compare --features axum,redis
+cargo build --quiet --release --example compare --features axum,redis,postgres,sqlite
 run=(target/release/examples/compare run)
 if [ "${1:-}" = "--against" ]; then
   rev=${2:?--against needs a git revision}

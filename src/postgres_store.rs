@@ -44,11 +44,12 @@ impl Dialect for sqlx::Postgres {
 /// `key` is the 32-byte store key, `value` the sealed entry (a dump of
 /// the table reveals and forges nothing), `expires_at` the end of the
 /// entry's time to live in unix milliseconds **on the database's clock**
-/// (`now()` when the statement runs): every instance agrees on what is
-/// live whatever its own clock says. A database clock ahead of the
-/// application's by `d` ends entries `d` early; behind it, keeps rows `d`
-/// longer (the session's own timestamps, checked by the library on the
-/// application's clock, still end it on time).
+/// (`now()` when the statement runs, `now() + ttl` when written): the time
+/// to live is measured on one clock, so an offset between the
+/// application's clocks and the server's cancels out and every instance
+/// agrees on what is live. Only a step of the server's clock between a
+/// write and a read moves an expiry (the session's own timestamps, checked
+/// by the library on the application's clock, still end it on time).
 ///
 /// **Each method is one statement**, so a write that fails leaves the
 /// row as it was: `create` is `INSERT … ON CONFLICT (key) DO UPDATE …

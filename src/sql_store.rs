@@ -11,15 +11,14 @@
 //!
 //! **Whose clock.** Expiry is computed and compared by the database
 //! (`now + ttl` when written, `expires_at > now` when read), never from
-//! the application's clock: every instance agrees on which entries are
-//! live whatever their clocks say, and an application clock that is off
-//! cannot keep a dead entry alive or end a live one early. The session's
-//! own lifetime is checked by the library from the sealed timestamps
-//! against the application's clock; the store's time to live only decides
-//! when the row goes. A database clock ahead of the application's by `d`
-//! ends entries `d` early (the session then reads as missing); behind it,
-//! keeps rows `d` longer (the sealed timestamps still end the session on
-//! time).
+//! the application's clock: the time to live is a duration measured on
+//! one clock, so an offset between the application's clocks and the
+//! database's cancels out, and instances with skewed clocks agree on what
+//! is live. Only a step of the database's clock between a write and a
+//! read moves an expiry (forward: rows end early and read as missing;
+//! back: rows stay longer). The session's own lifetime is checked by the
+//! library from the sealed timestamps on the application's clock, so a
+//! row that outlives it still opens nothing.
 //!
 //! **Atomic writes.** Each method is one SQL statement: `create` is an
 //! upsert that overwrites only an expired row, `replace` an `UPDATE` of a
@@ -113,9 +112,12 @@ impl Statements {
                  WHERE key = $1 AND expires_at > {now} RETURNING 1"
             ),
             delete: format!("DELETE FROM {t} WHERE key = $1 RETURNING expires_at > {now}"),
+            // The outer condition again: PostgreSQL rechecks it (not the
+            // subquery) on a row a concurrent `create` just renewed.
             delete_expired: format!(
                 "DELETE FROM {t} WHERE key IN \
-                 (SELECT key FROM {t} WHERE expires_at <= {now} LIMIT $1)"
+                 (SELECT key FROM {t} WHERE expires_at <= {now} LIMIT $1) \
+                 AND expires_at <= {now}"
             ),
             migration: [
                 format!(

@@ -238,3 +238,55 @@ async fn migrate_runs_twice_and_the_debug_output_holds_no_password() {
         "{debug}"
     );
 }
+
+/// The sweep picks expired rows, then deletes them: a `create` that
+/// renews one of them in between (here: a transaction holding the row
+/// while the sweep waits for it) must win, as PostgreSQL rechecks only the
+/// outer condition on the renewed row.
+#[tokio::test]
+async fn the_sweep_never_deletes_a_row_renewed_under_it() {
+    let (store, pool, _server) = store().await;
+    let table = table_of(&store);
+    let key = StoreKey::from_bytes([0x77; 32]);
+    assert!(
+        store
+            .create(&key, b"old", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut renewal = pool.begin().await.unwrap();
+    sqlx::query(&format!(
+        "UPDATE \"{table}\" SET value = 'renewed', \
+         expires_at = (extract(epoch from now()) * 1000)::bigint + 60000 WHERE key = $1"
+    ))
+    .bind(&key.as_bytes()[..])
+    .execute(&mut *renewal)
+    .await
+    .unwrap();
+    let sweeper = {
+        let store = store.clone().with_timeout(Duration::from_secs(30));
+        tokio::spawn(async move { store.delete_expired().await })
+    };
+    // Bounded wait until the sweep is blocked on the renewed row.
+    let mut waiting = 0i64;
+    for _ in 0..250 {
+        waiting =
+            sqlx::query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get(0);
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(waiting, 1, "the sweep never waited for the row");
+    renewal.commit().await.unwrap();
+    assert_eq!(sweeper.await.unwrap().unwrap(), 0);
+    assert_eq!(
+        store.load(&key).await.unwrap().as_deref(),
+        Some(&b"renewed"[..])
+    );
+}

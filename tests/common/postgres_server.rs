@@ -5,7 +5,7 @@
 //! Needs Debian's `postgresql` package (`.ci/run` installs it): `initdb`
 //! and `pg_ctl` on the PATH or under /usr/lib/postgresql/*/bin.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -14,6 +14,9 @@ pub struct PostgresServer {
     dir: PathBuf,
     bin: PathBuf,
     as_postgres: bool,
+    /// `fsync` on, as in production (the comparison); off for the tests,
+    /// which never outlive the machine.
+    durable: bool,
 }
 
 /// The directory holding `initdb` and `pg_ctl`: the PATH first, then the
@@ -49,8 +52,17 @@ fn running_as_root() -> bool {
 }
 
 impl PostgresServer {
-    /// A new cluster, started, on a free port.
+    /// A new cluster, started, on a free port, with `fsync=off`.
     pub fn start() -> PostgresServer {
+        PostgresServer::launch(false)
+    }
+
+    /// A new cluster with PostgreSQL's durable defaults (`fsync=on`).
+    pub fn start_durable() -> PostgresServer {
+        PostgresServer::launch(true)
+    }
+
+    fn launch(durable: bool) -> PostgresServer {
         let dir = std::env::temp_dir().join(format!(
             "sealed-session-pg-{}-{}",
             std::process::id(),
@@ -67,6 +79,7 @@ impl PostgresServer {
             dir,
             bin: bin_dir(),
             as_postgres: running_as_root(),
+            durable,
         };
         if server.as_postgres {
             let owned = Command::new("chown")
@@ -149,9 +162,10 @@ impl PostgresServer {
     /// accepts connections (`pg_ctl -w`, at most 30 s).
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync={}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            if self.durable { "on" } else { "off" }
         );
         let log = self.dir.join("log");
         let started = self.pg_ctl(&[
@@ -177,8 +191,11 @@ impl PostgresServer {
         self.pg_ctl(&["-m", "fast", "-w", "stop"]);
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The process id of the running server (the postmaster), from its
+    /// `postmaster.pid`.
+    pub fn pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
     }
 }
 
