@@ -5,6 +5,8 @@
 
 #[macro_use]
 mod common;
+#[path = "common/model.rs"]
+mod model;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -289,4 +291,26 @@ async fn the_sweep_never_deletes_a_row_renewed_under_it() {
         store.load(&key).await.unwrap().as_deref(),
         Some(&b"renewed"[..])
     );
+}
+
+/// The model-based lifecycle test (`tests/common/model.rs`) on the real
+/// cluster: one pool, a table of its own per case.
+#[test]
+fn the_lifecycle_keeps_its_promises_on_postgres() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = PostgresServer::shared();
+    let pool = runtime.block_on(PgPool::connect(&server.url())).unwrap();
+    let case = AtomicU64::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(sql_cases::model_cases());
+    let result = runner.run(&(model::setups(), model::ops()), |(setup, ops)| {
+        let table = format!("model_{}", case.fetch_add(1, Ordering::Relaxed));
+        let store = PostgresStore::new(pool.clone()).with_table(&table).unwrap();
+        runtime.block_on(async {
+            store.migrate().await.unwrap();
+            let clock = ManualClock::new(START);
+            model::run(setup, &ops, clock, Arc::new(store), true).await;
+        });
+        Ok(())
+    });
+    result.unwrap();
 }

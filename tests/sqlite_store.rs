@@ -4,6 +4,8 @@
 
 #[macro_use]
 mod common;
+#[path = "common/model.rs"]
+mod model;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -270,4 +272,26 @@ async fn a_write_locked_out_past_its_timeout_is_a_timeout_and_reads_go_on() {
         Some(&b"old"[..])
     );
     holder.rollback().await.unwrap();
+}
+
+/// The model-based lifecycle test (`tests/common/model.rs`) on one file,
+/// a table of its own per case.
+#[test]
+fn the_lifecycle_keeps_its_promises_on_sqlite() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = TempDir::new();
+    let first = runtime.block_on(SqliteStore::open(dir.file())).unwrap();
+    let case = std::sync::atomic::AtomicU64::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(sql_cases::model_cases());
+    let result = runner.run(&(model::setups(), model::ops()), |(setup, ops)| {
+        let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let store = first.clone().with_table(&format!("model_{n}")).unwrap();
+        runtime.block_on(async {
+            store.migrate().await.unwrap();
+            let clock = ManualClock::new(START);
+            model::run(setup, &ops, clock, Arc::new(store), true).await;
+        });
+        Ok(())
+    });
+    result.unwrap();
 }

@@ -158,3 +158,17 @@ macro_rules! sql_cases {
         }
     };
 }
+
+/// How many random sequences the model-based lifecycle test runs on a SQL
+/// store: `MODEL_CASES`, default 48 (as on Redis).
+pub fn model_cases() -> proptest::test_runner::Config {
+    let cases = std::env::var("MODEL_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(48);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
