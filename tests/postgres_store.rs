@@ -300,17 +300,7 @@ fn the_lifecycle_keeps_its_promises_on_postgres() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let server = PostgresServer::shared();
     let pool = runtime.block_on(PgPool::connect(&server.url())).unwrap();
-    let case = AtomicU64::new(0);
-    let mut runner = proptest::test_runner::TestRunner::new(sql_cases::model_cases());
-    let result = runner.run(&(model::setups(), model::ops()), |(setup, ops)| {
-        let table = format!("model_{}", case.fetch_add(1, Ordering::Relaxed));
-        let store = PostgresStore::new(pool.clone()).with_table(&table).unwrap();
-        runtime.block_on(async {
-            store.migrate().await.unwrap();
-            let clock = ManualClock::new(START);
-            model::run(setup, &ops, clock, Arc::new(store), true).await;
-        });
-        Ok(())
-    });
-    result.unwrap();
+    sql_model_test!(&runtime, |n| PostgresStore::new(pool.clone())
+        .with_table(&format!("model_{n}"))
+        .unwrap());
 }

@@ -281,17 +281,8 @@ fn the_lifecycle_keeps_its_promises_on_sqlite() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = TempDir::new();
     let first = runtime.block_on(SqliteStore::open(dir.file())).unwrap();
-    let case = std::sync::atomic::AtomicU64::new(0);
-    let mut runner = proptest::test_runner::TestRunner::new(sql_cases::model_cases());
-    let result = runner.run(&(model::setups(), model::ops()), |(setup, ops)| {
-        let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let store = first.clone().with_table(&format!("model_{n}")).unwrap();
-        runtime.block_on(async {
-            store.migrate().await.unwrap();
-            let clock = ManualClock::new(START);
-            model::run(setup, &ops, clock, Arc::new(store), true).await;
-        });
-        Ok(())
-    });
-    result.unwrap();
+    sql_model_test!(&runtime, |n| first
+        .clone()
+        .with_table(&format!("model_{n}"))
+        .unwrap());
 }

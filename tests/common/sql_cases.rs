@@ -172,3 +172,27 @@ pub fn model_cases() -> proptest::test_runner::Config {
         ..proptest::test_runner::Config::default()
     }
 }
+
+/// The model-based lifecycle test (`tests/common/model.rs`, which the test
+/// file includes as `model`) on a SQL store: `sql_model_test!(runtime,
+/// |n| store for case n)`; each case's store is migrated first.
+#[macro_export]
+macro_rules! sql_model_test {
+    ($runtime:expr, |$n:ident| $store:expr) => {{
+        let runtime: &tokio::runtime::Runtime = $runtime;
+        let case = std::sync::atomic::AtomicU64::new(0);
+        let config = $crate::common::sql_cases::model_cases();
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        let result = runner.run(&(model::setups(), model::ops()), |(setup, ops)| {
+            let $n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let store = $store;
+            runtime.block_on(async {
+                store.migrate().await.unwrap();
+                let clock = sealed_session::ManualClock::new($crate::common::START);
+                model::run(setup, &ops, clock, std::sync::Arc::new(store), true).await;
+            });
+            Ok(())
+        });
+        result.unwrap();
+    }};
+}
