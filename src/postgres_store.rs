@@ -12,6 +12,7 @@ impl Dialect for sqlx::Postgres {
     const BYTES: &'static str = "BYTEA";
     const INTEGER: &'static str = "BIGINT";
     const TABLE_OPTIONS: &'static str = "";
+    const ONE_WRITER: bool = false;
 
     /// `disk_full`.
     fn is_full(code: &str) -> bool {

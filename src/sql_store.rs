@@ -26,6 +26,7 @@
 //! live. A statement that fails leaves the row as it was.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
@@ -57,6 +58,10 @@ pub(crate) trait Dialect: Database {
     const INTEGER: &'static str;
     /// Written after the column list of `CREATE TABLE`.
     const TABLE_OPTIONS: &'static str;
+    /// The database takes one writer at a time (SQLite): the store's
+    /// writes then queue in order in the process (see [`SqlTable::turn`])
+    /// rather than in the database's busy handler.
+    const ONE_WRITER: bool;
 
     /// Whether a database error code means "out of space".
     fn is_full(code: &str) -> bool;
@@ -185,6 +190,8 @@ pub(crate) struct SqlTable<DB: Database> {
     pub(crate) pool: Pool<DB>,
     pub(crate) statements: Statements,
     pub(crate) timeout: Duration,
+    /// The queue of writers, shared by clones ([`Dialect::ONE_WRITER`]).
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl<DB: Database> Clone for SqlTable<DB> {
@@ -193,6 +200,7 @@ impl<DB: Database> Clone for SqlTable<DB> {
             pool: self.pool.clone(),
             statements: self.statements.clone(),
             timeout: self.timeout,
+            writer: self.writer.clone(),
         }
     }
 }
@@ -212,6 +220,20 @@ where
             pool,
             statements: Statements::new::<DB>(DEFAULT_TABLE.to_owned()),
             timeout: DEFAULT_TIMEOUT,
+            writer: DB::ONE_WRITER.then(Arc::default),
+        }
+    }
+
+    /// Waits for this store's turn to write where the database takes one
+    /// writer at a time: first come, first served, and inside the call's
+    /// timeout, so a call that timed out while waiting never started its
+    /// statement. (Left to SQLite's busy handler, waiting writers poll
+    /// with growing sleeps: some starve past the timeout, and the
+    /// statement of a call that already failed may still run.)
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
         }
     }
 
@@ -245,6 +267,7 @@ where
             if row.try_get::<bool, _>(0)? {
                 return Ok(Some(row.try_get::<Vec<u8>, _>(1)?));
             }
+            let _turn = self.turn().await;
             let removed = sqlx::query(&self.statements.remove_expired_one)
                 .bind(key)
                 .execute(&self.pool)
@@ -266,11 +289,15 @@ where
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let written = sqlx::query(sql)
-            .bind(&key.as_bytes()[..])
-            .bind(value)
-            .bind(ttl_millis(ttl))
-            .fetch_optional(&self.pool);
+        let written = async {
+            let _turn = self.turn().await;
+            sqlx::query(sql)
+                .bind(&key.as_bytes()[..])
+                .bind(value)
+                .bind(ttl_millis(ttl))
+                .fetch_optional(&self.pool)
+                .await
+        };
         Ok(bounded::<DB, _>(self.timeout, written).await?.is_some())
     }
 
@@ -294,6 +321,7 @@ where
 
     pub(crate) async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         bounded::<DB, _>(self.timeout, async {
+            let _turn = self.turn().await;
             let row = sqlx::query(&self.statements.delete)
                 .bind(&key.as_bytes()[..])
                 .fetch_optional(&self.pool)
@@ -308,9 +336,13 @@ where
     pub(crate) async fn delete_expired(&self) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let batch = sqlx::query(&self.statements.delete_expired)
-                .bind(CLEANUP_BATCH)
-                .execute(&self.pool);
+            let batch = async {
+                let _turn = self.turn().await;
+                sqlx::query(&self.statements.delete_expired)
+                    .bind(CLEANUP_BATCH)
+                    .execute(&self.pool)
+                    .await
+            };
             let deleted = DB::rows_affected(&bounded::<DB, _>(self.timeout, batch).await?);
             total += deleted;
             if deleted < CLEANUP_BATCH.unsigned_abs() {

@@ -16,6 +16,7 @@ impl Dialect for sqlx::Sqlite {
     const BYTES: &'static str = "BLOB";
     const INTEGER: &'static str = "INTEGER";
     const TABLE_OPTIONS: &'static str = " STRICT";
+    const ONE_WRITER: bool = true;
 
     /// `SQLITE_FULL`, with any extended code.
     fn is_full(code: &str) -> bool {
@@ -68,6 +69,15 @@ impl Dialect for sqlx::Sqlite {
 /// default 5 s. A pool of your own with `synchronous = NORMAL` in WAL mode
 /// writes faster but may lose the last writes (a logout may come undone)
 /// on a power cut.
+///
+/// **Writes queue in the process.** SQLite takes one writer at a time; a
+/// store and its clones hand out turns first come, first served, inside
+/// each call's timeout, instead of leaving writers to SQLite's busy
+/// handler, which polls with growing sleeps: under the 32 clients of
+/// `scripts/compare.sh` some writers starved past the timeout there (503s),
+/// and the statement of a call that had already timed out could still run
+/// afterwards. Other processes on the same file still meet the busy
+/// handler.
 ///
 /// # Example
 ///
