@@ -241,6 +241,66 @@ async fn migrate_runs_twice_and_the_debug_output_holds_no_password() {
     );
 }
 
+/// Polls (bounded: 5 s) until one statement on `table` waits for a row
+/// lock (other tests share the cluster).
+async fn wait_until_one_waits_for_a_lock(pool: &PgPool, table: &str) {
+    let mut waiting = 0i64;
+    for _ in 0..250 {
+        waiting = sqlx::query(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0",
+        )
+        .bind(format!("\"{table}\""))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get(0);
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(waiting, 1, "no statement waited for the row");
+}
+
+/// The server crashes while a write is in flight (waiting for a row
+/// another session holds): the call answers with an error, never a wrong
+/// "written" or "nothing there", and after the restart the row holds
+/// what it held before.
+#[tokio::test]
+async fn a_server_crashing_mid_call_fails_the_call_and_keeps_the_row() {
+    let server = PostgresServer::start();
+    let pool = PgPool::connect(&server.url()).await.unwrap();
+    let store = PostgresStore::new(pool.clone()).with_timeout(Duration::from_secs(20));
+    store.migrate().await.unwrap();
+    let key = StoreKey::from_bytes([0x88; 32]);
+    assert!(store.create(&key, b"before", MINUTE).await.unwrap());
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM sealed_sessions WHERE key = $1 FOR UPDATE")
+        .bind(&key.as_bytes()[..])
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.replace(&key, b"in flight", MINUTE).await })
+    };
+    wait_until_one_waits_for_a_lock(&pool, "sealed_sessions").await;
+    server.crash();
+    let err = writer.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(_) | StoreError::Timeout),
+        "{err:?}"
+    );
+    drop(holder);
+    server.start_again();
+    let fresh = PostgresStore::new(PgPool::connect(&server.url()).await.unwrap());
+    assert_eq!(
+        fresh.load(&key).await.unwrap().as_deref(),
+        Some(&b"before"[..])
+    );
+}
+
 /// The sweep picks expired rows, then deletes them: a `create` that
 /// renews one of them in between (here: a transaction holding the row
 /// while the sweep waits for it) must win, as PostgreSQL rechecks only the
@@ -270,21 +330,7 @@ async fn the_sweep_never_deletes_a_row_renewed_under_it() {
         let store = store.clone().with_timeout(Duration::from_secs(30));
         tokio::spawn(async move { store.delete_expired().await })
     };
-    // Bounded wait until the sweep is blocked on the renewed row.
-    let mut waiting = 0i64;
-    for _ in 0..250 {
-        waiting =
-            sqlx::query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                .get(0);
-        if waiting > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(waiting, 1, "the sweep never waited for the row");
+    wait_until_one_waits_for_a_lock(&pool, &table).await;
     renewal.commit().await.unwrap();
     assert_eq!(sweeper.await.unwrap().unwrap(), 0);
     assert_eq!(

@@ -186,9 +186,16 @@ impl PostgresServer {
         );
     }
 
-    /// Stops the server (`-m fast`: connections cut, data kept).
+    /// Stops the server (`-m fast`: transactions rolled back, connections
+    /// cut, data kept).
     pub fn stop(&self) {
         self.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    }
+
+    /// Stops the server as a crash would (`-m immediate`: every process
+    /// quits at once; the next start recovers from the log).
+    pub fn crash(&self) {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
     }
 
     /// The process id of the running server (the postmaster), from its
@@ -201,7 +208,7 @@ impl PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+        self.crash();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
