@@ -16,8 +16,10 @@
 //! session layer, but `/` answers with a fixed sealed cookie of cookie
 //! mode's size, which the client sends back: what the header bytes alone
 //! cost), `cookie`, `cookie_router` (cookie mode with the layer around the
-//! whole `Router` instead of `Router::layer`), `server_memory`,
-//! `server_redis`, `server_postgres`, `server_sqlite`, `cookie_3kb` (a
+//! whole `Router` instead of `Router::layer`), `server_STORE` (every
+//! session in the store), `fallback_STORE` (cookie mode with a session of
+//! 3,100 bytes of padding, just over the cookie limit, so in the store) for
+//! STORE `memory`, `redis`, `postgres` or `sqlite`, `cookie_3kb` (a
 //! session carrying 2,800 bytes besides the
 //! count: a ~3.8 KB cookie). Every connection is one client with its own
 //! session cookie; on `/` each request changes the session (the count rises
@@ -83,34 +85,42 @@ async fn sessions(mode: &str, store: Option<&str>) -> Sessions {
     let mut config = SessionConfig::default()
         .with_secure(false)
         .with_cookie_name("session");
-    match mode {
-        "server_memory" => {
-            config = config
-                .with_store(MemoryStore::new())
-                .with_store_mode(StoreMode::Server)
-        }
-        "server_redis" => {
-            let store = RedisStore::connect(store.expect("server_redis needs a Redis URL"))
-                .await
-                .unwrap();
-            config = config.with_store(store).with_store_mode(StoreMode::Server);
-        }
-        "server_postgres" => {
-            let url = store.expect("server_postgres needs a PostgreSQL URL");
-            let store = PostgresStore::connect(url).await.unwrap();
-            store.migrate().await.unwrap();
-            config = config.with_store(store).with_store_mode(StoreMode::Server);
-        }
-        "server_sqlite" => {
-            let file = store.expect("server_sqlite needs a file");
-            let store = SqliteStore::open(file).await.unwrap();
-            store.migrate().await.unwrap();
-            config = config.with_store(store).with_store_mode(StoreMode::Server);
-        }
-        "cookie" | "cookie_3kb" | "cookie_router" | "none_bytes" => {}
-        other => panic!("unknown mode {other}"),
+    if let Some((place, kind)) = store_kind(mode) {
+        config = config.with_store_mode(place);
+        let url = || store.unwrap_or_else(|| panic!("{mode} needs the store's URL or file"));
+        config = match kind {
+            "memory" => config.with_store(MemoryStore::new()),
+            "redis" => config.with_store(RedisStore::connect(url()).await.unwrap()),
+            "postgres" => {
+                let store = PostgresStore::connect(url()).await.unwrap();
+                store.migrate().await.unwrap();
+                config.with_store(store)
+            }
+            "sqlite" => {
+                let store = SqliteStore::open(url()).await.unwrap();
+                store.migrate().await.unwrap();
+                config.with_store(store)
+            }
+            other => panic!("unknown store {other}"),
+        };
+    } else if !matches!(
+        mode,
+        "cookie" | "cookie_3kb" | "cookie_router" | "none_bytes"
+    ) {
+        panic!("unknown mode {mode}");
     }
     Sessions::new(Keyring::new(Key::generate()), config).unwrap()
+}
+
+/// Where a `server_STORE` or `fallback_STORE` mode keeps sessions, and in
+/// which store; `None` for the other modes.
+fn store_kind(mode: &str) -> Option<(StoreMode, &str)> {
+    mode.strip_prefix("server_")
+        .map(|kind| (StoreMode::Server, kind))
+        .or_else(|| {
+            mode.strip_prefix("fallback_")
+                .map(|kind| (StoreMode::Cookie, kind))
+        })
 }
 
 /// A `Set-Cookie` value as cookie mode sends it for a count of 1.
@@ -154,7 +164,11 @@ async fn serve(mode: &str, listener: tokio::net::TcpListener, store: Option<&str
             axum::serve(listener, make_service).await.unwrap()
         }
         _ => {
-            let padding = if mode == "cookie_3kb" { 2800 } else { 0 };
+            let padding = match mode {
+                "cookie_3kb" => 2800,
+                _ if mode.starts_with("fallback_") => 3100,
+                _ => 0,
+            };
             let app =
                 counter(padding).layer(SessionLayer::<Counter>::new(sessions(mode, store).await));
             axum::serve(listener, app).await.unwrap()
@@ -397,6 +411,26 @@ fn comparison() -> Vec<Case> {
         ("server, PostgreSQL, read-only", "server_postgres", "/peek"),
         ("server, SQLite", "server_sqlite", "/"),
         ("server, SQLite, read-only", "server_sqlite", "/peek"),
+        (
+            "cookie, session just over the limit, MemoryStore",
+            "fallback_memory",
+            "/",
+        ),
+        (
+            "cookie, session just over the limit, Redis",
+            "fallback_redis",
+            "/",
+        ),
+        (
+            "cookie, session just over the limit, PostgreSQL",
+            "fallback_postgres",
+            "/",
+        ),
+        (
+            "cookie, session just over the limit, SQLite",
+            "fallback_sqlite",
+            "/",
+        ),
     ]
     .into_iter()
     .map(|(label, mode, path)| Case::new(label, &me, mode, path))
@@ -425,7 +459,12 @@ fn against(other: &str) -> Vec<Case> {
 }
 
 async fn run(cases: &[Case], seconds: u64, runs: usize) {
-    let wants_redis = cases.iter().any(|case| case.mode == "server_redis");
+    let wants = |kind: &str| {
+        cases
+            .iter()
+            .any(|case| store_kind(case.mode).is_some_and(|(_, k)| k == kind))
+    };
+    let wants_redis = wants("redis");
     let redis = (wants_redis
         && Command::new("redis-server")
             .arg("--version")
@@ -456,9 +495,7 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
     }
     // PostgreSQL with its durable defaults (fsync on), its processes on
     // the server's core.
-    let postgres = cases
-        .iter()
-        .any(|case| case.mode == "server_postgres")
+    let postgres = wants("postgres")
         .then(|| std::panic::catch_unwind(postgres_server::PostgresServer::start_durable).ok())
         .flatten();
     if let (Some(postgres), true) = (&postgres, pinning()) {
@@ -477,9 +514,10 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
         CONNECTIONS,
         if pinning() { "yes" } else { "no" }
     );
-    let skipped = |case: &Case| match case.mode {
-        "server_redis" => redis.is_none().then_some("redis-server not installed"),
-        "server_postgres" => postgres
+    let kind = |case: &Case| store_kind(case.mode).map_or("", |(_, kind)| kind);
+    let skipped = |case: &Case| match kind(case) {
+        "redis" => redis.is_none().then_some("redis-server not installed"),
+        "postgres" => postgres
             .is_none()
             .then_some("PostgreSQL (initdb) not installed"),
         _ => None,
@@ -494,14 +532,14 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
             }
             let port = free_port();
             let mut args = vec!["serve".to_owned(), case.mode.to_owned(), port.to_string()];
-            match case.mode {
-                "server_redis" => args.extend(
+            match kind(case) {
+                "redis" => args.extend(
                     redis
                         .as_ref()
                         .map(|(_, redis_port)| format!("redis://127.0.0.1:{redis_port}")),
                 ),
-                "server_postgres" => args.extend(postgres.as_ref().map(|pg| pg.url())),
-                "server_sqlite" => args.push(
+                "postgres" => args.extend(postgres.as_ref().map(|pg| pg.url())),
+                "sqlite" => args.push(
                     sqlite_dir
                         .join(format!("sessions-{port}.db"))
                         .display()
@@ -514,9 +552,9 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
             // CPU time of the server process, and of the store's server
             // processes when it uses one, over the measured run.
             let store_pids = || -> Vec<u32> {
-                match case.mode {
-                    "server_redis" => redis.iter().map(|(child, _)| child.0.id()).collect(),
-                    "server_postgres" => postgres
+                match kind(case) {
+                    "redis" => redis.iter().map(|(child, _)| child.0.id()).collect(),
+                    "postgres" => postgres
                         .iter()
                         .filter_map(|pg| pg.pid())
                         .flat_map(with_children)
