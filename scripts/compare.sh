@@ -3,8 +3,9 @@
 # counter app with no session (the ceiling), with cookie mode's header bytes
 # but no session, in cookie mode, in server mode on MemoryStore, on Redis,
 # on PostgreSQL and on SQLite, with a ~3.8 KB cookie, and in cookie mode
-# with a session just over the cookie limit (so in the store) on each store; medians of RUNS runs (default 3) of
-# SECONDS each (default 5), the rows taking turns.
+# with a session just over the cookie limit (so in the store) on each
+# store; medians of RUNS runs (default 3) of SECONDS each (default 5), the
+# rows taking turns.
 #
 # With --against REV: cookie mode of the commit REV (built from
 # `git archive` into target/against) beside this checkout's, in the same
