@@ -7,20 +7,25 @@
 //!   build of this program (an older commit's, built by
 //!   `scripts/compare.sh --against REV`) beside this build's, in the same
 //!   run.
-//! - `compare serve MODE PORT [REDIS_URL]`: one server (single-threaded);
-//!   for the Redis Cluster modes, the nodes' URLs separated by commas.
+//! - `compare serve MODE PORT [STORE]`: one server (single-threaded);
+//!   `STORE` is the Redis or PostgreSQL URL, the Redis Cluster nodes' URLs
+//!   separated by commas, or the SQLite file, of the modes that need one.
 //! - `compare load PORT PATH SECONDS CONNECTIONS`: one load run.
 //!
 //! Modes: `none` (no session layer: the ceiling), `none_bytes` (no
 //! session layer, but `/` answers with a fixed sealed cookie of cookie
 //! mode's size, which the client sends back: what the header bytes alone
 //! cost), `cookie`, `cookie_router` (cookie mode with the layer around the
-//! whole `Router` instead of `Router::layer`), `server_memory`,
-//! `server_redis`, `server_redis_cluster` (a local Redis Cluster of three
-//! masters with a replica each, which `run` starts when `redis-server` and
-//! `redis-cli` are installed), `server_redis_cluster_wait` (the same with
-//! `with_wait(1, 100 ms)`: every write waits for the replica), `cookie_3kb`
-//! (a session carrying 2,800 bytes besides the count: a ~3.8 KB cookie). Every connection is one client with its own
+//! whole `Router` instead of `Router::layer`), `server_STORE` (every
+//! session in the store), `fallback_STORE` (cookie mode with a session of
+//! 3,100 bytes of padding, just over the cookie limit, so in the store) for
+//! STORE `memory`, `redis`, `postgres` or `sqlite`, `server_redis_cluster`
+//! (a local Redis Cluster of three masters with a replica each, which
+//! `run` starts when `redis-server` and `redis-cli` are installed),
+//! `server_redis_cluster_wait` (the same with `with_wait(1, 100 ms)`:
+//! every write waits for the replica), `cookie_3kb` (a
+//! session carrying 2,800 bytes besides the
+//! count: a ~3.8 KB cookie). Every connection is one client with its own
 //! session cookie; on `/` each request changes the session (the count rises
 //! by one, checked), on `/peek` it only reads it (the count stays,
 //! checked).
@@ -38,20 +43,11 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use sealed_session::{
-    Key, Keyring, MemoryStore, RedisClusterStore, RedisStore, Session, SessionConfig, SessionLayer,
-    Sessions, StoreMode,
+    Key, Keyring, MemoryStore, PostgresStore, RedisClusterStore, RedisStore, Session,
+    SessionConfig, SessionLayer, Sessions, SqliteStore, StoreMode,
 };
 use serde::{Deserialize, Serialize};
 use tower::Layer as _;
-
-// The test suite's Redis Cluster: six local servers, three masters with a
-// replica each, killed on drop.
-#[allow(dead_code)]
-#[path = "../tests/common/redis_cluster.rs"]
-mod redis_cluster;
-#[allow(dead_code)]
-#[path = "../tests/common/redis_server.rs"]
-mod redis_server;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Counter {
@@ -82,35 +78,69 @@ fn counter(padding: usize) -> Router {
         )
 }
 
-/// The session configuration of `mode`.
-async fn sessions(mode: &str, redis: Option<&str>) -> Sessions {
+// The test suite's Redis Cluster: six local servers, three masters with a
+// replica each, killed on drop.
+#[allow(dead_code)]
+#[path = "../tests/common/redis_cluster.rs"]
+mod redis_cluster;
+#[allow(dead_code)]
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
+
+/// A throw-away PostgreSQL cluster, as the tests start it.
+#[path = "../tests/common/postgres_server.rs"]
+#[allow(dead_code)]
+mod postgres_server;
+
+/// The session configuration of `mode`; `store` is the Redis or
+/// PostgreSQL URL, or the SQLite file, of a server mode that needs one.
+async fn sessions(mode: &str, store: Option<&str>) -> Sessions {
     let mut config = SessionConfig::default()
         .with_secure(false)
         .with_cookie_name("session");
-    match mode {
-        "server_memory" => {
-            config = config
-                .with_store(MemoryStore::new())
-                .with_store_mode(StoreMode::Server)
-        }
-        "server_redis" => {
-            let store = RedisStore::connect(redis.expect("server_redis needs a Redis URL"))
-                .await
-                .unwrap();
-            config = config.with_store(store).with_store_mode(StoreMode::Server);
-        }
-        "server_redis_cluster" | "server_redis_cluster_wait" => {
-            let nodes = redis.expect("the Redis Cluster modes need the nodes' URLs");
-            let mut store = RedisClusterStore::connect(nodes.split(',')).await.unwrap();
-            if mode == "server_redis_cluster_wait" {
-                store = store.with_wait(1, Duration::from_millis(100));
+    if let Some((place, kind)) = store_kind(mode) {
+        config = config.with_store_mode(place);
+        let url = || store.unwrap_or_else(|| panic!("{mode} needs the store's URL or file"));
+        config = match kind {
+            "memory" => config.with_store(MemoryStore::new()),
+            "redis" => config.with_store(RedisStore::connect(url()).await.unwrap()),
+            "postgres" => {
+                let store = PostgresStore::connect(url()).await.unwrap();
+                store.migrate().await.unwrap();
+                config.with_store(store)
             }
-            config = config.with_store(store).with_store_mode(StoreMode::Server);
-        }
-        "cookie" | "cookie_3kb" | "cookie_router" | "none_bytes" => {}
-        other => panic!("unknown mode {other}"),
+            "sqlite" => {
+                let store = SqliteStore::open(url()).await.unwrap();
+                store.migrate().await.unwrap();
+                config.with_store(store)
+            }
+            "redis_cluster" | "redis_cluster_wait" => {
+                let mut store = RedisClusterStore::connect(url().split(',')).await.unwrap();
+                if kind == "redis_cluster_wait" {
+                    store = store.with_wait(1, Duration::from_millis(100));
+                }
+                config.with_store(store)
+            }
+            other => panic!("unknown store {other}"),
+        };
+    } else if !matches!(
+        mode,
+        "cookie" | "cookie_3kb" | "cookie_router" | "none_bytes"
+    ) {
+        panic!("unknown mode {mode}");
     }
     Sessions::new(Keyring::new(Key::generate()), config).unwrap()
+}
+
+/// Where a `server_STORE` or `fallback_STORE` mode keeps sessions, and in
+/// which store; `None` for the other modes.
+fn store_kind(mode: &str) -> Option<(StoreMode, &str)> {
+    mode.strip_prefix("server_")
+        .map(|kind| (StoreMode::Server, kind))
+        .or_else(|| {
+            mode.strip_prefix("fallback_")
+                .map(|kind| (StoreMode::Cookie, kind))
+        })
 }
 
 /// A `Set-Cookie` value as cookie mode sends it for a count of 1.
@@ -124,7 +154,7 @@ async fn sample_set_cookie() -> HeaderValue {
 }
 
 /// Serves the app of `mode` on `listener` until killed.
-async fn serve(mode: &str, listener: tokio::net::TcpListener, redis: Option<&str>) {
+async fn serve(mode: &str, listener: tokio::net::TcpListener, store: Option<&str>) {
     match mode {
         // No session layer, a fixed answer of the same length: the ceiling.
         "none" => {
@@ -149,14 +179,18 @@ async fn serve(mode: &str, listener: tokio::net::TcpListener, redis: Option<&str
         // route with `Router::layer`.
         "cookie_router" => {
             let service =
-                SessionLayer::<Counter>::new(sessions(mode, redis).await).layer(counter(0));
+                SessionLayer::<Counter>::new(sessions(mode, store).await).layer(counter(0));
             let make_service = axum::ServiceExt::<Request<Body>>::into_make_service(service);
             axum::serve(listener, make_service).await.unwrap()
         }
         _ => {
-            let padding = if mode == "cookie_3kb" { 2800 } else { 0 };
+            let padding = match mode {
+                "cookie_3kb" => 2800,
+                _ if mode.starts_with("fallback_") => 3100,
+                _ => 0,
+            };
             let app =
-                counter(padding).layer(SessionLayer::<Counter>::new(sessions(mode, redis).await));
+                counter(padding).layer(SessionLayer::<Counter>::new(sessions(mode, store).await));
             axum::serve(listener, app).await.unwrap()
         }
     }
@@ -393,6 +427,10 @@ fn comparison() -> Vec<Case> {
         ("server, Redis", "server_redis", "/"),
         ("cookie, ~3.8 KB session", "cookie_3kb", "/"),
         ("server, Redis, read-only", "server_redis", "/peek"),
+        ("server, PostgreSQL", "server_postgres", "/"),
+        ("server, PostgreSQL, read-only", "server_postgres", "/peek"),
+        ("server, SQLite", "server_sqlite", "/"),
+        ("server, SQLite, read-only", "server_sqlite", "/peek"),
         ("server, Redis Cluster", "server_redis_cluster", "/"),
         (
             "server, Redis Cluster, read-only",
@@ -402,6 +440,26 @@ fn comparison() -> Vec<Case> {
         (
             "server, Redis Cluster, with_wait(1, 100 ms)",
             "server_redis_cluster_wait",
+            "/",
+        ),
+        (
+            "cookie, session just over the limit, MemoryStore",
+            "fallback_memory",
+            "/",
+        ),
+        (
+            "cookie, session just over the limit, Redis",
+            "fallback_redis",
+            "/",
+        ),
+        (
+            "cookie, session just over the limit, PostgreSQL",
+            "fallback_postgres",
+            "/",
+        ),
+        (
+            "cookie, session just over the limit, SQLite",
+            "fallback_sqlite",
             "/",
         ),
     ]
@@ -432,7 +490,12 @@ fn against(other: &str) -> Vec<Case> {
 }
 
 async fn run(cases: &[Case], seconds: u64, runs: usize) {
-    let wants_redis = cases.iter().any(|case| case.mode == "server_redis");
+    let wants = |kind: &str| {
+        cases
+            .iter()
+            .any(|case| store_kind(case.mode).is_some_and(|(_, k)| k == kind))
+    };
+    let wants_redis = wants("redis");
     let redis = (wants_redis
         && Command::new("redis-server")
             .arg("--version")
@@ -461,9 +524,20 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
     if let Some((_, port)) = &redis {
         wait_for(*port).await;
     }
-    let is_cluster = |case: &Case| case.mode.starts_with("server_redis_cluster");
+    // PostgreSQL with its durable defaults (fsync on), its processes on
+    // the server's core.
+    let postgres = wants("postgres")
+        .then(|| std::panic::catch_unwind(postgres_server::PostgresServer::start_durable).ok())
+        .flatten();
+    if let (Some(postgres), true) = (&postgres, pinning()) {
+        let pid = postgres.pid().expect("postmaster.pid").to_string();
+        let _ = Command::new("taskset")
+            .args(["-a", "-c", "-p", "0", &pid])
+            .output();
+    }
+    // The Redis Cluster, its servers on the server's core.
     let installed = |program: &str| Command::new(program).arg("--version").output().is_ok();
-    let cluster = (cases.iter().any(is_cluster)
+    let cluster = ((wants("redis_cluster") || wants("redis_cluster_wait"))
         && installed("redis-server")
         && installed("redis-cli"))
     .then(|| {
@@ -474,44 +548,83 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
         };
         redis_cluster::RedisCluster::start_with(wrapper)
     });
+    // A fresh SQLite file for each server, in a directory removed at the end.
+    let sqlite_dir =
+        std::env::temp_dir().join(format!("sealed-session-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&sqlite_dir).unwrap();
+    let _sqlite_dir = RemovedDir(sqlite_dir.clone());
     println!(
         "{} connections per run, {seconds} s per run, median of {runs} runs (the rows take turns); server pinned to core 0, load generator to core 1: {}",
         CONNECTIONS,
         if pinning() { "yes" } else { "no" }
     );
-    let skipped = |case: &Case| {
-        (case.mode == "server_redis" && redis.is_none()) || (is_cluster(case) && cluster.is_none())
+    let kind = |case: &Case| store_kind(case.mode).map_or("", |(_, kind)| kind);
+    let skipped = |case: &Case| match kind(case) {
+        "redis" => redis.is_none().then_some("redis-server not installed"),
+        "postgres" => postgres
+            .is_none()
+            .then_some("PostgreSQL (initdb) not installed"),
+        "redis_cluster" | "redis_cluster_wait" => cluster
+            .is_none()
+            .then_some("redis-server and redis-cli not installed"),
+        _ => None,
     };
     // Rounds of every case in turn, so that a slow spell of the machine
     // falls on all the rows alike rather than on the runs of one row.
     let mut rows: Vec<Row> = cases.iter().map(|_| Row::default()).collect();
     for _ in 0..runs {
         for (case, row) in cases.iter().zip(&mut rows) {
-            if skipped(case) {
+            if skipped(case).is_some() {
                 continue;
             }
             let port = free_port();
             let mut args = vec!["serve".to_owned(), case.mode.to_owned(), port.to_string()];
-            if let Some(cluster) = cluster.as_ref().filter(|_| is_cluster(case)) {
-                args.push(cluster.urls().join(","));
-            } else if let Some((_, redis_port)) = &redis {
-                args.push(format!("redis://127.0.0.1:{redis_port}"));
+            match kind(case) {
+                "redis" => args.extend(
+                    redis
+                        .as_ref()
+                        .map(|(_, redis_port)| format!("redis://127.0.0.1:{redis_port}")),
+                ),
+                "postgres" => args.extend(postgres.as_ref().map(|pg| pg.url())),
+                "redis_cluster" | "redis_cluster_wait" => {
+                    args.extend(cluster.as_ref().map(|c| c.urls().join(",")))
+                }
+                "sqlite" => args.push(
+                    sqlite_dir
+                        .join(format!("sessions-{port}.db"))
+                        .display()
+                        .to_string(),
+                ),
+                _ => {}
             }
             let server = Killed(pinned("0", &case.server, &args).spawn().unwrap());
             wait_for(port).await;
-            // CPU time of the server process, and of redis-server when the
-            // server uses it, over the measured run.
+            // CPU time of the server process, and of the store's server
+            // processes when it uses one, over the measured run.
+            let store_pids = || -> Vec<u32> {
+                match kind(case) {
+                    "redis" => redis.iter().map(|(child, _)| child.0.id()).collect(),
+                    "postgres" => postgres
+                        .iter()
+                        .filter_map(|pg| pg.pid())
+                        .flat_map(with_children)
+                        .collect(),
+                    "redis_cluster" | "redis_cluster_wait" => {
+                        cluster.iter().flat_map(|c| c.pids()).collect()
+                    }
+                    _ => Vec::new(),
+                }
+            };
             let mut pids = vec![server.0.id()];
-            if case.mode == "server_redis" {
-                pids.extend(redis.as_ref().map(|(child, _)| child.0.id()));
-            }
-            if let Some(cluster) = cluster.as_ref().filter(|_| is_cluster(case)) {
-                pids.extend(cluster.pids());
-            }
+            pids.extend(store_pids());
             let cpu_before = cpu_ns(&pids);
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let checked = !case.mode.starts_with("none");
             let mut m = load(addr, case.path, seconds, CONNECTIONS, checked).await;
+            // PostgreSQL's backends started during the run count from zero.
+            pids.extend(store_pids());
+            pids.sort_unstable();
+            pids.dedup();
             let cpu = cpu_ns(&pids)
                 .zip(cpu_before)
                 .map(|(after, before)| after - before);
@@ -535,10 +648,8 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
     let mut ceiling: Option<(f64, Option<f64>)> = None;
     for (case, mut row) in cases.iter().zip(rows) {
         let label = &case.label;
-        if skipped(case) {
-            println!(
-                "| {label} | skipped: redis-server (and redis-cli) not installed | | | | | | | | |"
-            );
+        if let Some(why) = skipped(case) {
+            println!("| {label} | skipped: {why} | | | | | | | | |");
             continue;
         }
         let rps = median(&mut row.rps);
@@ -572,16 +683,56 @@ struct Row {
     broken: u64,
 }
 
-/// Nanoseconds the processes' main threads have run on a CPU (Linux
-/// `/proc/PID/schedstat`; both servers do their work on the main thread),
-/// or `None` where that file cannot be read.
+/// Nanoseconds the processes' threads have run on a CPU (Linux
+/// `/proc/PID/task/*/schedstat`: the async work is on the main thread,
+/// SQLite's on sqlx's worker threads), or `None` where that cannot be
+/// read. A process gone since counts zero.
 fn cpu_ns(pids: &[u32]) -> Option<u64> {
     pids.iter()
         .map(|pid| {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
-            text.split_whitespace().next()?.parse::<u64>().ok()
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return Some(0);
+            };
+            tasks
+                .flatten()
+                .map(|task| {
+                    let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+                    text.split_whitespace().next()?.parse::<u64>().ok()
+                })
+                .sum::<Option<u64>>()
         })
         .sum()
+}
+
+/// `pid` and its child processes (PostgreSQL's backends).
+fn with_children(pid: u32) -> Vec<u32> {
+    let children = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let child: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces.
+            let parent: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (parent == pid).then_some(child)
+        });
+    std::iter::once(pid).chain(children).collect()
+}
+
+/// A directory removed on drop.
+struct RemovedDir(std::path::PathBuf);
+
+impl Drop for RemovedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 const CONNECTIONS: usize = 32;
@@ -637,7 +788,7 @@ async fn main() {
         }
         Some(other) => {
             eprintln!(
-                "usage: compare [run [SECONDS] [RUNS] | against OTHER_COMPARE [SECONDS] [RUNS] | serve MODE PORT [REDIS_URL] | load PORT PATH SECONDS CONNECTIONS] (got {other})"
+                "usage: compare [run [SECONDS] [RUNS] | against OTHER_COMPARE [SECONDS] [RUNS] | serve MODE PORT [STORE] | load PORT PATH SECONDS CONNECTIONS] (got {other})"
             );
             std::process::exit(2);
         }

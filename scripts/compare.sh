@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Cookie sessions vs server-store sessions over real HTTP on 127.0.0.1: the
 # counter app with no session (the ceiling), with cookie mode's header bytes
-# but no session, in cookie mode, in server mode on MemoryStore, on Redis
-# and on a local Redis Cluster (3 masters + 3 replicas; also with WAIT for
-# the replica), and with a ~3.8 KB cookie; medians of RUNS runs (default 3) of
-# SECONDS each (default 5), the rows taking turns.
+# but no session, in cookie mode, in server mode on MemoryStore, on Redis,
+# on PostgreSQL, on SQLite and on a local Redis Cluster (3 masters + 3
+# replicas; also with WAIT for the replica), with a ~3.8 KB cookie, and in
+# cookie mode
+# with a session just over the cookie limit (so in the store) on each
+# store; medians of RUNS runs (default 3) of SECONDS each (default 5), the
+# rows taking turns.
 #
 # With --against REV: cookie mode of the commit REV (built from
 # `git archive` into target/against) beside this checkout's, in the same
 # run; medians of RUNS (default 5). For before/after figures.
 #
-# Needs only Rust; redis-server and redis-cli (apt-get install redis-server
-# brings both) for the Redis and Redis Cluster rows; taskset (util-linux)
-# and two cores to pin the servers (core 0) and the load generator (core 1)
-# apart.
+# Needs only Rust; redis-server and redis-cli (apt-get install
+# redis-server brings both) for the Redis and Redis Cluster rows; PostgreSQL (apt-get install postgresql: a throw-away cluster
+# is made with initdb in a temporary directory, fsync on, as the postgres
+# user when run as root) for the PostgreSQL rows; SQLite is compiled in; taskset (util-linux) and two cores to pin the server (core 0)
+# and the load generator (core 1) apart.
 # Usage: scripts/compare.sh [--against REV] [SECONDS] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --example compare --features axum,redis-cluster
+cargo build --quiet --release --example compare --features axum,redis-cluster,postgres,sqlite
 run=(target/release/examples/compare run)
 if [ "${1:-}" = "--against" ]; then
   rev=${2:?--against needs a git revision}

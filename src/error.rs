@@ -141,6 +141,10 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
+    /// A SQL store's table name is not 1 to 63 ASCII letters, digits or
+    /// `_` (not starting with a digit); it is written into SQL text, so
+    /// nothing else is allowed.
+    InvalidTableName,
 }
 
 impl fmt::Display for ConfigError {
@@ -161,6 +165,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::SizeLimitTooSmall { minimum } => write!(f, "size limit too small: at least {minimum} bytes are needed"),
             ConfigError::Schema { type_name, problem } => write!(f, "schema of session type {type_name}: {problem}"),
+            ConfigError::InvalidTableName => f.write_str("invalid table name: use 1 to 63 ASCII letters, digits or '_', not starting with a digit"),
         }
     }
 }

@@ -7,9 +7,9 @@
 //! timeouts) is enforced on the server from sealed timestamps; old keys
 //! keep opening cookies after a rotation while every response re-seals
 //! under the new one. A session too large for its cookie moves to a
-//! [`SessionStore`] ([`MemoryStore`], `RedisStore` with the `redis`
-//! feature, `RedisClusterStore` with `redis-cluster`), sealed there too,
-//! with a sealed pointer in the cookie.
+//! [`SessionStore`] ([`MemoryStore`], or `RedisStore`,
+//! `RedisClusterStore`, `PostgresStore` or `SqliteStore` with their
+//! features), sealed there too, with a sealed pointer in the cookie.
 //!
 //! # Lifecycle of a request
 //!
@@ -72,6 +72,12 @@
 //! - `redis-cluster`: `RedisClusterStore`, the same store in a Redis
 //!   Cluster, keys spread over every master (with `redis`; adds the
 //!   client's async cluster support).
+//! - `postgres`: `PostgresStore`, a [`SessionStore`] in a PostgreSQL
+//!   table, on the `sqlx::PgPool` the application already has (brings in
+//!   `sqlx` 0.8 with its tokio runtime and PostgreSQL driver only).
+//! - `sqlite`: `SqliteStore`, a [`SessionStore`] in a SQLite file that
+//!   survives a restart, for a single instance (brings in `sqlx` 0.8 with
+//!   its tokio runtime and SQLite, compiled in).
 //!
 //! # Security
 //!
@@ -114,10 +120,16 @@ mod xaes;
 mod axum;
 #[cfg(feature = "tower")]
 mod cache_headers;
+#[cfg(feature = "postgres")]
+mod postgres_store;
 #[cfg(feature = "redis-cluster")]
 mod redis_cluster_store;
 #[cfg(feature = "redis")]
 mod redis_store;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql_store;
+#[cfg(feature = "sqlite")]
+mod sqlite_store;
 #[cfg(feature = "tower")]
 mod tower;
 
@@ -140,12 +152,18 @@ pub use store::{SessionStore, StoreError, StoreFuture, StoreKey, StoreMode};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use crate::axum::MissingSessionLayer;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::postgres_store::PostgresStore;
 #[cfg(feature = "redis-cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
 pub use crate::redis_cluster_store::RedisClusterStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::redis_store::RedisStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use crate::sqlite_store::SqliteStore;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use crate::tower::{ResponseFuture, SessionLayer, SessionService};

@@ -3,9 +3,12 @@
 
 pub mod capture;
 pub mod client;
+pub mod postgres_server;
 pub mod ready;
 pub mod redis_cluster;
 pub mod redis_server;
+#[macro_use]
+pub mod sql_cases;
 #[macro_use]
 pub mod suite;
 

@@ -1,0 +1,163 @@
+//! [`PostgresStore`]: sessions in a PostgreSQL table (feature `postgres`).
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
+
+use crate::sql_store::{
+    DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, sql_session_store, store_error,
+};
+use crate::store::StoreError;
+
+impl Dialect for sqlx::Postgres {
+    const NOW_MILLIS: &'static str = "(extract(epoch from now()) * 1000)::bigint";
+    const BYTES: &'static str = "BYTEA";
+    const INTEGER: &'static str = "BIGINT";
+    const TABLE_OPTIONS: &'static str = "";
+    const ONE_WRITER: bool = false;
+
+    /// `disk_full`.
+    fn is_full(code: &str) -> bool {
+        code == "53100"
+    }
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// A store in a PostgreSQL table, shared by every instance, on a
+/// [`sqlx::PgPool`] (sqlx 0.8, tokio): the pool your application already
+/// has, or one from [`connect`](PostgresStore::connect).
+///
+/// **The table** (default name `sealed_sessions`, see
+/// [`with_table`](PostgresStore::with_table)) is created by
+/// [`migrate`](PostgresStore::migrate), or by hand (or in your own
+/// migrations) with exactly this:
+///
+/// ```sql
+/// CREATE TABLE IF NOT EXISTS "sealed_sessions" (
+///     key BYTEA PRIMARY KEY NOT NULL,
+///     value BYTEA NOT NULL,
+///     expires_at BIGINT NOT NULL
+/// );
+/// CREATE INDEX IF NOT EXISTS "sealed_sessions_expires_at" ON "sealed_sessions" (expires_at);
+/// ```
+///
+/// `key` is the 32-byte store key, `value` the sealed entry (a dump of
+/// the table reveals and forges nothing), `expires_at` the end of the
+/// entry's time to live in unix milliseconds **on the database's clock**
+/// (`now()` when the statement runs, `now() + ttl` when written): the time
+/// to live is measured on one clock, so an offset between the
+/// application's clocks and the server's cancels out and every instance
+/// agrees on what is live. Only a step of the server's clock between a
+/// write and a read moves an expiry (the session's own timestamps, checked
+/// by the library on the application's clock, still end it on time).
+///
+/// **Each method is one statement**, so a write that fails leaves the
+/// row as it was: `create` is `INSERT … ON CONFLICT (key) DO UPDATE …
+/// WHERE` the existing row has expired (an expired row counts as absent),
+/// `replace` an `UPDATE … WHERE key = $1 AND expires_at > now`, `delete`
+/// a `DELETE … RETURNING` whether the row was still live. Expired rows
+/// are never returned; [`load`](crate::SessionStore::load) deletes one it
+/// comes across, `create` overwrites one, and
+/// [`delete_expired`](PostgresStore::delete_expired) sweeps the rest on a
+/// schedule of yours.
+///
+/// **Every call is bounded by a timeout** (default 1 s,
+/// [`with_timeout`](PostgresStore::with_timeout)): a call that fails or
+/// times out is a [`StoreError`], never an empty answer. A server that is
+/// down or refuses connections is [`StoreError::Timeout`] (the pool keeps
+/// trying to connect until the timeout) or [`StoreError::Unavailable`];
+/// `disk_full` is [`StoreError::Full`]; a row whose columns do not decode
+/// as bytes is [`StoreError::Corrupt`]. A call that timed out may still
+/// complete on the server (as with any client); the session layer has
+/// answered 503 by then and sent no cookie.
+///
+/// # Example
+///
+/// With the pool your application already has:
+///
+/// ```no_run
+/// # async fn run(pool: sqlx::PgPool) -> Result<(), sealed_session::StoreError> {
+/// use sealed_session::{PostgresStore, SessionConfig};
+///
+/// let store = PostgresStore::new(pool.clone());
+/// store.migrate().await?; // CREATE TABLE IF NOT EXISTS, once at start-up
+/// let config = SessionConfig::default().with_store(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    table: SqlTable<sqlx::Postgres>,
+}
+
+sql_session_store!(PostgresStore);
+
+impl PostgresStore {
+    /// A store on `pool`, in table `sealed_sessions`, with a 1 s timeout.
+    /// Nothing is sent to the server until the first call.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// let store = sealed_session::PostgresStore::new(pool);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(pool: PgPool) -> PostgresStore {
+        PostgresStore {
+            table: SqlTable::new(pool),
+        }
+    }
+
+    /// Connects a new pool to the server at `url`
+    /// (`postgres://user:password@host:port/database`), waiting at most
+    /// 2 s for the first connection; the pool waits at most 1 s for a
+    /// connection on each call.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] for a bad URL, a refused connection or
+    /// failed authentication; [`StoreError::Timeout`] when the server does
+    /// not answer in time.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sealed_session::StoreError> {
+    /// let store = sealed_session::PostgresStore::connect("postgres://app@127.0.0.1/app").await?;
+    /// store.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(store_error::<sqlx::Postgres>)?;
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(DEFAULT_TIMEOUT)
+            .connect_with(options);
+        let pool = bounded::<sqlx::Postgres, _>(2 * DEFAULT_TIMEOUT, pool).await?;
+        Ok(PostgresStore::new(pool))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The SQL printed in the type's docs is what `migrate` runs.
+    #[test]
+    fn the_documented_migration_is_the_one_that_runs() {
+        let statements = crate::sql_store::Statements::new::<sqlx::Postgres>(
+            crate::sql_store::DEFAULT_TABLE.to_owned(),
+        );
+        let documented = r#"CREATE TABLE IF NOT EXISTS "sealed_sessions" (
+    key BYTEA PRIMARY KEY NOT NULL,
+    value BYTEA NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "sealed_sessions_expires_at" ON "sealed_sessions" (expires_at);
+"#;
+        assert_eq!(statements.migration_script(), documented);
+    }
+}

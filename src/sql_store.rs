@@ -1,0 +1,544 @@
+//! What [`PostgresStore`](crate::PostgresStore) and
+//! [`SqliteStore`](crate::SqliteStore) share: the table, its statements,
+//! the per-call timeout and the mapping of `sqlx` errors.
+//!
+//! **The table.** One row per entry: `key` (the 32-byte [`StoreKey`],
+//! primary key), `value` (the sealed bytes) and `expires_at` (unix
+//! milliseconds, a 64-bit integer, on the database's clock). An entry is
+//! live while `now < expires_at`; a row past it counts as absent for every
+//! method (never returned, overwritten by `create`, left alone by
+//! `replace`, and a `delete` of it answers "nothing was there").
+//!
+//! **Whose clock.** Expiry is computed and compared by the database
+//! (`now + ttl` when written, `expires_at > now` when read), never from
+//! the application's clock: the time to live is a duration measured on
+//! one clock, so an offset between the application's clocks and the
+//! database's cancels out, and instances with skewed clocks agree on what
+//! is live. Only a step of the database's clock between a write and a
+//! read moves an expiry (forward: rows end early and read as missing;
+//! back: rows stay longer). The session's own lifetime is checked by the
+//! library from the sealed timestamps on the application's clock, so a
+//! row that outlives it still opens nothing.
+//!
+//! **Atomic writes.** Each method is one SQL statement: `create` is an
+//! upsert that overwrites only an expired row, `replace` an `UPDATE` of a
+//! live row, `delete` a `DELETE … RETURNING` that says whether the row was
+//! live. A statement that fails leaves the row as it was.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+use crate::error::ConfigError;
+use crate::store::{StoreError, StoreKey};
+
+/// The default table name of both SQL stores.
+pub(crate) const DEFAULT_TABLE: &str = "sealed_sessions";
+
+/// The default per-call timeout of both SQL stores.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The longest time to live written (about 35,000 years): `now + ttl`
+/// stays far inside a 64-bit integer on both databases.
+const MAX_TTL_MILLIS: i64 = 1 << 50;
+
+/// Expired rows deleted per statement by `delete_expired`, so a large
+/// backlog never holds one long write lock.
+const CLEANUP_BATCH: i64 = 1000;
+
+/// What differs between the databases.
+pub(crate) trait Dialect: Database {
+    /// The database's current time in unix milliseconds, as SQL.
+    const NOW_MILLIS: &'static str;
+    /// The column type for bytes.
+    const BYTES: &'static str;
+    /// The column type for a 64-bit integer.
+    const INTEGER: &'static str;
+    /// Written after the column list of `CREATE TABLE`.
+    const TABLE_OPTIONS: &'static str;
+    /// The database takes one writer at a time (SQLite): the store's
+    /// writes then queue in order in the process (see [`SqlTable::turn`])
+    /// rather than in the database's busy handler.
+    const ONE_WRITER: bool;
+
+    /// Whether a database error code means "out of space".
+    fn is_full(code: &str) -> bool;
+
+    /// How many rows a statement changed.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+/// A table name: letters, digits and `_`, not starting with a digit, at
+/// most 63 bytes (PostgreSQL's limit). It is written into SQL text
+/// (quoted), so nothing else may get in.
+///
+/// Returns the name back, or [`ConfigError::InvalidTableName`].
+pub(crate) fn checked_table(name: &str) -> Result<String, ConfigError> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(ConfigError::InvalidTableName)
+    }
+}
+
+/// The SQL text of every statement, for one table.
+#[derive(Clone, Debug)]
+pub(crate) struct Statements {
+    pub(crate) table: String,
+    load: String,
+    remove_expired_one: String,
+    create: String,
+    replace: String,
+    delete: String,
+    delete_expired: String,
+    pub(crate) migration: [String; 2],
+}
+
+impl Statements {
+    pub(crate) fn new<DB: Dialect>(table: String) -> Statements {
+        let now = DB::NOW_MILLIS;
+        let t = format!("\"{table}\"");
+        Statements {
+            load: format!("SELECT expires_at > {now}, value FROM {t} WHERE key = $1"),
+            remove_expired_one: format!("DELETE FROM {t} WHERE key = $1 AND expires_at <= {now}"),
+            create: format!(
+                "INSERT INTO {t} (key, value, expires_at) VALUES ($1, $2, {now} + $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at \
+                 WHERE {t}.expires_at <= {now} RETURNING 1"
+            ),
+            replace: format!(
+                "UPDATE {t} SET value = $2, expires_at = {now} + $3 \
+                 WHERE key = $1 AND expires_at > {now} RETURNING 1"
+            ),
+            delete: format!("DELETE FROM {t} WHERE key = $1 RETURNING expires_at > {now}"),
+            // The outer condition again: PostgreSQL rechecks it (not the
+            // subquery) on a row a concurrent `create` just renewed.
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE key IN \
+                 (SELECT key FROM {t} WHERE expires_at <= {now} LIMIT $1) \
+                 AND expires_at <= {now}"
+            ),
+            migration: [
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\n    \
+                     key {bytes} PRIMARY KEY NOT NULL,\n    \
+                     value {bytes} NOT NULL,\n    \
+                     expires_at {int} NOT NULL\n){options}",
+                    bytes = DB::BYTES,
+                    int = DB::INTEGER,
+                    options = DB::TABLE_OPTIONS,
+                ),
+                format!("CREATE INDEX IF NOT EXISTS \"{table}_expires_at\" ON {t} (expires_at)"),
+            ],
+            table,
+        }
+    }
+
+    /// The migration as one script, statements ended by `;`.
+    pub(crate) fn migration_script(&self) -> String {
+        self.migration
+            .iter()
+            .map(|statement| format!("{statement};\n"))
+            .collect()
+    }
+}
+
+/// A time to live in milliseconds, at least 1 and at most
+/// [`MAX_TTL_MILLIS`].
+fn ttl_millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis())
+        .unwrap_or(i64::MAX)
+        .clamp(1, MAX_TTL_MILLIS)
+}
+
+/// Runs a database call within `timeout`, mapping its errors. A call that
+/// timed out may still complete on the server.
+pub(crate) async fn bounded<DB: Dialect, T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(store_error::<DB>),
+        Err(_elapsed) => Err(StoreError::Timeout),
+    }
+}
+
+/// The [`StoreError`] for a `sqlx` error.
+pub(crate) fn store_error<DB: Dialect>(error: sqlx::Error) -> StoreError {
+    use sqlx::Error;
+    match &error {
+        Error::PoolTimedOut => StoreError::Timeout,
+        Error::Database(db) if db.code().is_some_and(|code| DB::is_full(&code)) => StoreError::Full,
+        Error::ColumnDecode { .. }
+        | Error::Decode(_)
+        | Error::ColumnNotFound(_)
+        | Error::ColumnIndexOutOfBounds { .. }
+        | Error::TypeNotFound { .. } => StoreError::Corrupt(error.to_string()),
+        _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+/// A table of entries in a pool, with the per-call timeout: the four
+/// store methods, the cleanup and the migration, for any [`Dialect`].
+pub(crate) struct SqlTable<DB: Database> {
+    pub(crate) pool: Pool<DB>,
+    pub(crate) statements: Statements,
+    pub(crate) timeout: Duration,
+    /// The queue of writers, shared by clones ([`Dialect::ONE_WRITER`]).
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl<DB: Database> Clone for SqlTable<DB> {
+    fn clone(&self) -> SqlTable<DB> {
+        SqlTable {
+            pool: self.pool.clone(),
+            statements: self.statements.clone(),
+            timeout: self.timeout,
+            writer: self.writer.clone(),
+        }
+    }
+}
+
+impl<DB: Dialect> SqlTable<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    pub(crate) fn new(pool: Pool<DB>) -> SqlTable<DB> {
+        SqlTable {
+            pool,
+            statements: Statements::new::<DB>(DEFAULT_TABLE.to_owned()),
+            timeout: DEFAULT_TIMEOUT,
+            writer: DB::ONE_WRITER.then(Arc::default),
+        }
+    }
+
+    /// Waits for this store's turn to write where the database takes one
+    /// writer at a time: first come, first served, and inside the call's
+    /// timeout, so a call that timed out while waiting never started its
+    /// statement. (Left to SQLite's busy handler, waiting writers poll
+    /// with growing sleeps: some starve past the timeout, and the
+    /// statement of a call that already failed may still run.)
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        }
+    }
+
+    pub(crate) fn with_table(self, table: &str) -> Result<SqlTable<DB>, ConfigError> {
+        Ok(SqlTable {
+            statements: Statements::new::<DB>(checked_table(table)?),
+            ..self
+        })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        for statement in &self.statements.migration {
+            bounded::<DB, _>(self.timeout, self.pool.execute(statement.as_str())).await?;
+        }
+        Ok(())
+    }
+
+    /// The live value; an expired row is `None`, and deleted on the way
+    /// (unless a write renewed it meanwhile; a failed clean-up only logs:
+    /// the answer stands).
+    pub(crate) async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = &key.as_bytes()[..];
+        bounded::<DB, _>(self.timeout, async {
+            let Some(row) = sqlx::query(&self.statements.load)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            if row.try_get::<bool, _>(0)? {
+                return Ok(Some(row.try_get::<Vec<u8>, _>(1)?));
+            }
+            let _turn = self.turn().await;
+            let removed = sqlx::query(&self.statements.remove_expired_one)
+                .bind(key)
+                .execute(&self.pool)
+                .await;
+            if let Err(error) = removed {
+                tracing::debug!(%error, "expired session store row not removed");
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    /// A write (`create` or `replace`) whose statement returns a row when
+    /// it wrote.
+    async fn write(
+        &self,
+        sql: &str,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let written = async {
+            let _turn = self.turn().await;
+            sqlx::query(sql)
+                .bind(&key.as_bytes()[..])
+                .bind(value)
+                .bind(ttl_millis(ttl))
+                .fetch_optional(&self.pool)
+                .await
+        };
+        Ok(bounded::<DB, _>(self.timeout, written).await?.is_some())
+    }
+
+    pub(crate) async fn create(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.write(&self.statements.create, key, value, ttl).await
+    }
+
+    pub(crate) async fn replace(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.write(&self.statements.replace, key, value, ttl).await
+    }
+
+    pub(crate) async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        bounded::<DB, _>(self.timeout, async {
+            let _turn = self.turn().await;
+            let row = sqlx::query(&self.statements.delete)
+                .bind(&key.as_bytes()[..])
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map_or(Ok(false), |row| row.try_get::<bool, _>(0))
+        })
+        .await
+    }
+
+    /// Deletes every expired row, in batches (each within the timeout);
+    /// returns how many.
+    pub(crate) async fn delete_expired(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let batch = async {
+                let _turn = self.turn().await;
+                sqlx::query(&self.statements.delete_expired)
+                    .bind(CLEANUP_BATCH)
+                    .execute(&self.pool)
+                    .await
+            };
+            let deleted = DB::rows_affected(&bounded::<DB, _>(self.timeout, batch).await?);
+            total += deleted;
+            if deleted < CLEANUP_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// For a store type with a `table: SqlTable<_>` field: its configuration,
+/// migration and cleanup methods, `SessionStore`, and `Debug` (table and
+/// timeout; never the pool's connection options, which may hold a
+/// password).
+macro_rules! sql_session_store {
+    ($store:ident) => {
+        impl $store {
+            /// Uses table `name` instead of `sealed_sessions` (its index is
+            /// `<name>_expires_at`). The name goes into SQL text, quoted, so
+            /// it must be a plain identifier (on PostgreSQL, set the pool's
+            /// `search_path` to use another schema).
+            ///
+            /// # Errors
+            ///
+            /// [`ConfigError::InvalidTableName`](crate::ConfigError::InvalidTableName)
+            /// unless `name` is 1 to 63 ASCII letters, digits or `_`, not
+            /// starting with a digit.
+            ///
+            /// # Example
+            ///
+            /// ```no_run
+            #[doc = concat!("# fn run(store: sealed_session::", stringify!($store), ") {")]
+            /// let bad = store.clone().with_table("x\"; DROP TABLE users; --");
+            /// assert_eq!(bad.unwrap_err(), sealed_session::ConfigError::InvalidTableName);
+            /// let store = store.with_table("shop_sessions").unwrap();
+            /// # }
+            /// ```
+            pub fn with_table(self, name: &str) -> Result<$store, $crate::error::ConfigError> {
+                Ok($store {
+                    table: self.table.with_table(name)?,
+                })
+            }
+
+            /// The longest one call may take before it fails with
+            /// [`StoreError::Timeout`](crate::StoreError::Timeout). Default 1 s.
+            ///
+            /// # Example
+            ///
+            /// ```no_run
+            #[doc = concat!("# fn run(store: sealed_session::", stringify!($store), ") {")]
+            /// let store = store.with_timeout(std::time::Duration::from_millis(300));
+            /// # }
+            /// ```
+            pub fn with_timeout(mut self, timeout: std::time::Duration) -> $store {
+                self.table.timeout = timeout;
+                self
+            }
+
+            /// Creates the table and its index if they do not exist (the SQL
+            #[doc = concat!("in [`migration`](", stringify!($store), "::migration)); safe")]
+            /// to run at every start. Needs the right to create tables;
+            /// without it, run that SQL by hand once.
+            ///
+            /// # Errors
+            ///
+            /// A [`StoreError`](crate::StoreError) when the database refuses
+            /// or cannot be reached.
+            ///
+            /// # Example
+            ///
+            /// ```no_run
+            #[doc = concat!("# async fn run(store: sealed_session::", stringify!($store), ") -> Result<(), sealed_session::StoreError> {")]
+            /// store.migrate().await?;
+            /// # Ok(())
+            /// # }
+            /// ```
+            pub async fn migrate(&self) -> Result<(), $crate::store::StoreError> {
+                self.table.migrate().await
+            }
+
+            #[doc = concat!("The SQL [`migrate`](", stringify!($store), "::migrate) runs, for")]
+            /// this store's table name: to run by hand or put in your own
+            /// migrations.
+            ///
+            /// # Example
+            ///
+            /// ```no_run
+            #[doc = concat!("# fn run(store: sealed_session::", stringify!($store), ") {")]
+            /// assert!(store.migration().starts_with("CREATE TABLE IF NOT EXISTS \"sealed_sessions\""));
+            /// # }
+            /// ```
+            pub fn migration(&self) -> String {
+                self.table.statements.migration_script()
+            }
+
+            /// Deletes every expired row; returns how many. Batches of
+            /// 1,000 rows, each within the timeout, so a large backlog never
+            /// holds one long lock. Expired rows are already invisible; this
+            /// only reclaims space.
+            ///
+            /// # Errors
+            ///
+            /// A [`StoreError`](crate::StoreError) when a batch fails (the
+            /// batches before it stay deleted).
+            ///
+            /// # Example
+            ///
+            /// Every ten minutes, from a task of the application (several
+            /// instances doing it at once is harmless):
+            ///
+            /// ```no_run
+            #[doc = concat!("# fn run(store: sealed_session::", stringify!($store), ") {")]
+            /// use std::time::Duration;
+            ///
+            /// let cleaner = store.clone();
+            /// tokio::spawn(async move {
+            ///     let mut every = tokio::time::interval(Duration::from_secs(600));
+            ///     loop {
+            ///         every.tick().await;
+            ///         if let Err(error) = cleaner.delete_expired().await {
+            ///             eprintln!("session cleanup failed: {error}");
+            ///         }
+            ///     }
+            /// });
+            /// # }
+            /// ```
+            pub async fn delete_expired(&self) -> Result<u64, $crate::store::StoreError> {
+                self.table.delete_expired().await
+            }
+        }
+
+        impl $crate::store::SessionStore for $store {
+            fn load<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+            ) -> $crate::store::StoreFuture<'a, Option<Vec<u8>>> {
+                Box::pin(self.table.load(key))
+            }
+
+            fn create<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+                value: &'a [u8],
+                ttl: std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.table.create(key, value, ttl))
+            }
+
+            fn replace<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+                value: &'a [u8],
+                ttl: std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.table.replace(key, value, ttl))
+            }
+
+            fn delete<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.table.delete(key))
+            }
+        }
+
+        impl std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($store))
+                    .field("table", &self.table.statements.table)
+                    .field("timeout", &self.table.timeout)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+pub(crate) use sql_session_store;
+
+#[cfg(test)]
+mod tests {
+    use super::checked_table;
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        for good in ["sealed_sessions", "S1", "_x", &"a".repeat(63)] {
+            assert_eq!(checked_table(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "",
+            "1abc",
+            "a b",
+            "a\"b",
+            "a;drop table x",
+            "schema.table",
+            "é",
+            &"a".repeat(64),
+        ] {
+            assert!(checked_table(bad).is_err(), "{bad:?}");
+        }
+    }
+}
