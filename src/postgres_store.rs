@@ -15,6 +15,19 @@ impl Dialect for sqlx::Postgres {
     const ONE_WRITER: bool = false;
 
     /// `disk_full`.
+    // 57014 query_canceled (a statement timeout), 55P03
+    // lock_not_available (a lock timeout).
+    fn is_timeout(code: &str) -> bool {
+        matches!(code, "57014" | "55P03")
+    }
+
+    const EXISTS: &'static str =
+        "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL";
+
+    fn catalog_name(name: &str) -> String {
+        format!("\"{name}\"")
+    }
+
     fn is_full(code: &str) -> bool {
         code == "53100"
     }
@@ -68,9 +81,34 @@ impl Dialect for sqlx::Postgres {
 /// down or refuses connections is [`StoreError::Timeout`] (the pool keeps
 /// trying to connect until the timeout) or [`StoreError::Unavailable`];
 /// `disk_full` is [`StoreError::Full`]; a row whose columns do not decode
-/// as bytes is [`StoreError::Corrupt`]. A call that timed out may still
-/// complete on the server (as with any client); the session layer has
-/// answered 503 by then and sent no cookie.
+/// as bytes is [`StoreError::Corrupt`]; a statement or lock timeout of
+/// the server is [`StoreError::Timeout`]. A call that timed out may still
+/// complete on the server (as with any client) unless the server gives up
+/// first: the pool of [`connect`](PostgresStore::connect) sets
+/// `statement_timeout` and `lock_timeout` to the default timeout; **on a
+/// pool of yours, set them** (on the pool's connect options, or
+/// `ALTER ROLE … SET statement_timeout`) to at most the store's timeout,
+/// or a write that timed out may commit later and hold its connection
+/// until it does.
+///
+/// **What the pool must give** (the application's pool is used as it is):
+///
+/// - `READ COMMITTED` isolation, PostgreSQL's default: under `REPEATABLE
+///   READ` or `SERIALIZABLE`, two writes racing on one key fail with a
+///   serialization error ([`StoreError::Unavailable`], a 503) instead of
+///   answering.
+/// - `synchronous_commit` on (the default), and a synchronous standby if a
+///   failover must not lose acknowledged writes: with it off, a
+///   revocation marker acknowledged just before a crash is gone after it,
+///   and the revoked copy opens again.
+/// - **No transaction-pooling proxy without prepared-statement support**:
+///   sqlx names its prepared statements per connection, and PgBouncer in
+///   `pool_mode = transaction` before 1.21 (or with
+///   `max_prepared_statements = 0`) can run one client's statement under
+///   another's name: a `replace` ran as a `create` and brought a deleted
+///   session back, a `load` ran as a `delete`, in review. Use session
+///   pooling, or PgBouncer 1.21 or later with `max_prepared_statements`
+///   above zero.
 ///
 /// # Example
 ///
@@ -135,6 +173,14 @@ impl PostgresStore {
     /// ```
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(store_error::<sqlx::Postgres>)?;
+        // The server gives up a statement, or a wait for a lock, at the
+        // store's default timeout too, so that a call that timed out does
+        // not commit later nor hold its connection.
+        let limit = DEFAULT_TIMEOUT.as_millis().to_string();
+        let options = options.options([
+            ("statement_timeout", limit.as_str()),
+            ("lock_timeout", limit.as_str()),
+        ]);
         let pool = PgPoolOptions::new()
             .acquire_timeout(DEFAULT_TIMEOUT)
             .connect_with(options);

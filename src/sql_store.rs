@@ -37,6 +37,10 @@ use crate::store::{StoreError, StoreKey};
 /// The default table name of both SQL stores.
 pub(crate) const DEFAULT_TABLE: &str = "sealed_sessions";
 
+/// The longest table name: 63 bytes (PostgreSQL) less the index's
+/// `_expires_at` suffix.
+const MAX_TABLE_NAME: usize = 52;
+
 /// The default per-call timeout of both SQL stores.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -66,19 +70,35 @@ pub(crate) trait Dialect: Database {
     /// Whether a database error code means "out of space".
     fn is_full(code: &str) -> bool;
 
+    /// Whether a database error code means the statement gave up waiting
+    /// (a lock, a busy database, a statement timeout): a [`StoreError::Timeout`].
+    fn is_timeout(code: &str) -> bool;
+
+    /// A query answering whether the table (`$1`) and its index (`$2`)
+    /// both exist, from the catalog, without locking the table.
+    const EXISTS: &'static str;
+
+    /// How the catalog query names an object.
+    fn catalog_name(name: &str) -> String;
+
     /// How many rows a statement changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
 /// A table name: letters, digits and `_`, not starting with a digit, at
-/// most 63 bytes (PostgreSQL's limit). It is written into SQL text
-/// (quoted), so nothing else may get in.
+/// most 52 bytes (so that its index, `<name>_expires_at`, stays within
+/// PostgreSQL's 63), not starting with `sqlite_` in any case (SQLite
+/// reserves it). It is written into SQL text (quoted), so nothing else
+/// may get in.
 ///
 /// Returns the name back, or [`ConfigError::InvalidTableName`].
 pub(crate) fn checked_table(name: &str) -> Result<String, ConfigError> {
     let valid = !name.is_empty()
-        && name.len() <= 63
+        && name.len() <= MAX_TABLE_NAME
         && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name
+            .get(..7)
+            .is_some_and(|start| start.eq_ignore_ascii_case("sqlite_"))
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if valid {
         Ok(name.to_owned())
@@ -175,6 +195,9 @@ pub(crate) fn store_error<DB: Dialect>(error: sqlx::Error) -> StoreError {
     match &error {
         Error::PoolTimedOut => StoreError::Timeout,
         Error::Database(db) if db.code().is_some_and(|code| DB::is_full(&code)) => StoreError::Full,
+        Error::Database(db) if db.code().is_some_and(|code| DB::is_timeout(&code)) => {
+            StoreError::Timeout
+        }
         Error::ColumnDecode { .. }
         | Error::Decode(_)
         | Error::ColumnNotFound(_)
@@ -211,6 +234,7 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
     for<'r> bool: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
@@ -244,40 +268,91 @@ where
         })
     }
 
+    /// Creates the table and its index unless the catalog shows both
+    /// (`CREATE … IF NOT EXISTS` would still queue for a lock on the
+    /// table, and every write behind it); an object another instance
+    /// created at the same moment counts as created.
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        let table = &self.statements.table;
+        let exists = sqlx::query(DB::EXISTS)
+            .bind(DB::catalog_name(table))
+            .bind(DB::catalog_name(&format!("{table}_expires_at")));
+        let row = bounded::<DB, _>(self.timeout, exists.fetch_one(&self.pool)).await?;
+        if row.try_get::<bool, _>(0).map_err(store_error::<DB>)? {
+            return Ok(());
+        }
         for statement in &self.statements.migration {
-            bounded::<DB, _>(self.timeout, self.pool.execute(statement.as_str())).await?;
+            let run = bounded::<DB, _>(self.timeout, self.pool.execute(statement.as_str())).await;
+            match run {
+                Ok(_) => {}
+                // Created meanwhile by another instance (a unique
+                // violation in the catalog): run it again, to see it
+                // there; any other error comes back.
+                Err(_) => {
+                    bounded::<DB, _>(self.timeout, self.pool.execute(statement.as_str())).await?;
+                }
+            }
         }
         Ok(())
     }
 
-    /// The live value; an expired row is `None`, and deleted on the way
-    /// (unless a write renewed it meanwhile; a failed clean-up only logs:
-    /// the answer stands).
-    pub(crate) async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = &key.as_bytes()[..];
-        bounded::<DB, _>(self.timeout, async {
+    /// The live value; an expired row is `None` at once, and deleted in a
+    /// task of its own (unless a write renewed it meanwhile), so that the
+    /// answer never waits for a writer or a lock. A failed clean-up only
+    /// logs: the sweep or the next `create` removes the row.
+    pub(crate) async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError>
+    where
+        Self: Send + Sync + 'static,
+        Pool<DB>: Send + Sync,
+    {
+        let key = *key;
+        let live = bounded::<DB, _>(self.timeout, async {
             let Some(row) = sqlx::query(&self.statements.load)
-                .bind(key)
+                .bind(&key.as_bytes()[..])
                 .fetch_optional(&self.pool)
                 .await?
             else {
                 return Ok(None);
             };
             if row.try_get::<bool, _>(0)? {
-                return Ok(Some(row.try_get::<Vec<u8>, _>(1)?));
+                return Ok(Some(Some(row.try_get::<Vec<u8>, _>(1)?)));
             }
-            let _turn = self.turn().await;
-            let removed = sqlx::query(&self.statements.remove_expired_one)
-                .bind(key)
-                .execute(&self.pool)
-                .await;
+            Ok(Some(None))
+        })
+        .await?;
+        match live {
+            Some(Some(value)) => Ok(Some(value)),
+            Some(None) => {
+                self.remove_soon(key);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes `key`'s row if it is still expired, in a task of its own
+    /// (none without a tokio runtime: the sweep gets it).
+    fn remove_soon(&self, key: StoreKey)
+    where
+        Self: Send + Sync + 'static,
+    {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let table = self.clone();
+        runtime.spawn(async move {
+            let removed = bounded::<DB, _>(table.timeout, async {
+                let _turn = table.turn().await;
+                sqlx::query(&table.statements.remove_expired_one)
+                    .bind(&key.as_bytes()[..])
+                    .execute(&table.pool)
+                    .await
+            })
+            .await;
             if let Err(error) = removed {
                 tracing::debug!(%error, "expired session store row not removed");
             }
-            Ok(None)
-        })
-        .await
+        });
     }
 
     /// A write (`create` or `replace`) whose statement returns a row when

@@ -10,6 +10,9 @@ use sqlx::sqlite::{
 use crate::sql_store::{DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, sql_session_store};
 use crate::store::StoreError;
 
+/// How long a write waits for another process's lock on the file.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Dialect for sqlx::Sqlite {
     /// `julianday` rather than `unixepoch('subsec')`: any SQLite 3 has it.
     const NOW_MILLIS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
@@ -19,6 +22,18 @@ impl Dialect for sqlx::Sqlite {
     const ONE_WRITER: bool = true;
 
     /// `SQLITE_FULL`, with any extended code.
+    // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
+    fn is_timeout(code: &str) -> bool {
+        code.parse::<i32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+    }
+
+    const EXISTS: &'static str = "SELECT count(*) = 2 FROM sqlite_master WHERE name IN ($1, $2)";
+
+    fn catalog_name(name: &str) -> String {
+        name.to_owned()
+    }
+
     fn is_full(code: &str) -> bool {
         code.parse::<i32>().is_ok_and(|code| code & 0xff == 13)
     }
@@ -63,9 +78,11 @@ impl Dialect for sqlx::Sqlite {
 /// readers never wait for the writer and the pool's connections read in
 /// parallel (writes still take turns); `synchronous = FULL`, so a write
 /// the store acknowledged (a logout's delete included) is on disk and
-/// survives a power cut, at one `fsync` per write; `busy_timeout` equal to
-/// the store's timeout, so a connection waiting for another one's write
-/// gives up when the call does instead of holding its thread for sqlx's
+/// survives a power cut, at one `fsync` per write; a `busy_timeout` of
+/// 100 ms (this store's own writes queue in the process, so it only waits
+/// for another process or pool on the file): a write locked out longer is
+/// a [`StoreError::Timeout`] before the call's timeout abandons it, so it
+/// never commits after the call failed, nor holds its thread for sqlx's
 /// default 5 s. A pool of your own with `synchronous = NORMAL` in WAL mode
 /// writes faster but may lose the last writes (a logout may come undone)
 /// on a power cut.
@@ -120,7 +137,7 @@ impl SqliteStore {
     }
 
     /// Opens (creating it if missing) the database file at `path`, with a
-    /// pool in WAL mode, `synchronous = FULL` and a 1 s `busy_timeout`
+    /// pool in WAL mode, `synchronous = FULL` and a 100 ms `busy_timeout`
     /// (why: see the type's docs).
     ///
     /// # Errors
@@ -154,7 +171,11 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(DEFAULT_TIMEOUT);
+            // Well under the store's timeout: a write kept waiting by
+            // another process gives up (a `Timeout`) before the store's
+            // timeout abandons it, so it never commits after the call
+            // failed. (This store's own writes queue in the process.)
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .acquire_timeout(DEFAULT_TIMEOUT)
             .connect_with(options);

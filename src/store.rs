@@ -161,7 +161,11 @@ impl std::error::Error for StoreError {}
 ///   gone and never brings it back.
 /// - [`delete`] answers whether something was there.
 /// - A write that fails (an error, a full store) leaves what was stored
-///   as it was: never remove first and write second.
+///   as it was: never remove first and write second. The one exception
+///   no client can rule out: a write that **timed out** may still have
+///   been applied (the server got it, the answer did not come in time).
+///   Stores bound that where they can (the SQL stores' servers give up at
+///   the timeout when so configured; see each store).
 /// - An entry past its time to live counts as absent for all four methods.
 ///
 /// [`create`]: SessionStore::create

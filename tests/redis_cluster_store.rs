@@ -296,7 +296,9 @@ async fn with_wait_a_write_is_on_the_replica_or_is_an_error() {
     cluster.pause(replica, false);
     assert_eq!(unconfirmed, Err(StoreError::Timeout));
     assert_eq!(unwaited, Ok(true));
-    assert_eq!(deleted, Err(StoreError::Timeout));
+    // A delete that ran is reported done, unconfirmed (with a warning):
+    // the lifecycle must not take a session it ended for one it kept.
+    assert_eq!(deleted, Ok(true));
     // Conditions that did not hold changed nothing: nothing to wait for.
     assert!(!waiting.replace(&key, b"six", MINUTE).await.unwrap());
     assert!(!waiting.delete(&key).await.unwrap());
