@@ -600,7 +600,7 @@ mod tests {
 
     #[test]
     fn table_names_are_plain_identifiers() {
-        for good in ["sealed_sessions", "S1", "_x", &"a".repeat(63)] {
+        for good in ["sealed_sessions", "S1", "_x", "sqlitex", &"a".repeat(52)] {
             assert_eq!(checked_table(good).as_deref(), Ok(good));
         }
         for bad in [
@@ -611,7 +611,9 @@ mod tests {
             "a;drop table x",
             "schema.table",
             "é",
-            &"a".repeat(64),
+            &"a".repeat(53),
+            "sqlite_sessions",
+            "SQLite_x",
         ] {
             assert!(checked_table(bad).is_err(), "{bad:?}");
         }
