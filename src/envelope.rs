@@ -137,8 +137,8 @@ impl<'a> Envelope<'a> {
         put_varint(out, self.issued);
         if let Some(lifetime) = &self.lifetime {
             put_varint(out, lifetime.persistence as u64);
-            put_varint(out, lifetime.idle.unwrap_or(0));
-            put_varint(out, lifetime.absolute.unwrap_or(0));
+            put_varint(out, lifetime.idle);
+            put_varint(out, lifetime.absolute);
         }
         match self.body {
             Body::Inline(bytes) => {
@@ -170,11 +170,10 @@ impl<'a> Envelope<'a> {
             1 => None,
             2 => {
                 let persistence = Persistence::from_code(input.varint(U32)?)?;
-                let timeout = |seconds: u64| (seconds != 0).then_some(seconds);
                 Some(SessionLifetime {
                     persistence,
-                    idle: timeout(input.varint(U64)?),
-                    absolute: timeout(input.varint(U64)?),
+                    idle: input.varint(U64)?,
+                    absolute: input.varint(U64)?,
                 })
             }
             _ => return None,

@@ -74,10 +74,10 @@ impl Lifetime {
             return std::borrow::Cow::Borrowed(self);
         }
         let mut lifetime = self.clone();
-        if let Some(idle) = chosen.idle {
+        if let Some(idle) = chosen.idle_secs() {
             lifetime.idle = Some(capped(idle, self.max_idle.unwrap_or(self.idle)));
         }
-        if let Some(absolute) = chosen.absolute {
+        if let Some(absolute) = chosen.absolute_secs() {
             lifetime.absolute = Some(capped(absolute, self.max_absolute.unwrap_or(self.absolute)));
         }
         match chosen.persistence {
@@ -93,13 +93,13 @@ impl Lifetime {
     pub(crate) fn cap(&self, mut chosen: SessionLifetime) -> SessionLifetime {
         // Also within what a revocation marker can outlast.
         let longest = MAX_TTL.saturating_sub(self.skew + 1);
-        if let Some(idle) = chosen.idle {
+        if let Some(idle) = chosen.idle_secs() {
             let idle = capped(idle, self.max_idle.unwrap_or(self.idle));
-            chosen.idle = Some(idle.min(longest));
+            chosen.idle = idle.min(longest).max(1);
         }
-        if let Some(absolute) = chosen.absolute {
+        if let Some(absolute) = chosen.absolute_secs() {
             let absolute = capped(absolute, self.max_absolute.unwrap_or(self.absolute));
-            chosen.absolute = Some(absolute.min(longest));
+            chosen.absolute = absolute.min(longest).max(1);
         }
         chosen
     }
@@ -109,11 +109,11 @@ impl Lifetime {
     /// open it): what a revocation marker must outlast.
     pub(crate) fn uncapped(&self, chosen: &SessionLifetime) -> Lifetime {
         let mut lifetime = self.clone();
-        if chosen.idle.is_some() {
-            lifetime.idle = chosen.idle;
+        if let Some(idle) = chosen.idle_secs() {
+            lifetime.idle = Some(idle);
         }
-        if chosen.absolute.is_some() {
-            lifetime.absolute = chosen.absolute;
+        if let Some(absolute) = chosen.absolute_secs() {
+            lifetime.absolute = Some(absolute);
         }
         lifetime
     }

@@ -176,17 +176,20 @@ impl Inner {
             .is_none_or(|o| o.lifetime != state.lifetime)
         {
             state.lifetime = config_lifetime.cap(state.lifetime);
-        }
-        // A lifetime shortened below the session's age ends the session,
-        // as destroy does: its copies must not go on under the old one.
-        if let Some(origin) = &state.origin {
-            if !state.end_origin
-                && origin.lifetime != state.lifetime
-                && config_lifetime
-                    .of(&state.lifetime)
-                    .expired(state.created, state.loaded_at, now)
-            {
-                state.destroy();
+            // A lifetime shortened below the session's age ends the
+            // session, as destroy does: its copies must not go on under
+            // the old one.
+            if let Some(origin) = &state.origin {
+                if !state.end_origin
+                    && origin.lifetime != state.lifetime
+                    && config_lifetime.of(&state.lifetime).expired(
+                        state.created,
+                        state.loaded_at,
+                        now,
+                    )
+                {
+                    state.destroy();
+                }
             }
         }
         let lifetime = config_lifetime.of(&state.lifetime);

@@ -41,10 +41,10 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SessionLifetime {
     pub(crate) persistence: Persistence,
-    /// Seconds; `None` follows the configuration.
-    pub(crate) idle: Option<u64>,
-    /// Seconds; `None` follows the configuration.
-    pub(crate) absolute: Option<u64>,
+    /// Seconds; 0 follows the configuration (the sealed encoding too).
+    pub(crate) idle: u64,
+    /// Seconds; 0 follows the configuration.
+    pub(crate) absolute: u64,
 }
 
 /// Whether the cookie carries `Max-Age`. The discriminants are sealed.
@@ -138,7 +138,7 @@ impl SessionLifetime {
     /// assert_eq!(short.idle_timeout(), Some(Duration::from_secs(600)));
     /// ```
     pub fn with_idle_timeout(mut self, idle: Duration) -> SessionLifetime {
-        self.idle = Some(whole_seconds(idle));
+        self.idle = whole_seconds(idle);
         self
     }
 
@@ -154,8 +154,18 @@ impl SessionLifetime {
     /// assert_eq!(day.absolute_timeout(), Some(Duration::from_secs(86_400)));
     /// ```
     pub fn with_absolute_timeout(mut self, absolute: Duration) -> SessionLifetime {
-        self.absolute = Some(whole_seconds(absolute));
+        self.absolute = whole_seconds(absolute);
         self
+    }
+
+    /// The chosen idle timeout in seconds, if any.
+    pub(crate) fn idle_secs(&self) -> Option<u64> {
+        (self.idle != 0).then_some(self.idle)
+    }
+
+    /// The chosen absolute timeout in seconds, if any.
+    pub(crate) fn absolute_secs(&self) -> Option<u64> {
+        (self.absolute != 0).then_some(self.absolute)
     }
 
     /// Whether nothing is chosen: every part follows the configuration.
@@ -197,7 +207,7 @@ impl SessionLifetime {
     /// assert_eq!(SessionLifetime::persistent().idle_timeout(), None);
     /// ```
     pub fn idle_timeout(&self) -> Option<Duration> {
-        self.idle.map(Duration::from_secs)
+        self.idle_secs().map(Duration::from_secs)
     }
 
     /// The absolute timeout chosen for this session, if any (`None`: the
@@ -210,7 +220,7 @@ impl SessionLifetime {
     /// assert_eq!(SessionLifetime::persistent().absolute_timeout(), None);
     /// ```
     pub fn absolute_timeout(&self) -> Option<Duration> {
-        self.absolute.map(Duration::from_secs)
+        self.absolute_secs().map(Duration::from_secs)
     }
 }
 
@@ -223,8 +233,8 @@ mod tests {
         let lifetime = SessionLifetime::configured()
             .with_idle_timeout(Duration::from_millis(1500))
             .with_absolute_timeout(Duration::ZERO);
-        assert_eq!(lifetime.idle, Some(2));
-        assert_eq!(lifetime.absolute, Some(1));
+        assert_eq!(lifetime.idle_secs(), Some(2));
+        assert_eq!(lifetime.absolute_secs(), Some(1));
     }
 
     #[test]
