@@ -69,6 +69,7 @@ impl Lifetime {
     /// The rules for one session: its own lifetime, if it chose one,
     /// within the configured bounds. Borrows the configuration as it is
     /// when the session chose nothing (the common case).
+    #[inline]
     pub(crate) fn of(&self, chosen: &SessionLifetime) -> std::borrow::Cow<'_, Lifetime> {
         if chosen.is_configured() {
             return std::borrow::Cow::Borrowed(self);

@@ -87,11 +87,14 @@ impl Inner {
         buf: &mut Vec<u8>,
     ) -> Result<Opened, seal::Refused> {
         let opened = self.unseal(value, buf)?;
-        self.config
-            .lifetime
-            .of(&opened.lifetime.unwrap_or_default())
-            .check(opened.created, opened.issued, now)
-            .map_err(|reason| (reason, Some(opened.key_id)))?;
+        let lifetime = &self.config.lifetime;
+        match &opened.lifetime {
+            None => lifetime.check(opened.created, opened.issued, now),
+            Some(chosen) => lifetime
+                .of(chosen)
+                .check(opened.created, opened.issued, now),
+        }
+        .map_err(|reason| (reason, Some(opened.key_id)))?;
         Ok(opened)
     }
 
@@ -305,14 +308,4 @@ pub(crate) struct Unreadable {
     key_position: usize,
     stored: Option<StoreKey>,
     lifetime: SessionLifetime,
-}
-
-impl Refusals {
-    /// A session that opened after a cookie of a newer schema was refused
-    /// (the browser holds both, say on two paths): it must not be saved
-    /// either, since its `Set-Cookie` may replace the newer one.
-    pub(crate) fn protect<T>(&self, mut state: State<T>) -> State<T> {
-        state.newer_schema = self.newer_schema;
-        state
-    }
 }

@@ -170,11 +170,11 @@ impl Inner {
         // applied), so an instance with lower bounds does not shorten what
         // copies sealed elsewhere carry, nor the markers that outlast them.
         let config_lifetime = &self.config.lifetime;
-        if state
+        let lifetime_changed = state
             .origin
             .as_ref()
-            .is_none_or(|o| o.lifetime != state.lifetime)
-        {
+            .is_none_or(|o| o.lifetime != state.lifetime);
+        if lifetime_changed {
             state.lifetime = config_lifetime.cap(state.lifetime);
             // A lifetime shortened below the session's age ends the
             // session, as destroy does: its copies must not go on under
@@ -229,7 +229,7 @@ impl Inner {
         let must_reissue = state.restart
             || state.origin.as_ref().is_some_and(|origin| {
                 origin.key_position != 0
-                    || origin.lifetime != state.lifetime
+                    || (lifetime_changed && origin.lifetime != state.lifetime)
                     || state.schema != Some(schema)
                     || lifetime.reissue_due(state.issued, now)
             });

@@ -428,6 +428,7 @@ impl Schemas {
         self.0.iter().map(|s| s.stats()).collect()
     }
 
+    #[inline]
     fn of<T: 'static>(&self) -> Option<&Schema<T>> {
         if self.0.is_empty() {
             return None;
@@ -437,6 +438,7 @@ impl Schemas {
 
     /// Reads a value of schema version `version` as `T`: decoded, or
     /// converted from an older version.
+    #[inline]
     pub(crate) fn read<T: DeserializeOwned + 'static>(
         &self,
         version: u32,
@@ -468,6 +470,7 @@ impl Schemas {
     /// version (never lower a session's schema). Only those two can be
     /// encoded: a value loaded at a version between them is written at
     /// the current one.
+    #[inline]
     pub(crate) fn target<T: 'static>(&self, loaded: Option<u32>) -> u32 {
         match self.of::<T>() {
             None => 0,

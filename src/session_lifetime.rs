@@ -176,6 +176,7 @@ impl SessionLifetime {
     /// use sealed_session::SessionLifetime;
     /// assert!(!SessionLifetime::browser_session().is_configured());
     /// ```
+    #[inline]
     pub fn is_configured(&self) -> bool {
         *self == SessionLifetime::default()
     }

@@ -271,7 +271,13 @@ impl Sessions {
                 Err(refused) => Err((refused, None)),
             };
             match opened {
-                Ok(state) => return Ok(Session::from_state(refusals.protect(state))),
+                Ok(mut state) => {
+                    // Opened after a cookie of a newer schema was refused
+                    // (the browser holds both): its Set-Cookie may replace
+                    // the newer one, so it is protected too.
+                    state.newer_schema = refusals.newer_schema;
+                    return Ok(Session::from_state(state));
+                }
                 Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
@@ -297,7 +303,10 @@ impl Sessions {
                 .map_err(|refused| (refused, None))
                 .and_then(|opened| inner.decode(opened, None, now));
             match opened {
-                Ok(state) => return Session::from_state(refusals.protect(state)),
+                Ok(mut state) => {
+                    state.newer_schema = refusals.newer_schema;
+                    return Session::from_state(state);
+                }
                 Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }

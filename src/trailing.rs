@@ -22,6 +22,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 /// Decodes `bytes` as a `T`: exactly as postcard does, or else with the
 /// top-level struct's missing trailing fields taking their defaults. The
 /// whole input must be used.
+#[inline]
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((value, [])) => Some(value),
