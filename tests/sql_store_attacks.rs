@@ -231,11 +231,13 @@ async fn sqlite_a_write_that_timed_out_never_lands_later() {
     );
 }
 
-/// FINDING 6 (`with_timeout` on a store from `open`). `open` fixes the
-/// connections' `busy_timeout` at 1 s, and `with_timeout` does not change
-/// it: with a longer timeout, a write waiting for another connection's
-/// lock fails after 1 s with `Unavailable("database is locked")` — not
-/// `Timeout`, and long before the timeout the operator configured.
+/// FINDING 6 (`with_timeout` on a store from `open`). The first version
+/// failed a write waiting for another connection's lock with
+/// `Unavailable("database is locked")` after its fixed 1 s
+/// `busy_timeout`, whatever `with_timeout` said. The fix chose the other
+/// side of the trade (FINDING 1): SQLite's own wait is short (100 ms), so
+/// a write that timed out never commits later, and a write locked out by
+/// another process is a typed `Timeout` that leaves the old value.
 #[tokio::test]
 async fn sqlite_a_write_locked_out_by_another_process_is_a_timeout() {
     let dir = TempDir::new();
