@@ -12,7 +12,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use http::HeaderMap;
@@ -24,18 +23,6 @@ use serde::{Deserialize, Serialize};
 
 const NAME: &str = "__Host-session";
 const DAY: u64 = 24 * 3600;
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn cookie_of(value: &str) -> HeaderMap {
-    request(&[(NAME, value)])
-}
-
-fn instance(clock: &ManualClock, f: impl FnOnce(SessionConfig) -> SessionConfig) -> Sessions {
-    Sessions::new(ring(&[1]), f(config(clock))).unwrap()
-}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct CountV1 {

@@ -86,10 +86,6 @@ fn ann() -> LoginV0 {
     }
 }
 
-fn instance(clock: &ManualClock, f: impl FnOnce(SessionConfig) -> SessionConfig) -> Sessions {
-    Sessions::new(ring(&[1]), f(config(clock))).unwrap()
-}
-
 /// Phase 2 of the v0 → v1 change: reads both, writes version 1.
 fn v1(clock: &ManualClock) -> Sessions {
     instance(clock, |c| {
@@ -106,10 +102,6 @@ fn phase_1(clock: &ManualClock) -> Sessions {
                 .write_as(0, v1_to_v0),
         )
     })
-}
-
-fn cookie_of(value: &str) -> HeaderMap {
-    request(&[(NAME, value)])
 }
 
 /// What the browser holds after `response`, or `value` if nothing was set.

@@ -20,18 +20,6 @@ use serde::{Deserialize, Serialize};
 const NAME: &str = "__Host-session";
 const DAY: u64 = 24 * 3600;
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn cookie_of(value: &str) -> HeaderMap {
-    request(&[(NAME, value)])
-}
-
-fn instance(clock: &ManualClock, f: impl FnOnce(SessionConfig) -> SessionConfig) -> Sessions {
-    Sessions::new(ring(&[1]), f(config(clock))).unwrap()
-}
-
 // ---------------------------------------------------------------------
 // Finding 1: a session loaded at a schema version between the write
 // version and the current one is re-sealed with the *current* type's

@@ -6,7 +6,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use http::HeaderMap;
@@ -17,10 +16,6 @@ use sealed_session::{
 const NAME: &str = "__Host-session";
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
 
 /// Idle 1 day, absolute 7 days (the defaults); "remember me" may go to
 /// 30 days idle and 90 days absolute.

@@ -39,6 +39,25 @@ pub fn ring(bytes: &[u8]) -> Keyring {
         })
 }
 
+/// The default cookie name.
+pub const DEFAULT_NAME: &str = "__Host-session";
+
+/// Whole seconds.
+pub fn secs(s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(s)
+}
+
+/// Request headers carrying `value` under the default cookie name.
+pub fn cookie_of(value: &str) -> HeaderMap {
+    request(&[(DEFAULT_NAME, value)])
+}
+
+/// Sessions on key 1 and `clock`, with the default configuration changed
+/// by `f`.
+pub fn instance(clock: &ManualClock, f: impl FnOnce(SessionConfig) -> SessionConfig) -> Sessions {
+    Sessions::new(ring(&[1]), f(config(clock))).unwrap()
+}
+
 /// The default configuration on a manual clock.
 pub fn config(clock: &ManualClock) -> SessionConfig {
     SessionConfig::default().with_clock(clock.clone())
