@@ -185,6 +185,15 @@ async fn counter_login_and_cart_in_a_real_browser() {
         let element = client.find(Locator::Css(css)).await.unwrap();
         element.click().await.unwrap();
     }
+    // The form's navigation must land before the next one starts, or it
+    // replaces it (bounded: 5 s).
+    for _ in 0..50 {
+        let at = client.current_url().await.unwrap();
+        if at.path() == "/set-session" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(
         text(&client, &url(login, "/get-session")).await,
         "Name: Juan, Role: admin"
