@@ -468,25 +468,38 @@ fn comparison() -> Vec<Case> {
     .collect()
 }
 
-/// Before and after: cookie mode of another build (`other`, e.g. an older
-/// commit's `compare`) and of this one, against this build's ceiling.
+/// Before and after: the modes named in `COMPARE_AGAINST_MODES` (comma
+/// separated, default `cookie`) of another build (`other`, e.g. an older
+/// commit's `compare`) and of this one, writes then reads, against this
+/// build's ceiling.
 fn against(other: &str) -> Vec<Case> {
     let me = this_program();
     let name = std::path::Path::new(other)
         .file_name()
         .map_or(other.into(), |name| name.to_string_lossy());
-    vec![
-        Case::new("no session (ceiling)", &me, "none", "/"),
-        Case::new(&format!("cookie, {name}"), other, "cookie", "/"),
-        Case::new("cookie, this build", &me, "cookie", "/"),
-        Case::new(
-            &format!("cookie, read-only, {name}"),
-            other,
-            "cookie",
-            "/peek",
-        ),
-        Case::new("cookie, read-only, this build", &me, "cookie", "/peek"),
-    ]
+    // Read once per run of the program: leaking it gives the `'static`
+    // modes the cases hold.
+    let modes: &'static str = std::env::var("COMPARE_AGAINST_MODES")
+        .unwrap_or_else(|_| "cookie".into())
+        .leak();
+    let mut cases = vec![Case::new("no session (ceiling)", &me, "none", "/")];
+    for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        for (path, kind) in [("/", ""), ("/peek", ", read-only")] {
+            cases.push(Case::new(
+                &format!("{mode}{kind}, {name}"),
+                other,
+                mode,
+                path,
+            ));
+            cases.push(Case::new(
+                &format!("{mode}{kind}, this build"),
+                &me,
+                mode,
+                path,
+            ));
+        }
+    }
+    cases
 }
 
 async fn run(cases: &[Case], seconds: u64, runs: usize) {

@@ -9,9 +9,11 @@
 # store; medians of RUNS runs (default 3) of SECONDS each (default 5), the
 # rows taking turns.
 #
-# With --against REV: cookie mode of the commit REV (built from
-# `git archive` into target/against) beside this checkout's, in the same
-# run; medians of RUNS (default 5). For before/after figures.
+# With --against REV: cookie mode (or the modes listed in
+# COMPARE_AGAINST_MODES, e.g. server_postgres,fallback_postgres) of the
+# commit REV (built from `git archive` into target/against) beside this
+# checkout's, in the same run; medians of RUNS (default 5). For
+# before/after figures.
 #
 # Needs only Rust; redis-server and redis-cli (apt-get install
 # redis-server brings both) for the Redis and Redis Cluster rows; PostgreSQL (apt-get install postgresql: a throw-away cluster
@@ -29,8 +31,11 @@ if [ "${1:-}" = "--against" ]; then
   source=$(mktemp -d)
   trap 'rm -rf "$source"' EXIT
   git archive "$rev" | tar -x -C "$source"
+  # Every store of REV (older commits have only Redis).
+  features=axum,redis
+  grep -q '^postgres *=' "$source/Cargo.toml" && features=axum,redis-cluster,postgres,sqlite
   CARGO_TARGET_DIR="$PWD/target/against" cargo build --quiet --release \
-    --manifest-path "$source/Cargo.toml" --example compare --features axum,redis
+    --manifest-path "$source/Cargo.toml" --example compare --features "$features"
   other="target/against-$(git rev-parse --short "$rev")"
   cp target/against/release/examples/compare "$other"
   run=(target/release/examples/compare against "$other")

@@ -3,7 +3,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 
 use crate::sql_store::{
-    DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, sql_session_store, store_error,
+    DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, hex, sql_session_store, store_error,
 };
 use crate::store::StoreError;
 
@@ -34,6 +34,13 @@ impl Dialect for sqlx::Postgres {
 
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    /// Nothing prepared: safe behind PgBouncer's transaction pooling.
+    const INLINE: bool = true;
+
+    fn bytes_literal(bytes: &[u8]) -> String {
+        format!("decode('{}', 'hex')", hex(bytes))
     }
 }
 
@@ -101,14 +108,25 @@ impl Dialect for sqlx::Postgres {
 ///   failover must not lose acknowledged writes: with it off, a
 ///   revocation marker acknowledged just before a crash is gone after it,
 ///   and the revoked copy opens again.
-/// - **No transaction-pooling proxy without prepared-statement support**:
-///   sqlx names its prepared statements per connection, and PgBouncer in
-///   `pool_mode = transaction` before 1.21 (or with
-///   `max_prepared_statements = 0`) can run one client's statement under
-///   another's name: a `replace` ran as a `create` and brought a deleted
-///   session back, a `load` ran as a `delete`, in review. Use session
-///   pooling, or PgBouncer 1.21 or later with `max_prepared_statements`
-///   above zero.
+/// - `bytea_output = hex` (the default since PostgreSQL 9.0): values come
+///   back as text (below), and a connection set to `escape` reads every
+///   entry as [`StoreError::Corrupt`] (the row is left as it was).
+///
+/// **Behind PgBouncer in transaction pooling** (`pool_mode =
+/// transaction`, any version): supported. Nothing is prepared: each call
+/// is one message of the simple query protocol with its values written
+/// into the SQL text as literals (`decode('<hex>', 'hex')` and integers,
+/// the same bytes whatever `standard_conforming_strings` says), so no
+/// statement state lives on a server connection that PgBouncer hands to
+/// another client between calls. (With sqlx's prepared statements, which
+/// are named per client connection, one client's statement ran under
+/// another's name there: a `replace` ran as a `create` and brought a
+/// deleted session back, a `load` ran as a `delete`.) The pool of
+/// [`connect`](PostgresStore::connect) sets its timeouts in the startup
+/// packet, which PgBouncer refuses unless `ignore_startup_parameters`
+/// lists `options` (and then drops them): behind PgBouncer, pass your own
+/// pool to [`new`](PostgresStore::new) and set `statement_timeout` and
+/// `lock_timeout` with `ALTER ROLE`.
 ///
 /// # Example
 ///

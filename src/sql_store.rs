@@ -24,11 +24,20 @@
 //! upsert that overwrites only an expired row, `replace` an `UPDATE` of a
 //! live row, `delete` a `DELETE … RETURNING` that says whether the row was
 //! live. A statement that fails leaves the row as it was.
+//!
+//! **How statements are sent.** SQLite's are prepared once per connection
+//! and cached. PostgreSQL's go with the simple query protocol, values
+//! written into the SQL text as literals ([`Dialect::INLINE`]): nothing
+//! of a statement outlives its one message on the server connection, so
+//! a transaction-pooling proxy (PgBouncer) that hands that connection to
+//! another client between statements cannot make it run ours, or us run
+//! its. Only bytes, integers and validated names are ever written in.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use crate::error::ConfigError;
@@ -83,6 +92,93 @@ pub(crate) trait Dialect: Database {
 
     /// How many rows a statement changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// Whether statements go as SQL text with their values written in
+    /// (the simple query protocol: no statement is prepared, so no state
+    /// is left on a server connection that a pooling proxy may hand to
+    /// another client) rather than prepared with bound parameters.
+    const INLINE: bool;
+
+    /// `bytes` as an SQL literal that means the same bytes whatever the
+    /// connection's settings (`standard_conforming_strings` included):
+    /// only hex digits between the quotes.
+    fn bytes_literal(bytes: &[u8]) -> String;
+}
+
+/// A value for a statement's `$n`.
+#[derive(Clone, Copy)]
+enum Arg<'a> {
+    Bytes(&'a [u8]),
+    Int(i64),
+    /// A name from [`checked_table`] as the catalog spells it: letters,
+    /// digits, `_` and `"` only, so it needs no escaping in a literal.
+    Name(&'a str),
+}
+
+impl Arg<'_> {
+    /// The value as an SQL literal of `DB`.
+    fn literal<DB: Dialect>(self) -> String {
+        match self {
+            Arg::Bytes(bytes) => DB::bytes_literal(bytes),
+            Arg::Int(n) => n.to_string(),
+            Arg::Name(name) => {
+                debug_assert!(!name.contains(['\'', '\\']));
+                format!("'{name}'")
+            }
+        }
+    }
+
+    /// Binds the value to `query`'s next parameter.
+    fn bind<'q, DB: Dialect>(
+        self,
+        query: Query<'q, DB, DB::Arguments<'q>>,
+    ) -> Query<'q, DB, DB::Arguments<'q>>
+    where
+        Self: 'q,
+        for<'b> &'b [u8]: Encode<'b, DB> + Type<DB>,
+        for<'b> i64: Encode<'b, DB> + Type<DB>,
+        for<'b> String: Encode<'b, DB> + Type<DB>,
+    {
+        match self {
+            Arg::Bytes(bytes) => query.bind(bytes),
+            Arg::Int(n) => query.bind(n),
+            Arg::Name(name) => query.bind(name.to_owned()),
+        }
+    }
+}
+
+/// Lowercase hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// `template` with each `$n` (1-based) replaced by `args[n - 1]` as a
+/// literal. The templates are this module's own statements; a `$n` with
+/// no argument is left as it is (the server then refuses the statement).
+fn inline<DB: Dialect>(template: &str, args: &[Arg<'_>]) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let arg = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| args.get(n.checked_sub(1)?));
+        match arg {
+            Some(arg) => out.push_str(&arg.literal::<DB>()),
+            None => out.push_str(&rest[at..at + 1 + digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A table name: letters, digits and `_`, not starting with a digit, at
@@ -248,6 +344,34 @@ where
         }
     }
 
+    /// Runs `sql` with `args` (see [`Dialect::INLINE`]); its first row.
+    async fn fetch_optional(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<DB::Row>, sqlx::Error> {
+        if DB::INLINE {
+            let sql = inline::<DB>(sql, args);
+            // Not `RawSql::fetch_optional`: in sqlx 0.8.6 it is
+            // `fetch_one` (no row is an error).
+            self.pool.fetch_optional(sqlx::raw_sql(&sql)).await
+        } else {
+            let query = args.iter().fold(sqlx::query(sql), |q, arg| arg.bind(q));
+            query.fetch_optional(&self.pool).await
+        }
+    }
+
+    /// Runs `sql` with `args` (see [`Dialect::INLINE`]); what it changed.
+    async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<DB::QueryResult, sqlx::Error> {
+        if DB::INLINE {
+            let sql = inline::<DB>(sql, args);
+            self.pool.execute(sqlx::raw_sql(&sql)).await
+        } else {
+            let query = args.iter().fold(sqlx::query(sql), |q, arg| arg.bind(q));
+            query.execute(&self.pool).await
+        }
+    }
+
     /// Waits for this store's turn to write where the database takes one
     /// writer at a time: first come, first served, and inside the call's
     /// timeout, so a call that timed out while waiting never started its
@@ -274,10 +398,14 @@ where
     /// created at the same moment counts as created.
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         let table = &self.statements.table;
-        let exists = sqlx::query(DB::EXISTS)
-            .bind(DB::catalog_name(table))
-            .bind(DB::catalog_name(&format!("{table}_expires_at")));
-        let row = bounded::<DB, _>(self.timeout, exists.fetch_one(&self.pool)).await?;
+        let names = [
+            DB::catalog_name(table),
+            DB::catalog_name(&format!("{table}_expires_at")),
+        ];
+        let args = [Arg::Name(&names[0]), Arg::Name(&names[1])];
+        let row = bounded::<DB, _>(self.timeout, self.fetch_optional(DB::EXISTS, &args)).await?;
+        let row =
+            row.ok_or_else(|| StoreError::Unavailable("the catalog query returned no row".into()))?;
         if row.try_get::<bool, _>(0).map_err(store_error::<DB>)? {
             return Ok(());
         }
@@ -307,9 +435,8 @@ where
     {
         let key = *key;
         let live = bounded::<DB, _>(self.timeout, async {
-            let Some(row) = sqlx::query(&self.statements.load)
-                .bind(&key.as_bytes()[..])
-                .fetch_optional(&self.pool)
+            let Some(row) = self
+                .fetch_optional(&self.statements.load, &[Arg::Bytes(key.as_bytes())])
                 .await?
             else {
                 return Ok(None);
@@ -343,10 +470,8 @@ where
         runtime.spawn(async move {
             let removed = bounded::<DB, _>(table.timeout, async {
                 let _turn = table.turn().await;
-                sqlx::query(&table.statements.remove_expired_one)
-                    .bind(&key.as_bytes()[..])
-                    .execute(&table.pool)
-                    .await
+                let sql = &table.statements.remove_expired_one;
+                table.execute(sql, &[Arg::Bytes(key.as_bytes())]).await
             })
             .await;
             if let Err(error) = removed {
@@ -366,12 +491,12 @@ where
     ) -> Result<bool, StoreError> {
         let written = async {
             let _turn = self.turn().await;
-            sqlx::query(sql)
-                .bind(&key.as_bytes()[..])
-                .bind(value)
-                .bind(ttl_millis(ttl))
-                .fetch_optional(&self.pool)
-                .await
+            let args = [
+                Arg::Bytes(key.as_bytes()),
+                Arg::Bytes(value),
+                Arg::Int(ttl_millis(ttl)),
+            ];
+            self.fetch_optional(sql, &args).await
         };
         Ok(bounded::<DB, _>(self.timeout, written).await?.is_some())
     }
@@ -397,9 +522,8 @@ where
     pub(crate) async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         bounded::<DB, _>(self.timeout, async {
             let _turn = self.turn().await;
-            let row = sqlx::query(&self.statements.delete)
-                .bind(&key.as_bytes()[..])
-                .fetch_optional(&self.pool)
+            let row = self
+                .fetch_optional(&self.statements.delete, &[Arg::Bytes(key.as_bytes())])
                 .await?;
             row.map_or(Ok(false), |row| row.try_get::<bool, _>(0))
         })
@@ -413,9 +537,7 @@ where
         loop {
             let batch = async {
                 let _turn = self.turn().await;
-                sqlx::query(&self.statements.delete_expired)
-                    .bind(CLEANUP_BATCH)
-                    .execute(&self.pool)
+                self.execute(&self.statements.delete_expired, &[Arg::Int(CLEANUP_BATCH)])
                     .await
             };
             let deleted = DB::rows_affected(&bounded::<DB, _>(self.timeout, batch).await?);
@@ -596,7 +718,31 @@ pub(crate) use sql_session_store;
 
 #[cfg(test)]
 mod tests {
-    use super::checked_table;
+    use super::{Arg, checked_table, inline};
+
+    #[test]
+    fn values_are_written_in_as_literals_of_hex_digits_and_integers() {
+        let sql = inline::<sqlx::Postgres>(
+            "UPDATE t SET value = $2, expires_at = now + $3 WHERE key = $1 AND $3 > 0",
+            &[
+                Arg::Bytes(&[0x00, 0x27, 0x5c, 0xff]),
+                Arg::Bytes(b"$1'; --"),
+                Arg::Int(-5),
+            ],
+        );
+        assert_eq!(
+            sql,
+            "UPDATE t SET value = decode('2431273b202d2d', 'hex'), expires_at = now + -5 \
+             WHERE key = decode('00275cff', 'hex') AND -5 > 0"
+        );
+        let sqlite = inline::<sqlx::Sqlite>("SELECT $1, $10, $, $0", &[Arg::Bytes(&[0xab])]);
+        assert_eq!(
+            sqlite, "SELECT X'ab', $10, $, $0",
+            "unknown $n stay as they are"
+        );
+        let name = inline::<sqlx::Postgres>("SELECT to_regclass($1)", &[Arg::Name("\"t_1\"")]);
+        assert_eq!(name, "SELECT to_regclass('\"t_1\"')");
+    }
 
     #[test]
     fn table_names_are_plain_identifiers() {

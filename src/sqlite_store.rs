@@ -7,7 +7,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use crate::sql_store::{DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, sql_session_store};
+use crate::sql_store::{DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, hex, sql_session_store};
 use crate::store::StoreError;
 
 /// How long a write waits for another process's lock on the file.
@@ -40,6 +40,13 @@ impl Dialect for sqlx::Sqlite {
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    /// In process, no proxy: statements are prepared once per connection.
+    const INLINE: bool = false;
+
+    fn bytes_literal(bytes: &[u8]) -> String {
+        format!("X'{}'", hex(bytes))
     }
 }
 

@@ -241,6 +241,71 @@ async fn migrate_runs_twice_and_the_debug_output_holds_no_password() {
     );
 }
 
+/// A store on the shared cluster's table `table` whose connections start
+/// with the settings `options` (each `(name, value)`).
+async fn store_with_settings(table: &str, options: &[(&str, &str)]) -> PostgresStore {
+    let server = PostgresServer::shared();
+    let connect: sqlx::postgres::PgConnectOptions = server.url().parse().unwrap();
+    let pool = PgPool::connect_with(connect.options(options.iter().copied()))
+        .await
+        .unwrap();
+    PostgresStore::new(pool).with_table(table).unwrap()
+}
+
+/// Values go into the SQL text as literals (nothing is prepared, for
+/// PgBouncer's transaction pooling): every byte value, quotes,
+/// backslashes and `$1` included, comes back as written, also with
+/// `standard_conforming_strings` off (backslashes in plain literals are
+/// then escapes).
+#[tokio::test]
+async fn every_byte_value_comes_back_as_written_whatever_the_string_settings() {
+    let (plain, _, _server) = store().await;
+    let table = table_of(&plain);
+    let mut value: Vec<u8> = (0..=255).collect();
+    value.extend_from_slice(b"$1 $2 '; DELETE FROM x; -- \\x00 E'\\'");
+    let mut key = [0x27; 32];
+    key[..4].copy_from_slice(b"\\$1'");
+    let key = StoreKey::from_bytes(key);
+    for settings in [
+        vec![
+            ("standard_conforming_strings", "off"),
+            ("escape_string_warning", "off"),
+        ],
+        vec![("standard_conforming_strings", "on")],
+    ] {
+        let store = store_with_settings(&table, &settings).await;
+        assert_eq!(store.create(&key, &value, MINUTE).await, Ok(true));
+        assert_eq!(
+            store.load(&key).await,
+            Ok(Some(value.clone())),
+            "{settings:?}"
+        );
+        let reversed: Vec<u8> = value.iter().rev().copied().collect();
+        assert_eq!(store.replace(&key, &reversed, MINUTE).await, Ok(true));
+        // Read by the other pool too: what was stored is the bytes.
+        assert_eq!(plain.load(&key).await, Ok(Some(reversed)), "{settings:?}");
+        assert_eq!(store.delete(&key).await, Ok(true));
+        assert_eq!(plain.load(&key).await, Ok(None));
+    }
+}
+
+/// Values come back as text (the simple query protocol), which sqlx
+/// reads in PostgreSQL's default `bytea_output = hex`. A connection set
+/// to `escape` gets `Corrupt` (a 503 for the request), and the row is
+/// left as it was.
+#[tokio::test]
+async fn bytea_output_escape_is_an_error_and_the_row_is_kept() {
+    let (plain, _, _server) = store().await;
+    let key = StoreKey::from_bytes([0x45; 32]);
+    assert_eq!(plain.create(&key, b"kept", MINUTE).await, Ok(true));
+    let escape = store_with_settings(&table_of(&plain), &[("bytea_output", "escape")]).await;
+    assert!(
+        matches!(escape.load(&key).await, Err(StoreError::Corrupt(_))),
+        "bytea_output = escape"
+    );
+    assert_eq!(plain.load(&key).await, Ok(Some(b"kept".to_vec())));
+}
+
 /// Polls (bounded: 5 s) until one statement on `table` waits for a row
 /// lock (other tests share the cluster).
 async fn wait_until_one_waits_for_a_lock(pool: &PgPool, table: &str) {
