@@ -237,7 +237,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
     /// `SET key value <condition> PX ttl`: one atomic command, so a write
     /// that fails leaves the old value; `Ok(false)` when the condition
     /// (`NX`: absent, `XX`: present) did not hold.
-    pub(crate) async fn set_if(
+    async fn set_if(
         &self,
         key: &StoreKey,
         value: &[u8],
@@ -256,6 +256,26 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
             .write::<Option<String>>(command, Option::is_some, true)
             .await?;
         Ok(reply.is_some())
+    }
+
+    /// `SET … NX PX`: see [`SessionStore::create`](crate::SessionStore::create).
+    pub(crate) async fn create(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.set_if(key, value, ttl, "NX").await
+    }
+
+    /// `SET … XX PX`: see [`SessionStore::replace`](crate::SessionStore::replace).
+    pub(crate) async fn replace(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.set_if(key, value, ttl, "XX").await
     }
 
     pub(crate) async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
@@ -314,39 +334,7 @@ pub(crate) fn store_error(error: redis::RedisError) -> StoreError {
 /// Redis<_>` field.
 macro_rules! redis_session_store {
     ($store:ident) => {
-        impl $crate::store::SessionStore for $store {
-            fn load<'a>(
-                &'a self,
-                key: &'a $crate::store::StoreKey,
-            ) -> $crate::store::StoreFuture<'a, Option<Vec<u8>>> {
-                Box::pin(self.core.load(key))
-            }
-
-            fn create<'a>(
-                &'a self,
-                key: &'a $crate::store::StoreKey,
-                value: &'a [u8],
-                ttl: std::time::Duration,
-            ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin(self.core.set_if(key, value, ttl, "NX"))
-            }
-
-            fn replace<'a>(
-                &'a self,
-                key: &'a $crate::store::StoreKey,
-                value: &'a [u8],
-                ttl: std::time::Duration,
-            ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin(self.core.set_if(key, value, ttl, "XX"))
-            }
-
-            fn delete<'a>(
-                &'a self,
-                key: &'a $crate::store::StoreKey,
-            ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin(self.core.delete(key))
-            }
-        }
+        $crate::store::delegate_session_store!($store, core);
 
         impl std::fmt::Debug for $store {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -359,6 +347,7 @@ macro_rules! redis_session_store {
         }
     };
 }
+#[cfg(feature = "redis-cluster")]
 pub(crate) use redis_session_store;
 
 redis_session_store!(RedisStore);

@@ -238,6 +238,50 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
 }
 
+/// `SessionStore` for a store type whose field `$inner` has async
+/// `load`, `create`, `replace` and `delete` of the trait's signatures
+/// (the Redis and SQL stores).
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+macro_rules! delegate_session_store {
+    ($store:ident, $inner:ident) => {
+        impl $crate::store::SessionStore for $store {
+            fn load<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+            ) -> $crate::store::StoreFuture<'a, Option<Vec<u8>>> {
+                Box::pin(self.$inner.load(key))
+            }
+
+            fn create<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+                value: &'a [u8],
+                ttl: std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.$inner.create(key, value, ttl))
+            }
+
+            fn replace<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+                value: &'a [u8],
+                ttl: std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.$inner.replace(key, value, ttl))
+            }
+
+            fn delete<'a>(
+                &'a self,
+                key: &'a $crate::store::StoreKey,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(self.$inner.delete(key))
+            }
+        }
+    };
+}
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+pub(crate) use delegate_session_store;
+
 /// Where session values live when a store is configured.
 ///
 /// # Example
