@@ -44,7 +44,8 @@ fn bin_dir() -> PathBuf {
     )
 }
 
-fn running_as_root() -> bool {
+/// Whether the tests run as root (servers then run as `postgres`).
+pub fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
