@@ -113,7 +113,8 @@ impl Dialect for sqlx::Postgres {
 ///   entry as [`StoreError::Corrupt`] (the row is left as it was).
 ///
 /// **Behind PgBouncer in transaction pooling** (`pool_mode =
-/// transaction`, any version): supported. Nothing is prepared: each call
+/// transaction`), also before 1.21 or with `max_prepared_statements = 0`
+/// (tested on 1.18): supported. Nothing is prepared: each call
 /// is one message of the simple query protocol with its values written
 /// into the SQL text as literals (`decode('<hex>', 'hex')` and integers,
 /// the same bytes whatever `standard_conforming_strings` says), so no
