@@ -124,9 +124,10 @@ impl Dialect for sqlx::Postgres {
 /// another's name there: a `replace` ran as a `create` and brought a
 /// deleted session back, a `load` ran as a `delete`.) The pool of
 /// [`connect`](PostgresStore::connect) sets its timeouts in the startup
-/// packet, which PgBouncer refuses unless `ignore_startup_parameters`
-/// lists `options` (and then drops them): behind PgBouncer, pass your own
-/// pool to [`new`](PostgresStore::new) and set `statement_timeout` and
+/// packet's `options`, which PgBouncer refuses or drops depending on its
+/// version and settings (`ignore_startup_parameters`,
+/// `track_extra_parameters`): behind PgBouncer, pass your own pool to
+/// [`new`](PostgresStore::new) and set `statement_timeout` and
 /// `lock_timeout` with `ALTER ROLE`.
 ///
 /// # Example
