@@ -19,7 +19,8 @@
 //! whole `Router` instead of `Router::layer`), `server_STORE` (every
 //! session in the store), `fallback_STORE` (cookie mode with a session of
 //! 3,100 bytes of padding, just over the cookie limit, so in the store) for
-//! STORE `memory`, `redis`, `postgres` or `sqlite`, `server_redis_cluster`
+//! STORE `memory`, `redis`, `postgres`, `postgres_prepared` (with
+//! `with_prepared_statements`) or `sqlite`, `server_redis_cluster`
 //! (a local Redis Cluster of three masters with a replica each, which
 //! `run` starts when `redis-server` and `redis-cli` are installed),
 //! `server_redis_cluster_wait` (the same with `with_wait(1, 100 ms)`:
@@ -104,8 +105,11 @@ async fn sessions(mode: &str, store: Option<&str>) -> Sessions {
         config = match kind {
             "memory" => config.with_store(MemoryStore::new()),
             "redis" => config.with_store(RedisStore::connect(url()).await.unwrap()),
-            "postgres" => {
-                let store = PostgresStore::connect(url()).await.unwrap();
+            "postgres" | "postgres_prepared" => {
+                let mut store = PostgresStore::connect(url()).await.unwrap();
+                if kind == "postgres_prepared" {
+                    store = store.with_prepared_statements();
+                }
                 store.migrate().await.unwrap();
                 config.with_store(store)
             }
@@ -141,6 +145,15 @@ fn store_kind(mode: &str) -> Option<(StoreMode, &str)> {
             mode.strip_prefix("fallback_")
                 .map(|kind| (StoreMode::Cookie, kind))
         })
+}
+
+/// The server a store kind needs (`postgres_prepared` is a setting of the
+/// PostgreSQL client, on the same server).
+fn server_kind(kind: &str) -> &str {
+    match kind {
+        "postgres_prepared" => "postgres",
+        other => other,
+    }
 }
 
 /// A `Set-Cookie` value as cookie mode sends it for a count of 1.
@@ -471,7 +484,8 @@ fn comparison() -> Vec<Case> {
 /// Before and after: the modes named in `COMPARE_AGAINST_MODES` (comma
 /// separated, default `cookie`) of another build (`other`, e.g. an older
 /// commit's `compare`) and of this one, writes then reads, against this
-/// build's ceiling.
+/// build's ceiling. A mode ending in `:this` runs on this build only (a
+/// mode the other build does not have).
 fn against(other: &str) -> Vec<Case> {
     let me = this_program();
     let name = std::path::Path::new(other)
@@ -484,13 +498,19 @@ fn against(other: &str) -> Vec<Case> {
         .leak();
     let mut cases = vec![Case::new("no session (ceiling)", &me, "none", "/")];
     for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let (mode, only_this) = match mode.strip_suffix(":this") {
+            Some(mode) => (mode, true),
+            None => (mode, false),
+        };
         for (path, kind) in [("/", ""), ("/peek", ", read-only")] {
-            cases.push(Case::new(
-                &format!("{mode}{kind}, {name}"),
-                other,
-                mode,
-                path,
-            ));
+            if !only_this {
+                cases.push(Case::new(
+                    &format!("{mode}{kind}, {name}"),
+                    other,
+                    mode,
+                    path,
+                ));
+            }
             cases.push(Case::new(
                 &format!("{mode}{kind}, this build"),
                 &me,
@@ -506,7 +526,7 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
     let wants = |kind: &str| {
         cases
             .iter()
-            .any(|case| store_kind(case.mode).is_some_and(|(_, k)| k == kind))
+            .any(|case| store_kind(case.mode).is_some_and(|(_, k)| server_kind(k) == kind))
     };
     let wants_redis = wants("redis");
     let redis = (wants_redis
@@ -571,7 +591,7 @@ async fn run(cases: &[Case], seconds: u64, runs: usize) {
         CONNECTIONS,
         if pinning() { "yes" } else { "no" }
     );
-    let kind = |case: &Case| store_kind(case.mode).map_or("", |(_, kind)| kind);
+    let kind = |case: &Case| store_kind(case.mode).map_or("", |(_, kind)| server_kind(kind));
     let skipped = |case: &Case| match kind(case) {
         "redis" => redis.is_none().then_some("redis-server not installed"),
         "postgres" => postgres

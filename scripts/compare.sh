@@ -10,7 +10,8 @@
 # rows taking turns.
 #
 # With --against REV: cookie mode (or the modes listed in
-# COMPARE_AGAINST_MODES, e.g. server_postgres,fallback_postgres) of the
+# COMPARE_AGAINST_MODES, e.g. server_postgres,fallback_postgres; a mode
+# ending in :this runs on this checkout only) of the
 # commit REV (built from `git archive` into target/against) beside this
 # checkout's, in the same run; medians of RUNS (default 5). For
 # before/after figures.

@@ -26,12 +26,14 @@
 //! live. A statement that fails leaves the row as it was.
 //!
 //! **How statements are sent.** SQLite's are prepared once per connection
-//! and cached. PostgreSQL's go with the simple query protocol, values
-//! written into the SQL text as literals ([`Dialect::INLINE`]): nothing
-//! of a statement outlives its one message on the server connection, so
-//! a transaction-pooling proxy (PgBouncer) that hands that connection to
-//! another client between statements cannot make it run ours, or us run
-//! its. Only bytes, integers and validated names are ever written in.
+//! and cached. PostgreSQL's go by default with the simple query protocol,
+//! values written into the SQL text as literals ([`Dialect::INLINE`]):
+//! nothing of a statement outlives its one message on the server
+//! connection, so a transaction-pooling proxy (PgBouncer) that hands that
+//! connection to another client between statements cannot make it run
+//! ours, or us run its. Only bytes, integers and validated names are ever
+//! written in. `PostgresStore::with_prepared_statements` turns that off
+//! (`SqlTable::inline`) where the connection is known to keep them.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,10 +95,10 @@ pub(crate) trait Dialect: Database {
     /// How many rows a statement changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
-    /// Whether statements go as SQL text with their values written in
-    /// (the simple query protocol: no statement is prepared, so no state
-    /// is left on a server connection that a pooling proxy may hand to
-    /// another client) rather than prepared with bound parameters.
+    /// Whether statements go, by default, as SQL text with their values
+    /// written in (the simple query protocol: no statement is prepared, so
+    /// no state is left on a server connection that a pooling proxy may
+    /// hand to another client) rather than prepared with bound parameters.
     const INLINE: bool;
 
     /// `bytes` as an SQL literal that means the same bytes whatever the
@@ -309,6 +311,9 @@ pub(crate) struct SqlTable<DB: Database> {
     pub(crate) pool: Pool<DB>,
     pub(crate) statements: Statements,
     pub(crate) timeout: Duration,
+    /// Statements as SQL text with their values written in, rather than
+    /// prepared ([`Dialect::INLINE`] unless changed).
+    pub(crate) inline: bool,
     /// The queue of writers, shared by clones ([`Dialect::ONE_WRITER`]).
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
 }
@@ -319,6 +324,7 @@ impl<DB: Database> Clone for SqlTable<DB> {
             pool: self.pool.clone(),
             statements: self.statements.clone(),
             timeout: self.timeout,
+            inline: self.inline,
             writer: self.writer.clone(),
         }
     }
@@ -340,17 +346,18 @@ where
             pool,
             statements: Statements::new::<DB>(DEFAULT_TABLE.to_owned()),
             timeout: DEFAULT_TIMEOUT,
+            inline: DB::INLINE,
             writer: DB::ONE_WRITER.then(Arc::default),
         }
     }
 
-    /// Runs `sql` with `args` (see [`Dialect::INLINE`]); its first row.
+    /// Runs `sql` with `args` (see [`SqlTable::inline`]); its first row.
     async fn fetch_optional(
         &self,
         sql: &str,
         args: &[Arg<'_>],
     ) -> Result<Option<DB::Row>, sqlx::Error> {
-        if DB::INLINE {
+        if self.inline {
             let sql = inline::<DB>(sql, args);
             // Not `RawSql::fetch_optional`: in sqlx 0.8.6 it is
             // `fetch_one` (no row is an error).
@@ -361,9 +368,9 @@ where
         }
     }
 
-    /// Runs `sql` with `args` (see [`Dialect::INLINE`]); what it changed.
+    /// Runs `sql` with `args` (see [`SqlTable::inline`]); what it changed.
     async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<DB::QueryResult, sqlx::Error> {
-        if DB::INLINE {
+        if self.inline {
             let sql = inline::<DB>(sql, args);
             self.pool.execute(sqlx::raw_sql(&sql)).await
         } else {
@@ -677,6 +684,7 @@ macro_rules! sql_session_store {
                 f.debug_struct(stringify!($store))
                     .field("table", &self.table.statements.table)
                     .field("timeout", &self.table.timeout)
+                    .field("inline", &self.table.inline)
                     .finish_non_exhaustive()
             }
         }

@@ -40,7 +40,18 @@ async fn postgres() -> Fixture {
     fixture
 }
 
+/// The suite again with `with_prepared_statements` (a direct connection,
+/// where they are safe).
+async fn postgres_prepared() -> Fixture {
+    let (store, _, server) = store().await;
+    let store = store.with_prepared_statements();
+    let mut fixture = Fixture::new(ManualClock::new(START), Arc::new(store), true);
+    fixture._guard = Some(Box::new(server));
+    fixture
+}
+
 store_suite!(postgres_suite, super::postgres().await);
+store_suite!(postgres_prepared_suite, super::postgres_prepared().await);
 
 async fn count(pool: &PgPool, table: &str) -> i64 {
     sqlx::query(&format!("SELECT count(*) FROM \"{table}\""))
@@ -286,6 +297,43 @@ async fn every_byte_value_comes_back_as_written_whatever_the_string_settings() {
         assert_eq!(plain.load(&key).await, Ok(Some(reversed)), "{settings:?}");
         assert_eq!(store.delete(&key).await, Ok(true));
         assert_eq!(plain.load(&key).await, Ok(None));
+    }
+}
+
+/// Statements prepared on the connection after one call of each method:
+/// none by default (nothing a transaction-pooling proxy could hand to
+/// another client), some with `with_prepared_statements`.
+#[tokio::test]
+async fn nothing_is_prepared_unless_asked() {
+    let (plain, _, server) = store().await;
+    let table = table_of(&plain);
+    for prepared in [false, true] {
+        // One connection, so the check below sees the store's session.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&server.url())
+            .await
+            .unwrap();
+        let mut store = PostgresStore::new(pool.clone()).with_table(&table).unwrap();
+        if prepared {
+            store = store.with_prepared_statements();
+        }
+        let key = StoreKey::from_bytes([0x46 + u8::from(prepared); 32]);
+        assert_eq!(store.create(&key, b"v", MINUTE).await, Ok(true));
+        assert_eq!(store.replace(&key, b"w", MINUTE).await, Ok(true));
+        assert_eq!(store.load(&key).await, Ok(Some(b"w".to_vec())));
+        assert_eq!(store.delete(&key).await, Ok(true));
+        // Sent as text itself, so that it prepares nothing either.
+        let row = sqlx::raw_sql("SELECT count(*) FROM pg_prepared_statements")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let count: i64 = row.try_get(0).unwrap();
+        assert_eq!(
+            count > 0,
+            prepared,
+            "{count} prepared, with_prepared_statements: {prepared}"
+        );
     }
 }
 
