@@ -1,6 +1,11 @@
 //! [`PostgresStore`]: sessions in a PostgreSQL table (feature `postgres`).
 
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
+// sqlx takes `log`'s level; it turns on `tracing`'s `log` re-export itself.
+use tracing::log::LevelFilter;
 
 use crate::sql_store::{
     DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, hex, sql_session_store, store_error,
@@ -8,7 +13,15 @@ use crate::sql_store::{
 use crate::store::StoreError;
 
 impl Dialect for sqlx::Postgres {
-    const NOW_MILLIS: &'static str = "(extract(epoch from now()) * 1000)::bigint";
+    /// `CURRENT_TIMESTAMP` and `extract` are syntax (no lookup), and the
+    /// operator is named: no `search_path` changes what time it is.
+    const NOW_MILLIS: &'static str =
+        "(extract(epoch from CURRENT_TIMESTAMP) OPERATOR(pg_catalog.*) 1000)::bigint";
+    const EQ: &'static str = "OPERATOR(pg_catalog.=)";
+    const GT: &'static str = "OPERATOR(pg_catalog.>)";
+    const LE: &'static str = "OPERATOR(pg_catalog.<=)";
+    const ADD: &'static str = "OPERATOR(pg_catalog.+)";
+    const IN_SUBQUERY: &'static str = "OPERATOR(pg_catalog.=) ANY";
     const BYTES: &'static str = "BYTEA";
     const INTEGER: &'static str = "BIGINT";
     const TABLE_OPTIONS: &'static str = "";
@@ -22,7 +35,7 @@ impl Dialect for sqlx::Postgres {
     }
 
     const EXISTS: &'static str =
-        "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL";
+        "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND pg_catalog.to_regclass($2) IS NOT NULL";
 
     fn catalog_name(name: &str) -> String {
         format!("\"{name}\"")
@@ -40,7 +53,7 @@ impl Dialect for sqlx::Postgres {
     const INLINE: bool = true;
 
     fn bytes_literal(bytes: &[u8]) -> String {
-        format!("decode('{}', 'hex')", hex(bytes))
+        format!("pg_catalog.decode('{}', 'hex')", hex(bytes))
     }
 }
 
@@ -125,13 +138,41 @@ impl Dialect for sqlx::Postgres {
 /// deleted session back, a `load` ran as a `delete`.) It costs PostgreSQL
 /// a parse and plan per call; where no such proxy stands in between,
 /// [`with_prepared_statements`](PostgresStore::with_prepared_statements)
-/// saves it. The pool of
+/// saves it. A value travels as hex text, twice its size: PgBouncer's
+/// `max_packet_size` must allow that (the call fails cleanly otherwise).
+/// The pool of
 /// [`connect`](PostgresStore::connect) sets its timeouts in the startup
 /// packet's `options`, which PgBouncer refuses or drops depending on its
 /// version and settings (`ignore_startup_parameters`,
 /// `track_extra_parameters`): behind PgBouncer, pass your own pool to
 /// [`new`](PostgresStore::new) and set `statement_timeout` and
 /// `lock_timeout` with `ALTER ROLE`.
+///
+/// **The statement texts hold keys and sealed values** (in hex; sealed,
+/// so they reveal and forge nothing, but as large as the session) in the
+/// default mode, wherever a statement's text goes:
+///
+/// - sqlx logs each statement's text (target `sqlx::query`) at DEBUG,
+///   and slow ones (1 s by default) at WARN. The pool of
+///   [`connect`](PostgresStore::connect) turns both off; on a pool of
+///   yours, set `.log_statements(LevelFilter::Off)` and
+///   `.log_slow_statements(LevelFilter::Off, Duration::ZERO)` on its
+///   `PgConnectOptions` (or give the store a pool of its own), or filter
+///   `sqlx::query` out of your logs.
+/// - PostgreSQL logs the text of a statement that fails
+///   (`log_min_error_statement`, default `error`: a read-only server
+///   during a failover, a timeout, a full disk), and shows its first
+///   kilobyte in `pg_stat_activity`. To keep them out of the server's
+///   log, a superuser sets `ALTER ROLE <the store's role> SET
+///   log_min_error_statement = panic`.
+///
+/// **No `search_path` changes what the statements do**: the functions
+/// and operators they use are named in `pg_catalog`
+/// (`pg_catalog.decode`, `OPERATOR(pg_catalog.=)`, …) or are syntax
+/// (`CURRENT_TIMESTAMP`, `extract`), so a role that can create objects in
+/// a schema on the path (`public`, before PostgreSQL 15) cannot move the
+/// store's clock or its keys. The table's own name is looked up on the
+/// path, as any unqualified table is.
 ///
 /// # Example
 ///
@@ -176,15 +217,19 @@ impl PostgresStore {
     /// Prepares each statement once per connection (sqlx's cached named
     /// statements, values bound as parameters) instead of sending it as
     /// text with its values written in. PostgreSQL then parses and plans
-    /// a statement once per connection rather than on every call: in
-    /// `scripts/compare.sh`, about a third more session writes and reads
-    /// per second on one core.
+    /// a statement once per connection rather than on every call. In
+    /// `scripts/compare.sh` (README), the default costs 1.54 times the CPU
+    /// of this per session write and 1.34 times per read (the app and
+    /// PostgreSQL together), and values of megabytes 5 to 8 times as long
+    /// (in hex, twice their size, both ways). Statement texts then hold
+    /// `$1`, never a key or a value.
     ///
     /// **Only where each client connection keeps its server connection**:
-    /// directly to PostgreSQL, PgBouncer in `pool_mode = session`, or
-    /// PgBouncer 1.21 or later in transaction pooling with
-    /// `max_prepared_statements` above zero (it then tracks prepared
-    /// statements itself). Behind transaction pooling without that, one
+    /// directly to PostgreSQL, PgBouncer in `pool_mode = session`, or, by
+    /// PgBouncer's documentation (not tested here), PgBouncer 1.21 or
+    /// later in transaction pooling with `max_prepared_statements` above
+    /// zero (it then tracks prepared statements itself). Behind
+    /// transaction pooling without that, one
     /// client's statement runs under another's name: a deleted session
     /// comes back, a load deletes another user's row.
     ///
@@ -228,10 +273,15 @@ impl PostgresStore {
         // store's default timeout too, so that a call that timed out does
         // not commit later nor hold its connection.
         let limit = DEFAULT_TIMEOUT.as_millis().to_string();
-        let options = options.options([
-            ("statement_timeout", limit.as_str()),
-            ("lock_timeout", limit.as_str()),
-        ]);
+        let options = options
+            .options([
+                ("statement_timeout", limit.as_str()),
+                ("lock_timeout", limit.as_str()),
+            ])
+            // The statements' text holds keys and sealed values (see the
+            // type's docs): not in the application's logs.
+            .log_statements(LevelFilter::Off)
+            .log_slow_statements(LevelFilter::Off, Duration::ZERO);
         let pool = PgPoolOptions::new()
             .acquire_timeout(DEFAULT_TIMEOUT)
             .connect_with(options);

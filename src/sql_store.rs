@@ -67,6 +67,16 @@ const CLEANUP_BATCH: i64 = 1000;
 pub(crate) trait Dialect: Database {
     /// The database's current time in unix milliseconds, as SQL.
     const NOW_MILLIS: &'static str;
+    /// The operators the statements use (`=`, `>`, `<=`, `+`), and `=`
+    /// against each row of a subquery: on PostgreSQL, named in
+    /// `pg_catalog`, so that no `search_path` (a schema others can create
+    /// objects in, listed first) puts someone else's operator in their
+    /// place.
+    const EQ: &'static str;
+    const GT: &'static str;
+    const LE: &'static str;
+    const ADD: &'static str;
+    const IN_SUBQUERY: &'static str;
     /// The column type for bytes.
     const BYTES: &'static str;
     /// The column type for a 64-bit integer.
@@ -122,7 +132,8 @@ impl Arg<'_> {
     fn literal<DB: Dialect>(self) -> String {
         match self {
             Arg::Bytes(bytes) => DB::bytes_literal(bytes),
-            Arg::Int(n) => n.to_string(),
+            // In parentheses: `- $1` must not become the comment `--5`.
+            Arg::Int(n) => format!("({n})"),
             Arg::Name(name) => {
                 debug_assert!(!name.contains(['\'', '\\']));
                 format!("'{name}'")
@@ -221,26 +232,29 @@ pub(crate) struct Statements {
 impl Statements {
     pub(crate) fn new<DB: Dialect>(table: String) -> Statements {
         let now = DB::NOW_MILLIS;
+        let (eq, gt, le, add, in_) = (DB::EQ, DB::GT, DB::LE, DB::ADD, DB::IN_SUBQUERY);
         let t = format!("\"{table}\"");
         Statements {
-            load: format!("SELECT expires_at > {now}, value FROM {t} WHERE key = $1"),
-            remove_expired_one: format!("DELETE FROM {t} WHERE key = $1 AND expires_at <= {now}"),
+            load: format!("SELECT expires_at {gt} {now}, value FROM {t} WHERE key {eq} $1"),
+            remove_expired_one: format!(
+                "DELETE FROM {t} WHERE key {eq} $1 AND expires_at {le} {now}"
+            ),
             create: format!(
-                "INSERT INTO {t} (key, value, expires_at) VALUES ($1, $2, {now} + $3) \
+                "INSERT INTO {t} (key, value, expires_at) VALUES ($1, $2, {now} {add} $3) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at \
-                 WHERE {t}.expires_at <= {now} RETURNING 1"
+                 WHERE {t}.expires_at {le} {now} RETURNING 1"
             ),
             replace: format!(
-                "UPDATE {t} SET value = $2, expires_at = {now} + $3 \
-                 WHERE key = $1 AND expires_at > {now} RETURNING 1"
+                "UPDATE {t} SET value = $2, expires_at = {now} {add} $3 \
+                 WHERE key {eq} $1 AND expires_at {gt} {now} RETURNING 1"
             ),
-            delete: format!("DELETE FROM {t} WHERE key = $1 RETURNING expires_at > {now}"),
+            delete: format!("DELETE FROM {t} WHERE key {eq} $1 RETURNING expires_at {gt} {now}"),
             // The outer condition again: PostgreSQL rechecks it (not the
             // subquery) on a row a concurrent `create` just renewed.
             delete_expired: format!(
-                "DELETE FROM {t} WHERE key IN \
-                 (SELECT key FROM {t} WHERE expires_at <= {now} LIMIT $1) \
-                 AND expires_at <= {now}"
+                "DELETE FROM {t} WHERE key {in_} \
+                 (SELECT key FROM {t} WHERE expires_at {le} {now} LIMIT $1) \
+                 AND expires_at {le} {now}"
             ),
             migration: [
                 format!(
@@ -571,8 +585,9 @@ macro_rules! sql_session_store {
             /// # Errors
             ///
             /// [`ConfigError::InvalidTableName`](crate::ConfigError::InvalidTableName)
-            /// unless `name` is 1 to 63 ASCII letters, digits or `_`, not
-            /// starting with a digit.
+            /// unless `name` is 1 to 52 ASCII letters, digits or `_` (so
+            /// that `<name>_expires_at` fits PostgreSQL's 63), not
+            /// starting with a digit nor with `sqlite_` in any case.
             ///
             /// # Example
             ///
@@ -710,12 +725,12 @@ mod tests {
         );
         assert_eq!(
             sql,
-            "UPDATE t SET value = decode('2431273b202d2d', 'hex'), expires_at = now + -5 \
-             WHERE key = decode('00275cff', 'hex') AND -5 > 0"
+            "UPDATE t SET value = pg_catalog.decode('2431273b202d2d', 'hex'), expires_at = now + (-5) \
+             WHERE key = pg_catalog.decode('00275cff', 'hex') AND (-5) > 0"
         );
         let unknown = inline::<sqlx::Postgres>("SELECT $1, $10, $, $0", &[Arg::Bytes(&[0xab])]);
         assert_eq!(
-            unknown, "SELECT decode('ab', 'hex'), $10, $, $0",
+            unknown, "SELECT pg_catalog.decode('ab', 'hex'), $10, $, $0",
             "unknown $n stay as they are"
         );
         let name = inline::<sqlx::Postgres>("SELECT to_regclass($1)", &[Arg::Name("\"t_1\"")]);

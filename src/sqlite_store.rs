@@ -16,6 +16,11 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
 impl Dialect for sqlx::Sqlite {
     /// `julianday` rather than `unixepoch('subsec')`: any SQLite 3 has it.
     const NOW_MILLIS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+    const EQ: &'static str = "=";
+    const GT: &'static str = ">";
+    const LE: &'static str = "<=";
+    const ADD: &'static str = "+";
+    const IN_SUBQUERY: &'static str = "IN";
     const BYTES: &'static str = "BLOB";
     const INTEGER: &'static str = "INTEGER";
     const TABLE_OPTIONS: &'static str = " STRICT";
