@@ -5,8 +5,8 @@
 //! the fix (the first, the `* 1000` operator, also failed on 47d08fd, in
 //! both modes); the log findings became checks of `connect`'s settings
 //! and of the role setting the docs give; `held_` tests are attacks that
-//! held, kept as regression tests; `measure_big_values_in_both_modes`
-//! only prints timings.
+//! held, kept as regression tests (`big_values_come_back_whole_in_both_modes`
+//! among them: megabytes of hex through the text protocol).
 //!
 //! Every test uses a database, role or table of its own on the shared
 //! cluster (operators and functions are per database).
@@ -14,13 +14,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::capture::Capture;
-use common::postgres_server::{PostgresServer, running_as_root};
-use common::redis_server::{free_port, temp_dir};
+use common::pgbouncer::{PgBouncer, Pooling};
+use common::postgres_server::PostgresServer;
 use sealed_session::{PostgresStore, SessionStore, StoreError, StoreKey};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Row};
@@ -496,7 +495,7 @@ async fn held_a_cancelled_call_leaves_no_stale_answer_direct() {
 #[tokio::test]
 async fn held_a_cancelled_call_leaves_no_stale_answer_through_pgbouncer_transaction_pooling() {
     let server = PostgresServer::shared();
-    let bouncer = Bouncer::start(&server, "transaction", 2, None);
+    let bouncer = PgBouncer::start(&server, 2);
     let direct = pool_with(&server.url(), 2, &[]).await;
     cancelled_calls_leave_no_stale_answer(&bouncer.url(), &direct, false).await;
 }
@@ -588,7 +587,14 @@ async fn held_every_byte_under_every_client_encoding() {
 #[tokio::test]
 async fn held_every_method_through_pgbouncer_statement_pooling() {
     let server = PostgresServer::shared();
-    let bouncer = Bouncer::start(&server, "statement", 2, None);
+    let bouncer = PgBouncer::start_with(
+        &server,
+        &Pooling {
+            pool_mode: "statement",
+            pool_size: 2,
+            extra: "",
+        },
+    );
     let pool = pool_with(&bouncer.url(), 8, &[]).await;
     let store = PostgresStore::new(pool)
         .with_table(&unique("stmt"))
@@ -631,7 +637,14 @@ async fn held_every_method_through_pgbouncer_statement_pooling() {
 #[tokio::test]
 async fn held_a_value_over_pgbouncers_max_packet_size_fails_cleanly() {
     let server = PostgresServer::shared();
-    let bouncer = Bouncer::start(&server, "transaction", 2, Some(1024 * 1024));
+    let bouncer = PgBouncer::start_with(
+        &server,
+        &Pooling {
+            pool_mode: "transaction",
+            pool_size: 2,
+            extra: "max_packet_size = 1048576\n",
+        },
+    );
     let direct = pool_with(&server.url(), 1, &[]).await;
     let table = unique("packet");
     let plain = PostgresStore::new(direct).with_table(&table).unwrap();
@@ -661,115 +674,32 @@ async fn held_a_value_over_pgbouncers_max_packet_size_fails_cleanly() {
 /// default 1 s timeout; prints them (not a pass/fail test: see the
 /// report).
 #[tokio::test]
-async fn measure_big_values_in_both_modes() {
+async fn big_values_come_back_whole_in_both_modes() {
     let server = PostgresServer::shared();
     let direct = pool_with(&server.url(), 2, &[]).await;
     let table = unique("big");
-    let store = PostgresStore::new(direct).with_table(&table).unwrap();
+    // Generous: a debug build decodes megabytes of hex slowly (about 1 s
+    // per MB), and the machine is shared.
+    let store = PostgresStore::new(direct)
+        .with_table(&table)
+        .unwrap()
+        .with_timeout(Duration::from_secs(60));
     store.migrate().await.unwrap();
-    for mb in [1usize, 2, 4, 8] {
+    for mb in [1usize, 4] {
         for (mode, prepared) in MODES {
             let store = in_mode(store.clone(), prepared);
             let key = StoreKey::from_bytes([mb as u8 * 2 + u8::from(prepared); 32]);
             let value: Vec<u8> = (0..mb * 1024 * 1024).map(|i| (i % 253) as u8).collect();
-            let start = Instant::now();
-            let created = store.create(&key, &value, HOUR).await;
-            let create_time = start.elapsed();
-            let start = Instant::now();
-            let loaded = store.load(&key).await.map(|v| v.map(|v| v.len()));
-            let load_time = start.elapsed();
-            eprintln!(
-                "{mb} MB {mode}: create {create_time:?} {created:?}, load {load_time:?} {loaded:?}"
+            assert_eq!(
+                store.create(&key, &value, HOUR).await,
+                Ok(true),
+                "{mb} MB {mode}"
             );
-        }
-    }
-}
-
-// ---------------------------------------------------------------------
-// A PgBouncer with a chosen pool mode and packet limit.
-// ---------------------------------------------------------------------
-
-struct Bouncer {
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Bouncer {
-    fn start(server: &PostgresServer, mode: &str, pool: u32, max_packet: Option<u32>) -> Bouncer {
-        let bouncer = Bouncer {
-            port: free_port(),
-            dir: temp_dir("pgbouncer-review"),
-        };
-        let dir = bouncer.dir.display();
-        let packet = max_packet.map_or(String::new(), |n| format!("max_packet_size = {n}\n"));
-        let ini = format!(
-            "[databases]\n\
-             postgres = host=127.0.0.1 port={pg} dbname=postgres user=postgres\n\
-             [pgbouncer]\n\
-             listen_addr = 127.0.0.1\n\
-             listen_port = {port}\n\
-             unix_socket_dir =\n\
-             auth_type = trust\n\
-             auth_file = {dir}/users.txt\n\
-             pool_mode = {mode}\n\
-             default_pool_size = {pool}\n\
-             max_client_conn = 100\n\
-             ignore_startup_parameters = extra_float_digits,options\n\
-             logfile = {dir}/pgbouncer.log\n\
-             pidfile = {dir}/pgbouncer.pid\n\
-             {packet}",
-            pg = server.port,
-            port = bouncer.port,
-        );
-        std::fs::write(bouncer.dir.join("pgbouncer.ini"), ini).unwrap();
-        std::fs::write(bouncer.dir.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
-        let mut command = if running_as_root() {
-            Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&bouncer.dir)
-                .status()
-                .unwrap();
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--", "pgbouncer"]);
-            c
-        } else {
-            Command::new("pgbouncer")
-        };
-        let out = command
-            .arg("-d")
-            .arg(bouncer.dir.join("pgbouncer.ini"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let begun = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", bouncer.port)).is_err() {
+            let loaded = store.load(&key).await;
             assert!(
-                begun.elapsed() < Duration::from_secs(10),
-                "pgbouncer did not start"
+                loaded == Ok(Some(value)),
+                "{mb} MB {mode}: not the bytes written"
             );
-            std::thread::sleep(Duration::from_millis(25));
         }
-        bouncer
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for Bouncer {
-    fn drop(&mut self) {
-        let pid = std::fs::read_to_string(self.dir.join("pgbouncer.pid"));
-        if let Some(pid) = pid.ok().and_then(|p| p.trim().parse::<u32>().ok()) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

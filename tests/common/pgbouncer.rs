@@ -61,9 +61,23 @@ fn version(binary: &Path) -> (u32, u32) {
     parsed.unwrap_or_else(|| panic!("unexpected `pgbouncer --version`: {text:?}"))
 }
 
+/// How PgBouncer pools: `pool_mode`, at most `pool_size` server
+/// connections, and `extra` lines for its `[pgbouncer]` section.
+pub struct Pooling<'a> {
+    pub pool_mode: &'a str,
+    pub pool_size: u32,
+    pub extra: &'a str,
+}
+
 /// The configuration: `postgres` on `server`, listening on
 /// 127.0.0.1:`port` only (no Unix socket), everything else in `dir`.
-fn config(server: &PostgresServer, port: u16, pool_size: u32, dir: &Path, newer: bool) -> String {
+fn config(
+    server: &PostgresServer,
+    port: u16,
+    pooling: &Pooling<'_>,
+    dir: &Path,
+    newer: bool,
+) -> String {
     let dir = dir.display();
     // From 1.21 on, PgBouncer tracks named statements itself unless this
     // is 0; older versions reject the unknown setting.
@@ -82,7 +96,7 @@ fn config(server: &PostgresServer, port: u16, pool_size: u32, dir: &Path, newer:
          unix_socket_dir =\n\
          auth_type = trust\n\
          auth_file = {dir}/users.txt\n\
-         pool_mode = transaction\n\
+         pool_mode = {pool_mode}\n\
          default_pool_size = {pool_size}\n\
          min_pool_size = 0\n\
          reserve_pool_size = 0\n\
@@ -90,16 +104,32 @@ fn config(server: &PostgresServer, port: u16, pool_size: u32, dir: &Path, newer:
          ignore_startup_parameters = extra_float_digits,options\n\
          logfile = {dir}/pgbouncer.log\n\
          pidfile = {dir}/pgbouncer.pid\n\
-         {no_prepared}",
+         {no_prepared}{extra}",
         pg = server.port,
+        pool_mode = pooling.pool_mode,
+        pool_size = pooling.pool_size,
+        extra = pooling.extra,
     )
 }
 
 impl PgBouncer {
-    /// Starts PgBouncer in front of `server`, with at most `pool_size`
-    /// server connections; returns once it accepts connections (at most
-    /// 10 s).
+    /// Starts PgBouncer in transaction pooling in front of `server`, with
+    /// at most `pool_size` server connections; returns once it accepts
+    /// connections (at most 10 s).
     pub fn start(server: &PostgresServer, pool_size: u32) -> PgBouncer {
+        PgBouncer::start_with(
+            server,
+            &Pooling {
+                pool_mode: "transaction",
+                pool_size,
+                extra: "",
+            },
+        )
+    }
+
+    /// Starts PgBouncer in front of `server`, pooling as `pooling` says;
+    /// returns once it accepts connections (at most 10 s).
+    pub fn start_with(server: &PostgresServer, pooling: &Pooling<'_>) -> PgBouncer {
         let binary = binary();
         let bouncer = PgBouncer {
             port: free_port(),
@@ -107,7 +137,7 @@ impl PgBouncer {
         };
         let ini = bouncer.dir.join("pgbouncer.ini");
         let newer = version(&binary) >= (1, 21);
-        let text = config(server, bouncer.port, pool_size, &bouncer.dir, newer);
+        let text = config(server, bouncer.port, pooling, &bouncer.dir, newer);
         std::fs::write(&ini, text).unwrap();
         // The test cluster trusts `postgres` on 127.0.0.1 (initdb
         // --auth=trust); PgBouncer still needs the user listed.
