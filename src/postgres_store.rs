@@ -22,7 +22,10 @@ impl Dialect for sqlx::Postgres {
     const LE: &'static str = "OPERATOR(pg_catalog.<=)";
     const ADD: &'static str = "OPERATOR(pg_catalog.+)";
     const IN_SUBQUERY: &'static str = "OPERATOR(pg_catalog.=) ANY";
-    const BYTES: &'static str = "BYTEA";
+    /// Named in `pg_catalog`: `BYTEA` is looked up on the `search_path`
+    /// (a `public.bytea` domain would run its checks on every write);
+    /// `BIGINT` is a keyword.
+    const BYTES: &'static str = "pg_catalog.bytea";
     const INTEGER: &'static str = "BIGINT";
     const TABLE_OPTIONS: &'static str = "";
     const ONE_WRITER: bool = false;
@@ -68,8 +71,8 @@ impl Dialect for sqlx::Postgres {
 ///
 /// ```sql
 /// CREATE TABLE IF NOT EXISTS "sealed_sessions" (
-///     key BYTEA PRIMARY KEY NOT NULL,
-///     value BYTEA NOT NULL,
+///     key pg_catalog.bytea PRIMARY KEY NOT NULL,
+///     value pg_catalog.bytea NOT NULL,
 ///     expires_at BIGINT NOT NULL
 /// );
 /// CREATE INDEX IF NOT EXISTS "sealed_sessions_expires_at" ON "sealed_sessions" (expires_at);
@@ -78,7 +81,8 @@ impl Dialect for sqlx::Postgres {
 /// `key` is the 32-byte store key, `value` the sealed entry (a dump of
 /// the table reveals and forges nothing), `expires_at` the end of the
 /// entry's time to live in unix milliseconds **on the database's clock**
-/// (`now()` when the statement runs, `now() + ttl` when written): the time
+/// (`CURRENT_TIMESTAMP` when the statement runs, plus the ttl when
+/// written): the time
 /// to live is measured on one clock, so an offset between the
 /// application's clocks and the server's cancels out and every instance
 /// agrees on what is live. Only a step of the server's clock between a
@@ -129,8 +133,9 @@ impl Dialect for sqlx::Postgres {
 /// transaction`), also before 1.21 or with `max_prepared_statements = 0`
 /// (tested on 1.18): supported. Nothing is prepared: each call
 /// is one message of the simple query protocol with its values written
-/// into the SQL text as literals (`decode('<hex>', 'hex')` and integers,
-/// the same bytes whatever `standard_conforming_strings` says), so no
+/// into the SQL text as literals (`pg_catalog.decode('<hex>', 'hex')` and
+/// integers in parentheses, the same bytes whatever
+/// `standard_conforming_strings` says), so no
 /// statement state lives on a server connection that PgBouncer hands to
 /// another client between calls. (With sqlx's prepared statements, which
 /// are named per client connection, one client's statement ran under
@@ -161,10 +166,21 @@ impl Dialect for sqlx::Postgres {
 ///   `sqlx::query` out of your logs.
 /// - PostgreSQL logs the text of a statement that fails
 ///   (`log_min_error_statement`, default `error`: a read-only server
-///   during a failover, a timeout, a full disk), and shows its first
-///   kilobyte in `pg_stat_activity`. To keep them out of the server's
-///   log, a superuser sets `ALTER ROLE <the store's role> SET
-///   log_min_error_statement = panic`.
+///   during a failover, a timeout, a full disk), of slow statements
+///   (`log_min_duration_statement`) and of writes (`log_statement =
+///   mod`), with their parameters in the prepared mode
+///   (`log_parameter_max_length`), and shows a statement's first kilobyte
+///   in `pg_stat_activity`. To keep keys and values out of the server's
+///   log, in either mode, a superuser sets on the store's role (a role's
+///   setting wins over the server's and the database's):
+///
+///   ```sql
+///   ALTER ROLE sessions SET log_min_error_statement = panic;
+///   ALTER ROLE sessions SET log_min_duration_statement = -1;
+///   ALTER ROLE sessions SET log_statement = none;
+///   ALTER ROLE sessions SET log_parameter_max_length = 0;
+///   ALTER ROLE sessions SET log_parameter_max_length_on_error = 0;
+///   ```
 ///
 /// **No `search_path` changes what the statements do**: the functions
 /// and operators they use are named in `pg_catalog`
@@ -222,7 +238,8 @@ impl PostgresStore {
     /// of this per session write and 1.34 times per read (the app and
     /// PostgreSQL together), and values of megabytes 5 to 8 times as long
     /// (in hex, twice their size, both ways). Statement texts then hold
-    /// `$1`, never a key or a value.
+    /// `$1` instead of keys and values, though PostgreSQL may still log
+    /// the parameters (see the type's docs for the role settings).
     ///
     /// **Only where each client connection keeps its server connection**:
     /// directly to PostgreSQL, PgBouncer in `pool_mode = session`, or, by
@@ -299,8 +316,8 @@ mod tests {
             crate::sql_store::DEFAULT_TABLE.to_owned(),
         );
         let documented = r#"CREATE TABLE IF NOT EXISTS "sealed_sessions" (
-    key BYTEA PRIMARY KEY NOT NULL,
-    value BYTEA NOT NULL,
+    key pg_catalog.bytea PRIMARY KEY NOT NULL,
+    value pg_catalog.bytea NOT NULL,
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "sealed_sessions_expires_at" ON "sealed_sessions" (expires_at);

@@ -12,65 +12,22 @@
 //! cluster (operators and functions are per database).
 
 mod common;
+#[path = "common/pg_review.rs"]
+mod pg_review;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::capture::Capture;
 use common::pgbouncer::{PgBouncer, Pooling};
 use common::postgres_server::PostgresServer;
 use sealed_session::{PostgresStore, SessionStore, StoreError, StoreKey};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool, Row};
 
+use pg_review::{
+    MODES, capture_logs, fresh_database, hex, in_mode, pool_with, server_log, unique, url_of,
+};
+
 const HOUR: Duration = Duration::from_secs(3600);
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Both ways of sending statements: the default (text, values written
-/// in) and `with_prepared_statements`.
-const MODES: [(&str, bool); 2] = [("inline", false), ("prepared", true)];
-
-fn in_mode(store: PostgresStore, prepared: bool) -> PostgresStore {
-    if prepared {
-        store.with_prepared_statements()
-    } else {
-        store
-    }
-}
-
-/// A new database on `server`; its URL.
-async fn fresh_database(server: &PostgresServer) -> String {
-    let admin = PgPool::connect(&server.url()).await.unwrap();
-    let name = unique("db");
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    admin.close().await;
-    format!("postgres://postgres@127.0.0.1:{}/{name}", server.port)
-}
-
-async fn pool_with(url: &str, max: u32, options: &[(&str, &str)]) -> PgPool {
-    let connect: PgConnectOptions = url.parse().unwrap();
-    PgPoolOptions::new()
-        .max_connections(max)
-        .connect_with(connect.options(options.iter().copied()))
-        .await
-        .unwrap()
-}
 
 // ---------------------------------------------------------------------
 // Finding 1: an operator in a writable schema moves the store's clock.
@@ -89,7 +46,7 @@ async fn pool_with(url: &str, max: u32, options: &[(&str, &str)]) -> PgPool {
 #[tokio::test]
 async fn finding_a_public_operator_decides_what_is_expired() {
     let server = PostgresServer::shared();
-    let url = fresh_database(&server).await;
+    let url = url_of(&server, "postgres", &fresh_database(&server).await);
     let admin = pool_with(&url, 2, &[]).await;
     let mallory = unique("mallory");
     admin
@@ -175,7 +132,7 @@ async fn finding_a_public_operator_decides_what_is_expired() {
 #[tokio::test]
 async fn finding_a_shadowing_decode_redirects_inline_calls_to_another_row() {
     let server = PostgresServer::shared();
-    let url = fresh_database(&server).await;
+    let url = url_of(&server, "postgres", &fresh_database(&server).await);
     let admin = pool_with(&url, 2, &[]).await;
     let mallory = unique("mallory");
     let victim = StoreKey::from_bytes([0x77; 32]);
@@ -236,19 +193,6 @@ async fn finding_a_shadowing_decode_redirects_inline_calls_to_another_row() {
 // Finding 3 (fixed in `connect`, documented for pools of the
 // application's): keys and sealed values in sqlx's statement log.
 // ---------------------------------------------------------------------
-
-/// A subscriber at `level` writing into the returned capture, for the
-/// current thread (the tests run on the current-thread runtime).
-fn capture_logs(level: tracing::Level) -> (Capture, tracing::subscriber::DefaultGuard) {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(level)
-        .with_ansi(false)
-        .finish();
-    (capture, tracing::subscriber::set_default(subscriber))
-}
 
 /// sqlx logs every statement's text (target `sqlx::query`) at DEBUG, and
 /// with values written into the text, that text holds the store key and
@@ -343,17 +287,6 @@ async fn connect_keeps_a_slow_write_out_of_the_warn_log() {
 // ---------------------------------------------------------------------
 // Finding 4 (documented): a failed statement's text in the server log.
 // ---------------------------------------------------------------------
-
-/// The server's log file (`common/postgres_server.rs` starts the server
-/// with `-l <dir>/log`).
-async fn server_log(admin: &PgPool) -> PathBuf {
-    let data: String = sqlx::raw_sql("SHOW data_directory")
-        .fetch_one(admin)
-        .await
-        .unwrap()
-        .get(0);
-    Path::new(&data).parent().unwrap().join("log")
-}
 
 /// PostgreSQL logs the text of a statement that fails
 /// (`log_min_error_statement = error`, the default). Inline, that text
