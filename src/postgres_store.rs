@@ -82,10 +82,9 @@ impl Dialect for sqlx::Postgres {
 /// the table reveals and forges nothing), `expires_at` the end of the
 /// entry's time to live in unix milliseconds **on the database's clock**
 /// (`CURRENT_TIMESTAMP` when the statement runs, plus the ttl when
-/// written): the time
-/// to live is measured on one clock, so an offset between the
-/// application's clocks and the server's cancels out and every instance
-/// agrees on what is live. Only a step of the server's clock between a
+/// written): the time to live is measured on one clock, so an offset
+/// between the application's clocks and the server's cancels out and
+/// every instance agrees on what is live. Only a step of the server's clock between a
 /// write and a read moves an expiry (the session's own timestamps, checked
 /// by the library on the application's clock, still end it on time).
 ///
@@ -131,13 +130,12 @@ impl Dialect for sqlx::Postgres {
 ///
 /// **Behind PgBouncer in transaction pooling** (`pool_mode =
 /// transaction`), also before 1.21 or with `max_prepared_statements = 0`
-/// (tested on 1.18): supported. Nothing is prepared: each call
-/// is one message of the simple query protocol with its values written
-/// into the SQL text as literals (`pg_catalog.decode('<hex>', 'hex')` and
-/// integers in parentheses, the same bytes whatever
-/// `standard_conforming_strings` says), so no
-/// statement state lives on a server connection that PgBouncer hands to
-/// another client between calls. (With sqlx's prepared statements, which
+/// (tested on 1.18): supported. Nothing is prepared: each call is one
+/// message of the simple query protocol with its values written into the
+/// SQL text as literals (`pg_catalog.decode('<hex>', 'hex')` and integers
+/// in parentheses, the same bytes whatever `standard_conforming_strings`
+/// says), so no statement state lives on a server connection that
+/// PgBouncer hands to another client between calls. (With sqlx's prepared statements, which
 /// are named per client connection, one client's statement ran under
 /// another's name there: a `replace` ran as a `create` and brought a
 /// deleted session back, a `load` ran as a `delete`.) It costs PostgreSQL
@@ -145,10 +143,9 @@ impl Dialect for sqlx::Postgres {
 /// [`with_prepared_statements`](PostgresStore::with_prepared_statements)
 /// saves it. A value travels as hex text, twice its size: PgBouncer's
 /// `max_packet_size` must allow that (the call fails cleanly otherwise).
-/// The pool of
-/// [`connect`](PostgresStore::connect) sets its timeouts in the startup
-/// packet's `options`, which PgBouncer refuses or drops depending on its
-/// version and settings (`ignore_startup_parameters`,
+/// The pool of [`connect`](PostgresStore::connect) sets its timeouts in
+/// the startup packet's `options`, which PgBouncer refuses or drops
+/// depending on its version and settings (`ignore_startup_parameters`,
 /// `track_extra_parameters`): behind PgBouncer, pass your own pool to
 /// [`new`](PostgresStore::new) and set `statement_timeout` and
 /// `lock_timeout` with `ALTER ROLE`.
@@ -246,9 +243,9 @@ impl PostgresStore {
     /// PgBouncer's documentation (not tested here), PgBouncer 1.21 or
     /// later in transaction pooling with `max_prepared_statements` above
     /// zero (it then tracks prepared statements itself). Behind
-    /// transaction pooling without that, one
-    /// client's statement runs under another's name: a deleted session
-    /// comes back, a load deletes another user's row.
+    /// transaction pooling without that, one client's statement runs under
+    /// another's name: a deleted session comes back, a load deletes
+    /// another user's row.
     ///
     /// # Example
     ///
