@@ -233,8 +233,10 @@ impl PostgresStore {
     /// a statement once per connection rather than on every call. In
     /// `scripts/compare.sh` (README), the default costs 1.54 times the CPU
     /// of this per session write and 1.34 times per read (the app and
-    /// PostgreSQL together), and values of megabytes 5 to 8 times as long
-    /// (in hex, twice their size, both ways). Statement texts then hold
+    /// PostgreSQL together), sessions just over the cookie limit (about
+    /// 3.8 KB) get about half the requests a second, and values of
+    /// megabytes take 5 to 8 times as long (in hex, twice their size, both
+    /// ways). Statement texts then hold
     /// `$1` instead of keys and values, though PostgreSQL may still log
     /// the parameters (see the type's docs for the role settings).
     ///
