@@ -24,7 +24,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool, Row};
 
 use pg_review::{
-    MODES, capture_logs, fresh_database, hex, in_mode, pool_with, server_log, unique, url_of,
+    MODES, capture_logs, fresh_database, hex, in_mode, lock_row, pool_with, server_log, unique,
+    url_of,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -257,14 +258,7 @@ async fn connect_keeps_a_slow_write_out_of_the_warn_log() {
         let store = in_mode(store.clone(), prepared);
         let key = StoreKey::from_bytes([0xe0 + u8::from(prepared); 32]);
         assert_eq!(store.create(&key, b"old", HOUR).await, Ok(true));
-        let mut holder = direct.begin().await.unwrap();
-        sqlx::query(&format!(
-            "SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE"
-        ))
-        .bind(&key.as_bytes()[..])
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+        let holder = lock_row(&direct, &table, &key).await;
         let value = format!("slow sealed bytes of {mode}").into_bytes();
         // The server's lock timeout (1 s) ends it: a Timeout.
         let started = Instant::now();
@@ -379,14 +373,7 @@ async fn cancelled_calls_leave_no_stale_answer(url: &str, direct: &PgPool, prepa
     assert_eq!(store.create(&b, b"b", HOUR).await, Ok(true));
     assert_eq!(store.create(&big, &big_value, HOUR).await, Ok(true));
 
-    let mut holder = direct.begin().await.unwrap();
-    sqlx::query(&format!(
-        "SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE"
-    ))
-    .bind(&a.as_bytes()[..])
-    .execute(&mut *holder)
-    .await
-    .unwrap();
+    let holder = lock_row(direct, &table, &a).await;
     assert_eq!(
         short.replace(&a, b"a2", HOUR).await,
         Err(StoreError::Timeout)

@@ -23,7 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool, Row};
 
 use pg_review::{
-    MODES, capture_logs, fresh_database, hex, in_mode, pool_with, server_log, unique, url_of,
+    MODES, capture_logs, fresh_database, hex, in_mode, lock_row, pool_with, server_log, unique,
+    url_of,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -583,14 +584,7 @@ async fn held_failed_calls_keep_keys_and_values_out_of_errors_and_logs() {
                 .with_timeout(Duration::from_secs(3)),
             prepared,
         );
-        let mut holder = admin.begin().await.unwrap();
-        sqlx::query(&format!(
-            "SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE"
-        ))
-        .bind(&live.as_bytes()[..])
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+        let holder = lock_row(&admin, &table, &live).await;
         let got = slow.replace(&live, &value, HOUR).await;
         holder.rollback().await.unwrap();
         assert_eq!(got, Err(StoreError::Timeout));

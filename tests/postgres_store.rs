@@ -7,6 +7,8 @@
 mod common;
 #[path = "common/model.rs"]
 mod model;
+#[path = "common/pg_review.rs"]
+mod pg_review;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,15 +163,7 @@ async fn a_call_held_up_past_its_timeout_is_a_timeout() {
     let key = StoreKey::from_bytes([0x55; 32]);
     assert!(store.create(&key, b"old", MINUTE).await.unwrap());
     // Another session holds the row's lock.
-    let mut holder = pool.begin().await.unwrap();
-    sqlx::query(&format!(
-        "SELECT 1 FROM \"{}\" WHERE key = $1 FOR UPDATE",
-        table_of(&store)
-    ))
-    .bind(&key.as_bytes()[..])
-    .execute(&mut *holder)
-    .await
-    .unwrap();
+    let holder = pg_review::lock_row(&pool, &table_of(&store), &key).await;
     assert_eq!(
         store.replace(&key, b"new", MINUTE).await,
         Err(StoreError::Timeout)
@@ -388,12 +382,7 @@ async fn a_server_crashing_mid_call_fails_the_call_and_keeps_the_row() {
     store.migrate().await.unwrap();
     let key = StoreKey::from_bytes([0x88; 32]);
     assert!(store.create(&key, b"before", MINUTE).await.unwrap());
-    let mut holder = pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM sealed_sessions WHERE key = $1 FOR UPDATE")
-        .bind(&key.as_bytes()[..])
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = pg_review::lock_row(&pool, "sealed_sessions", &key).await;
     let writer = {
         let store = store.clone();
         tokio::spawn(async move { store.replace(&key, b"in flight", MINUTE).await })

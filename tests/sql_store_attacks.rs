@@ -11,6 +11,8 @@
 
 #[macro_use]
 mod common;
+#[path = "common/pg_review.rs"]
+mod pg_review;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,15 +52,7 @@ async fn lock_row(
     key: &StoreKey,
 ) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let other = PgPool::connect(&server.url()).await.unwrap();
-    let mut holder = other.begin().await.unwrap();
-    sqlx::query(&format!(
-        "SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE"
-    ))
-    .bind(&key.as_bytes()[..])
-    .execute(&mut *holder)
-    .await
-    .unwrap();
-    holder
+    pg_review::lock_row(&other, table, key).await
 }
 
 // ---------------------------------------------------------------------

@@ -1,14 +1,16 @@
-//! What the PostgreSQL review tests share (`pg_protocol_attacks`,
-//! `pg_second_review`): both ways of sending statements, unique names on
-//! the shared cluster, pools with chosen settings, the server's log and a
-//! capture of the application's. Included by those files with
-//! `#[path]` (it needs the `postgres` feature, which other test binaries
-//! lack).
+//! What the PostgreSQL test files share (`postgres_store`,
+//! `sql_store_attacks`, `pg_protocol_attacks`, `pg_second_review`): both
+//! ways of sending statements, unique names on the shared cluster, pools
+//! with chosen settings, a held row lock, the server's log and a capture
+//! of the application's. Included by those files with `#[path]` (it needs
+//! the `postgres` feature, which other test binaries lack); not every
+//! file uses every helper.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sealed_session::PostgresStore;
+use sealed_session::{PostgresStore, StoreKey};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Row};
 
@@ -93,4 +95,22 @@ pub fn capture_logs(level: tracing::Level) -> (Capture, tracing::subscriber::Def
         .with_ansi(false)
         .finish();
     (capture, tracing::subscriber::set_default(subscriber))
+}
+
+/// Takes the row lock of `key` in `table` in a transaction on `pool`, and
+/// holds it until the returned transaction ends.
+pub async fn lock_row(
+    pool: &PgPool,
+    table: &str,
+    key: &StoreKey,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query(&format!(
+        "SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE"
+    ))
+    .bind(&key.as_bytes()[..])
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    holder
 }
