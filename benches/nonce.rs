@@ -1,5 +1,5 @@
 //! What a random XAES-256-GCM nonce per seal would cost, beside what the
-//! library does, side by side in one run. `src/xaes.rs` and `src/rng.rs`
+//! library does, side by side in one run. `src/crypto/xaes.rs` and `src/crypto/rng.rs`
 //! are compiled into this bench as they stand, so the `ours_*` rows measure
 //! the library's own code.
 //!
@@ -40,10 +40,10 @@ use rand::Rng as _;
 use xaes_256_gcm::Xaes256Gcm;
 
 #[allow(dead_code, unused_imports)]
-#[path = "../src/rng.rs"]
+#[path = "../src/crypto/rng.rs"]
 mod rng;
 #[allow(dead_code, unused_imports)]
-#[path = "../src/xaes.rs"]
+#[path = "../src/crypto/xaes.rs"]
 mod xaes;
 
 /// The associated data of a cookie named `__Host-session`.

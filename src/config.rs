@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::attributes::{CookieAttributes, SameSite};
-use crate::clock::{Clock, SystemClock};
-use crate::lifetime::{Lifetime, seconds};
-use crate::schema::{Schema, Schemas};
+use crate::lifetime::clock::{Clock, SystemClock};
+use crate::lifetime::rules::{Lifetime, seconds};
+use crate::schema::versions::{Schema, Schemas};
 use crate::store::{SessionStore, StoreMode};
+use crate::wire::attributes::{CookieAttributes, SameSite};
 
 /// The default size limit: browsers drop a cookie whose name plus value is
 /// over 4096 bytes (RFC 6265bis §5.6, Chromium, Firefox).

@@ -32,7 +32,7 @@
 //!    deleted, its id revoked when revocation is on) before any cookie is
 //!    written; a request that raced another one's logout cannot bring the
 //!    session back ([`SaveError::Ended`]). The rules, in order, are at the
-//!    top of `src/save.rs`.
+//!    top of `src/sessions/save.rs`.
 //!
 //! # Example
 //!
@@ -92,78 +92,50 @@
 #![warn(missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod attributes;
-mod clock;
 mod config;
-mod envelope;
 mod error;
-mod header;
-mod inspect;
-mod key;
-mod keyring;
-mod lifetime;
-mod load;
-mod memory_store;
 mod rejection;
-mod rng;
-mod save;
-mod schema;
-mod seal;
 mod session;
-mod session_lifetime;
+
+mod crypto;
+mod lifetime;
+mod middleware;
+mod schema;
 mod sessions;
 mod store;
-mod trailing;
-mod xaes;
+mod wire;
 
-#[cfg(feature = "axum")]
-mod axum;
-#[cfg(feature = "tower")]
-mod cache_headers;
-#[cfg(feature = "postgres")]
-mod postgres_store;
-#[cfg(feature = "redis-cluster")]
-mod redis_cluster_store;
-#[cfg(feature = "redis")]
-mod redis_store;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-mod sql_store;
-#[cfg(feature = "sqlite")]
-mod sqlite_store;
-#[cfg(feature = "tower")]
-mod tower;
-
-pub use attributes::SameSite;
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{DEFAULT_SIZE_LIMIT, SessionConfig};
-pub use envelope::SessionId;
+pub use crypto::key::Key;
+pub use crypto::keyring::{KeyId, KeyStats, Keyring};
 pub use error::{ConfigError, KeyError, LoadError, SaveError};
-pub use inspect::{Inspection, Refusal};
-pub use key::Key;
-pub use keyring::{KeyId, KeyStats, Keyring};
-pub use memory_store::MemoryStore;
+pub use lifetime::clock::{Clock, ManualClock, SystemClock};
+pub use lifetime::session_lifetime::SessionLifetime;
 pub use rejection::Rejection;
-pub use schema::{Schema, SchemaStats};
+pub use schema::versions::{Schema, SchemaStats};
 pub use session::Session;
-pub use session_lifetime::SessionLifetime;
+pub use sessions::inspect::{Inspection, Refusal};
 pub use sessions::{MAX_CANDIDATES, Sessions};
+pub use store::memory::MemoryStore;
 pub use store::{SessionStore, StoreError, StoreFuture, StoreKey, StoreMode};
+pub use wire::attributes::SameSite;
+pub use wire::envelope::SessionId;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use crate::axum::MissingSessionLayer;
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use crate::postgres_store::PostgresStore;
-#[cfg(feature = "redis-cluster")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
-pub use crate::redis_cluster_store::RedisClusterStore;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use crate::redis_store::RedisStore;
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use crate::sqlite_store::SqliteStore;
+pub use crate::middleware::axum::MissingSessionLayer;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub use crate::tower::{ResponseFuture, SessionLayer, SessionService};
+pub use crate::middleware::tower::{ResponseFuture, SessionLayer, SessionService};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use crate::store::redis::RedisStore;
+#[cfg(feature = "redis-cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-cluster")))]
+pub use crate::store::redis::cluster::RedisClusterStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use crate::store::sql::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use crate::store::sql::sqlite::SqliteStore;

@@ -4,10 +4,10 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::envelope::SessionId;
+use crate::lifetime::session_lifetime::SessionLifetime;
 use crate::rejection::Rejection;
-use crate::session_lifetime::SessionLifetime;
 use crate::store::StoreKey;
+use crate::wire::envelope::SessionId;
 
 /// One request's session: a typed value `T` plus what the request did to
 /// it.

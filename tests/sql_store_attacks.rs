@@ -1,6 +1,6 @@
 //! Attacks on the SQL stores (`PostgresStore`, `SqliteStore`) from an
 //! adversarial review with a fresh context: each test reproduced a defect
-//! of the first version against the `SessionStore` contract (src/store.rs)
+//! of the first version against the `SessionStore` contract (src/store/mod.rs)
 //! or the stores' own documentation (it failed then) and now checks its
 //! fix, unless its doc says it held. Findings documented rather than fixed
 //! (the pool an application passes in is used as it is: isolation level,

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use crate::lifetime::session_lifetime::{Persistence, SessionLifetime};
 use crate::rejection::Rejection;
-use crate::session_lifetime::{Persistence, SessionLifetime};
 
 /// The lifetime settings of a [`SessionConfig`](crate::SessionConfig).
 #[derive(Clone, Debug, PartialEq)]

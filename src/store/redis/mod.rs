@@ -1,5 +1,8 @@
 //! [`RedisStore`]: sessions in Redis, for many instances (feature `redis`).
 
+#[cfg(feature = "redis-cluster")]
+pub(crate) mod cluster;
+
 use std::future::Future;
 use std::time::Duration;
 

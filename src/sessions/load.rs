@@ -10,13 +10,13 @@ use std::ops::Range;
 
 use serde::de::DeserializeOwned;
 
-use crate::envelope::{self, Body, Envelope, SessionId};
+use crate::lifetime::session_lifetime::SessionLifetime;
 use crate::rejection::Rejection;
-use crate::seal;
 use crate::session::{Origin, Session, State};
-use crate::session_lifetime::SessionLifetime;
 use crate::sessions::Inner;
 use crate::store::{StoreError, StoreKey};
+use crate::wire::envelope::{self, Body, Envelope, SessionId};
+use crate::wire::seal;
 
 impl Inner {
     /// A new session holding `T::default()`, after no cookie opened.
@@ -138,7 +138,7 @@ impl Inner {
         let fail = |reason| Ok(Err(((reason, Some(opened.key_id)), None)));
         let store = self.config.store.as_deref();
         if let (true, Some(store)) = (self.config.revocation, store) {
-            let marker = StoreKey::revocation(&self.binding, &opened.id);
+            let marker = StoreKey::revocation(&self.binding, opened.id.as_bytes());
             if store.load(&marker).await?.is_some() {
                 return fail(Rejection::Revoked);
             }
@@ -254,7 +254,7 @@ impl Inner {
 /// A cookie that opened, before the store is asked.
 pub(crate) struct Opened {
     pub(crate) key_position: usize,
-    pub(crate) key_id: crate::keyring::KeyId,
+    pub(crate) key_id: crate::crypto::keyring::KeyId,
     /// The wire format version of the cookie.
     pub(crate) version: u8,
     /// The session's own lifetime (version 2 only).

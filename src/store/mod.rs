@@ -6,6 +6,23 @@
 //! the revocation list when revocation is on. What it holds is sealed with
 //! its own subkey and bound to its key: a dump of the store neither
 //! reveals nor allows forging a session.
+//!
+//! The folder holds the trait and one module per back end: `memory`
+//! ([`MemoryStore`](crate::MemoryStore)), `redis` (`RedisStore`, with
+//! `redis::cluster` for `RedisClusterStore`) and `sql` (what `PostgresStore`
+//! and `SqliteStore` share, with `sql::postgres` and `sql::sqlite`).
+//!
+//! Uses [`crypto`](crate::crypto) (random keys), [`lifetime`](crate::lifetime)
+//! (the memory store's clock) and the shared error types. Used by
+//! [`wire`](crate::wire) (an envelope points at a [`StoreKey`]),
+//! [`sessions`](crate::sessions) and the configuration. A store sees only
+//! sealed bytes and keys, never a session.
+
+pub(crate) mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) mod sql;
 
 use std::fmt;
 use std::future::Future;
@@ -13,8 +30,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-
-use crate::envelope::SessionId;
 
 /// The future a [`SessionStore`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -59,19 +74,19 @@ impl StoreKey {
 
     /// A fresh random key for session data (256 bits).
     pub(crate) fn random() -> StoreKey {
-        StoreKey(crate::rng::array())
+        StoreKey(crate::crypto::rng::array())
     }
 
     /// The revocation marker of a session: a hash, so it lives in a
     /// namespace of its own and reveals nothing about the session id.
     /// `binding` is the cookie name, with the application context if any
-    /// (`seal::binding`).
-    pub(crate) fn revocation(binding: &[u8], id: &SessionId) -> StoreKey {
+    /// (`seal::binding`); `id` is the session id's bytes.
+    pub(crate) fn revocation(binding: &[u8], id: &[u8; 16]) -> StoreKey {
         let digest = Sha256::new()
             .chain_update(b"sealed-session v1 revoked\0")
             .chain_update(binding)
             .chain_update(b"\0")
-            .chain_update(id.as_bytes())
+            .chain_update(id)
             .finalize();
         StoreKey(digest.into())
     }

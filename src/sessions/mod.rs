@@ -1,5 +1,20 @@
 //! [`Sessions`]: load a session from request headers, save it onto
 //! response headers.
+//!
+//! The heart of a request: `load` finds and opens the cookie (and its store
+//! entry), `save` decides what to write and writes it, `inspect` tells an
+//! operator what a cookie holds. The state both share, `Inner`, lives here
+//! in the parent, so the children use it and never each other.
+//!
+//! Uses every lower part: [`crypto`](crate::crypto) (the key ring),
+//! [`wire`](crate::wire) (headers, sealing, the envelope),
+//! [`lifetime`](crate::lifetime), [`schema`](crate::schema) and
+//! [`store`](crate::store), plus the shared types. Used by
+//! [`middleware`](crate::middleware) and by applications directly.
+
+pub(crate) mod inspect;
+mod load;
+mod save;
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,18 +23,18 @@ use http::HeaderMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::attributes::Rendered;
 use crate::config::SessionConfig;
+use crate::crypto::keyring::Keyring;
 use crate::error::{ConfigError, LoadError, SaveError};
-use crate::header::cookie_values;
-use crate::keyring::Keyring;
-use crate::load::{Opened, Refusals};
+use crate::sessions::load::{Opened, Refusals};
+use crate::wire::attributes::Rendered;
+use crate::wire::header::cookie_values;
 // `inspect` reads an opened cookie's body.
-pub(crate) use crate::load::OpenedBody;
-use crate::save::{End, Next, Plan};
-use crate::seal;
 use crate::session::Session;
+pub(crate) use crate::sessions::load::OpenedBody;
+use crate::sessions::save::{End, Next, Plan};
 use crate::store::StoreMode;
+use crate::wire::seal;
 
 /// The most values of the session cookie's name that one request may make
 /// us try to open; further ones are ignored. Each try can cost an AEAD
@@ -340,7 +355,7 @@ impl Sessions {
     /// back into the cookie, on renew and on destroy. With revocation on,
     /// destroy and renew also record the old session id for as long as
     /// any copy of its cookie could open. The rules and their order are
-    /// listed at the top of `src/save.rs`.
+    /// listed at the top of `src/sessions/save.rs`.
     ///
     /// # Errors
     ///

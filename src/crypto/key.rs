@@ -9,8 +9,8 @@ use rand::TryRng as _;
 use subtle::ConstantTimeEq as _;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::crypto::keyring::KeyId;
 use crate::error::KeyError;
-use crate::keyring::KeyId;
 
 /// A 32-byte master key.
 ///
@@ -133,7 +133,7 @@ impl Key {
     /// # Ok::<(), sealed_session::KeyError>(())
     /// ```
     pub fn id(&self) -> KeyId {
-        crate::keyring::derive_id(self)
+        crate::crypto::keyring::derive_id(self)
     }
 
     pub(crate) fn bytes(&self) -> &[u8; Key::LEN] {

@@ -9,9 +9,9 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 use zeroize::{Zeroize as _, Zeroizing};
 
+use crate::crypto::key::Key;
+use crate::crypto::xaes::XaesKey;
 use crate::error::KeyError;
-use crate::key::Key;
-use crate::xaes::XaesKey;
 
 /// HKDF-SHA256 `info` label for the public key id.
 pub(crate) const LABEL_KEY_ID: &[u8] = b"sealed-session v1 key id";

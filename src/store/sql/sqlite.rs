@@ -7,8 +7,8 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use crate::sql_store::{DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, hex, sql_session_store};
 use crate::store::StoreError;
+use crate::store::sql::{DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, hex, sql_session_store};
 
 /// How long a write waits for another process's lock on the file.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
@@ -201,8 +201,8 @@ mod tests {
     /// The SQL printed in the type's docs is what `migrate` runs.
     #[test]
     fn the_documented_migration_is_the_one_that_runs() {
-        let statements = crate::sql_store::Statements::new::<sqlx::Sqlite>(
-            crate::sql_store::DEFAULT_TABLE.to_owned(),
+        let statements = crate::store::sql::Statements::new::<sqlx::Sqlite>(
+            crate::store::sql::DEFAULT_TABLE.to_owned(),
         );
         let documented = r#"CREATE TABLE IF NOT EXISTS "sealed_sessions" (
     key BLOB PRIMARY KEY NOT NULL,

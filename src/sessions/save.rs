@@ -36,13 +36,13 @@ use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 
-use crate::envelope::{self, Body, Envelope, SessionId, StoreRef};
 use crate::error::SaveError;
-use crate::seal;
+use crate::lifetime::session_lifetime::SessionLifetime;
 use crate::session::{Origin, Session, State};
-use crate::session_lifetime::SessionLifetime;
 use crate::sessions::Inner;
 use crate::store::{SessionStore, StoreError, StoreKey, StoreMode};
+use crate::wire::envelope::{self, Body, Envelope, SessionId, StoreRef};
+use crate::wire::seal;
 
 /// What `save` has to do, decided under the session's lock.
 pub(crate) struct Plan {
@@ -205,7 +205,7 @@ impl Inner {
                         .uncapped(&origin.lifetime)
                         .copies_ttl(state.created, now);
                     (
-                        StoreKey::revocation(&self.binding, &origin.id),
+                        StoreKey::revocation(&self.binding, origin.id.as_bytes()),
                         longest.max(sealed),
                     )
                 }),

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
-use crate::redis_store::{DEFAULT_TIMEOUT, Redis, Wait, bounded, redis_session_store, store_error};
 use crate::store::StoreError;
+use crate::store::redis::{
+    DEFAULT_TIMEOUT, Redis, Wait, bounded, redis_session_store, store_error,
+};
 
 /// A store in a Redis Cluster (or a managed Redis/Valkey in cluster
 /// mode), shared by every instance.

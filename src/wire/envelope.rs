@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::session_lifetime::{Persistence, SessionLifetime};
+use crate::lifetime::session_lifetime::{Persistence, SessionLifetime};
 
 /// A session's random 128-bit id.
 ///
@@ -30,7 +30,7 @@ pub struct SessionId([u8; 16]);
 
 impl SessionId {
     pub(crate) fn random() -> SessionId {
-        SessionId(crate::rng::array())
+        SessionId(crate::crypto::rng::array())
     }
 
     #[cfg(test)]

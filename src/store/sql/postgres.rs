@@ -7,10 +7,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 // sqlx takes `log`'s level; it turns on `tracing`'s `log` re-export itself.
 use tracing::log::LevelFilter;
 
-use crate::sql_store::{
+use crate::store::StoreError;
+use crate::store::sql::{
     DEFAULT_TIMEOUT, Dialect, SqlTable, bounded, hex, sql_session_store, store_error,
 };
-use crate::store::StoreError;
 
 impl Dialect for sqlx::Postgres {
     /// `CURRENT_TIMESTAMP` and `extract` are syntax (no lookup), and the
@@ -311,8 +311,8 @@ mod tests {
     /// The SQL printed in the type's docs is what `migrate` runs.
     #[test]
     fn the_documented_migration_is_the_one_that_runs() {
-        let statements = crate::sql_store::Statements::new::<sqlx::Postgres>(
-            crate::sql_store::DEFAULT_TABLE.to_owned(),
+        let statements = crate::store::sql::Statements::new::<sqlx::Postgres>(
+            crate::store::sql::DEFAULT_TABLE.to_owned(),
         );
         let documented = r#"CREATE TABLE IF NOT EXISTS "sealed_sessions" (
     key pg_catalog.bytea PRIMARY KEY NOT NULL,

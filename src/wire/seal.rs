@@ -23,14 +23,14 @@
 //! exactly what the one before it wrote.
 //!
 //! This module knows bytes only; what the plaintext means is
-//! [`envelope`](crate::envelope)'s business.
+//! [`envelope`](crate::wire::envelope)'s business.
 
 use std::ops::Range;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::keyring::{KeyId, Keyring, RingKey};
+use crate::crypto::keyring::{KeyId, Keyring, RingKey};
 use crate::rejection::Rejection;
 
 /// The first version byte: no lifetime of the session's own, no schema.
@@ -43,8 +43,8 @@ pub(crate) const CONTEXT: &[u8] = b"sealed-session cookie v1";
 /// The fixed context string that starts a store entry's associated data.
 pub(crate) const STORE_CONTEXT: &[u8] = b"sealed-session store v1";
 
+use crate::crypto::xaes::{NONCE_LEN, TAG_LEN, XaesKey};
 use crate::store::StoreKey;
-use crate::xaes::{NONCE_LEN, TAG_LEN, XaesKey};
 
 const KEY_ID_LEN: usize = 4;
 /// version | key id | nonce.
@@ -280,8 +280,8 @@ mod tests {
     /// The plaintexts are what the envelope encoder writes.
     #[test]
     fn known_answer_plaintexts_are_the_envelope_encoding() {
-        use crate::envelope::{Body, Envelope, SessionId};
-        use crate::session_lifetime::SessionLifetime;
+        use crate::lifetime::session_lifetime::SessionLifetime;
+        use crate::wire::envelope::{Body, Envelope, SessionId};
         let mut envelope = Envelope {
             id: SessionId::from_test_bytes([0x11; 16]),
             created: 1_700_000_000,
@@ -321,7 +321,7 @@ mod tests {
 
         assert_eq!(ring.primary_id().to_string(), "fd55ef40");
         assert_eq!(value, expected_value);
-        let security = include_str!("../SECURITY.md");
+        let security = include_str!("../../SECURITY.md");
         assert!(
             security.contains(expected_value),
             "SECURITY.md must show the vector"

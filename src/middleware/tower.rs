@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::cache_headers::mark_for_caches;
 use crate::error::SaveError;
+use crate::middleware::cache_headers::mark_for_caches;
 use crate::session::Session;
 use crate::sessions::Sessions;
 

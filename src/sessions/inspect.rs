@@ -2,13 +2,13 @@
 
 use std::fmt;
 
-use crate::envelope::{self, SessionId};
-use crate::keyring::KeyId;
+use crate::crypto::keyring::KeyId;
+use crate::lifetime::session_lifetime::SessionLifetime;
 use crate::rejection::Rejection;
-use crate::seal;
-use crate::session_lifetime::SessionLifetime;
 use crate::sessions::{OpenedBody, Sessions};
 use crate::store::StoreKey;
+use crate::wire::envelope::{self, SessionId};
+use crate::wire::seal;
 
 /// What [`Sessions::inspect`] found in a cookie value that opened.
 ///

@@ -21,7 +21,7 @@
 //!
 //! A thread's sealing state is tied to the process it was drawn in: after
 //! `fork` the child's first seal draws a new prefix and counter start
-//! (from a generator that reseeds in the child, [`crate::rng`]), so parent
+//! (from a generator that reseeds in the child, [`crate::crypto::rng`]), so parent
 //! and child never seal under the same nonce.
 //!
 //! Everything here is built from the `aes` block cipher and `aes-gcm`; no
@@ -140,7 +140,7 @@ impl XaesKey {
     /// Seals `buf` in place; returns the nonce it chose and the tag.
     pub(crate) fn seal(&self, aad: &[u8], buf: &mut [u8]) -> ([u8; NONCE_LEN], [u8; TAG_LEN]) {
         // One `getpid` per seal: a fork between two checks would go unseen.
-        let pid = crate::rng::process_id();
+        let pid = super::rng::process_id();
         SEALERS.with_borrow_mut(|sealers| {
             let position = match sealers.iter().position(|s| s.uid == self.0.uid) {
                 Some(p) => p,
@@ -169,8 +169,8 @@ impl XaesKey {
     }
 
     fn new_sealer(&self, pid: u32) -> Sealer {
-        let prefix: Prefix = crate::rng::array();
-        let counter = u128::from_be_bytes(crate::rng::array()) & LOW_96;
+        let prefix: Prefix = super::rng::array();
+        let counter = u128::from_be_bytes(super::rng::array()) & LOW_96;
         Sealer {
             uid: self.0.uid,
             pid,
@@ -285,10 +285,10 @@ mod tests {
     #[test]
     fn agrees_with_rustcrypto_xaes() {
         for round in 0..200usize {
-            let key_bytes: [u8; 32] = crate::rng::array();
+            let key_bytes: [u8; 32] = crate::crypto::rng::array();
             let ours = XaesKey::new(&key_bytes);
             let theirs = Xaes256Gcm::new(&key_bytes.into());
-            let aad: [u8; 7] = crate::rng::array();
+            let aad: [u8; 7] = crate::crypto::rng::array();
             let message: Vec<u8> = (0..round * 7).map(|i| i as u8).collect();
 
             let mut sealed = message.clone();
@@ -343,7 +343,7 @@ mod tests {
     /// of continuing the parent's sequence.
     #[test]
     fn a_forked_child_does_not_continue_its_parents_nonces() {
-        use crate::rng::testing::{fork, install};
+        use crate::crypto::rng::testing::{fork, install};
         let key = XaesKey::new(&[11; 32]);
         install([3; 32]);
         let (first, _) = key.seal(b"", &mut []);

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+use crate::lifetime::clock::{Clock, SystemClock};
 use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
 
 /// The embedded store for a single instance: entries in a hash map in this

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ConfigError, SaveError};
 use crate::rejection::Rejection;
-use crate::trailing;
+use crate::schema::trailing;
 
 type Step = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, Rejection> + Send + Sync>;
 type Downgrade<T> = Box<dyn Fn(&T) -> Result<Vec<u8>, postcard::Error> + Send + Sync>;
