@@ -1,7 +1,8 @@
-//! What a random XAES-256-GCM nonce per seal would cost, beside what the
-//! library does, side by side in one run. `src/crypto/xaes.rs` and `src/crypto/rng.rs`
-//! are compiled into this bench as they stand, so the `ours_*` rows measure
-//! the library's own code.
+//! What a random XAES-256-GCM nonce per seal costs, beside a seal under a
+//! cached key and RustCrypto's crate, side by side in one run.
+//! `src/crypto/xaes.rs` and `src/crypto/rng.rs` are compiled into this
+//! bench as they stand, so the `ours_*` rows measure the library's own
+//! code.
 //!
 //! `seal_32_bytes` seals a 32-byte plaintext (about a counter session's
 //! envelope) with the cookie's 43 bytes of associated data:
@@ -9,16 +10,14 @@
 //! - `cached_kx`: AES-256-GCM under a key built once, the nonce a counter:
 //!   the bare cost of a seal under a thread's cached derived key `Kx`;
 //! - `ours_fixed_nonce`: `XaesKey::seal_with_nonce`: derive `Kx` (two
-//!   AES-256 block operations), set up AES-256-GCM under it, seal: what
-//!   every seal (and every open) would cost with a random nonce per
-//!   message;
-//! - `ours`: `XaesKey::seal`, what the library runs per cookie: the cached
-//!   `Kx` of the thread's prefix, the counter, and the fork check;
+//!   AES-256 block operations), set up AES-256-GCM under it over the
+//!   thread's slot, seal: what every seal and every open costs;
+//! - `ours`: `XaesKey::seal`, what the library runs per cookie: a fresh
+//!   random nonce (with the fork check) and all of the above;
 //! - `rustcrypto_xaes`: RustCrypto's `xaes-256-gcm`, which derives per
 //!   message and builds and drops AES-256-GCM each time.
 //!
-//! `draw_24_bytes`: a random draw (a prefix and counter start, a session
-//! id):
+//! `draw_24_bytes`: a random draw (a nonce, a session id):
 //!
 //! - `thread_rng`: `rand`'s `ThreadRng`;
 //! - `ours`: `rng::fill`: a per-thread `StdRng` after checking the process

@@ -1,4 +1,4 @@
-//! XAES-256-GCM (C2SP) with derived-key reuse.
+//! XAES-256-GCM (C2SP), a fresh random nonce per message.
 //!
 //! XAES-256-GCM seals with a 192-bit nonce `N`: it derives a per-nonce
 //! AES-256-GCM key `Kx` from the key and `N[..12]` (two AES-256 block
@@ -7,33 +7,33 @@
 //! C2SP vectors and RustCrypto's `xaes-256-gcm` crate (a dev-dependency,
 //! checked against on random inputs) give the same bytes.
 //!
-//! Deriving `Kx` and setting up AES-256-GCM under it for every message
-//! costs more than sealing a small session does (about 1,400 instructions
-//! per message; over HTTP, 13-15% of the server's CPU per counter request:
-//! SECURITY.md). So each thread draws a random 96-bit prefix `N[..12]`,
-//! keeps its `Kx`, and seals up to [`SEALS_PER_PREFIX`] messages under it
-//! with `N[12..]` a counter from a random start, so no two of those nonces
-//! are equal. The opener keeps the `Kx` of recently seen prefixes, per
-//! thread, and adds one only after it authenticated a message, so
-//! forgeries cannot fill the cache. SECURITY.md gives the nonce bound this
-//! keeps, and what the visible nonce reveals (the shared prefix, and the
-//! counter between two cookies of one prefix).
+//! Every seal draws all 24 nonce bytes at random ([`crate::crypto::rng`]), so the
+//! visible nonce is exactly what a random 192-bit nonce shows: no counter,
+//! and nothing that links two cookies. Consequently `Kx` is derived afresh
+//! for every message, sealed or opened: no derived key is reused, so none
+//! is cached.
 //!
-//! A thread's sealing state is tied to the process it was drawn in: after
-//! `fork` the child's first seal draws a new prefix and counter start
-//! (from a generator that reseeds in the child, [`crate::crypto::rng`]), so parent
-//! and child never seal under the same nonce.
+//! Deriving `Kx` and setting up AES-256-GCM under it adds about 130 ns to
+//! a message; building and dropping AES-256-GCM per message, as RustCrypto's
+//! crate does, about 230 ns, the difference being the drop, which zeroizes
+//! the whole cipher state (1,104 bytes, sized for the software AES
+//! fallback) byte by byte (`cargo bench --bench nonce`). So each thread
+//! keeps one slot for the AES-256-GCM state of its current message, and the
+//! next message's state is written over it instead: the state of the last
+//! message a thread sealed or opened stays in that thread's memory until
+//! its next message replaces it, and is zeroized when the thread exits.
+//! SECURITY.md gives the nonce bound this keeps.
 //!
 //! Everything here is built from the `aes` block cipher and `aes-gcm`; no
 //! primitive is written by hand.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::mem::ManuallyDrop;
 
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aes::Aes256Enc;
 use aes_gcm::aes::cipher::BlockCipherEncrypt as _;
-use aes_gcm::{AeadInOut as _, AesGcm, KeyInit as _, Nonce, Tag};
+use aes_gcm::{AeadInOut as _, AesGcm, Key, KeyInit as _, Nonce, Tag};
 use zeroize::Zeroizing;
 
 /// A XAES-256-GCM nonce.
@@ -41,19 +41,10 @@ pub(crate) const NONCE_LEN: usize = 24;
 /// A tag.
 pub(crate) const TAG_LEN: usize = 16;
 const PREFIX_LEN: usize = 12;
-/// Messages a thread seals under one derived key before it draws a new
-/// prefix.
-pub(crate) const SEALS_PER_PREFIX: u32 = 1 << 16;
-/// Derived keys an opening thread keeps.
-const OPEN_CACHE: usize = 8;
-const LOW_96: u128 = (1 << 96) - 1;
 
 /// AES-256-GCM on the encryption half of AES (GCM never decrypts a block).
 type Gcm = AesGcm<Aes256Enc, U12>;
 type Prefix = [u8; PREFIX_LEN];
-
-/// Tells keys apart in the per-thread caches; never reused in a process.
-static NEXT_UID: AtomicU64 = AtomicU64::new(0);
 
 /// A XAES-256-GCM key, with the first steps of the derivation done once.
 ///
@@ -64,29 +55,37 @@ pub(crate) struct XaesKey(Box<Expanded>);
 struct Expanded {
     aes: Aes256Enc,
     k1: Zeroizing<[u8; 16]>,
-    uid: u64,
 }
 
-struct Sealer {
-    uid: u64,
-    /// The process the prefix and counter were drawn in.
-    pid: u32,
-    prefix: Prefix,
-    counter: u128,
-    left: u32,
-    cipher: Gcm,
+/// A thread's AES-256-GCM state for the message it seals or opens.
+///
+/// `ManuallyDrop`: assigning a new state writes over the old one without
+/// dropping it; a drop would zeroize it first, which costs about as much
+/// as building it. When the thread exits, the last state is replaced by one
+/// under the all-zero key and dropped, which zeroizes it.
+struct Scratch {
+    gcm: ManuallyDrop<Gcm>,
 }
 
-struct Opener {
-    uid: u64,
-    prefix: Prefix,
-    last_used: u64,
-    cipher: Gcm,
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            gcm: ManuallyDrop::new(Gcm::new(&Key::<Gcm>::default())),
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        drop(std::mem::replace(
+            &mut *self.gcm,
+            Gcm::new(&Key::<Gcm>::default()),
+        ));
+    }
 }
 
 thread_local! {
-    static SEALERS: RefCell<Vec<Sealer>> = const { RefCell::new(Vec::new()) };
-    static OPENERS: RefCell<(u64, Vec<Opener>)> = const { RefCell::new((0, Vec::new())) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
 impl XaesKey {
@@ -95,9 +94,8 @@ impl XaesKey {
         let mut expanded = Box::new(Expanded {
             aes: Aes256Enc::new(key.into()),
             k1: Zeroizing::new([0u8; 16]),
-            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
         });
-        let Expanded { aes, k1, .. } = &mut *expanded;
+        let Expanded { aes, k1 } = &mut *expanded;
         aes.encrypt_block((&mut **k1).into());
         // Doubling in GF(2^128), big-endian, without a branch on the secret
         // top bit.
@@ -109,8 +107,9 @@ impl XaesKey {
         XaesKey(expanded)
     }
 
-    /// Steps 3-5: the AES-256-GCM key for a nonce prefix.
-    fn derive(&self, prefix: &Prefix) -> Gcm {
+    /// Steps 3-5: derives `Kx` for a nonce prefix, writes AES-256-GCM under
+    /// it into this thread's slot, and runs `f` with it.
+    fn with_derived<R>(&self, prefix: &Prefix, f: impl FnOnce(&Gcm) -> R) -> R {
         let mut kx = Zeroizing::new([0u8; 32]);
         for (half, counter) in kx.chunks_exact_mut(16).zip([1u8, 2]) {
             half[..4].copy_from_slice(&[0, counter, b'X', 0]);
@@ -122,11 +121,23 @@ impl XaesKey {
                 .aes
                 .encrypt_block(half.try_into().expect("a 16-byte half"));
         }
-        Gcm::new((&*kx).into())
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.gcm = ManuallyDrop::new(Gcm::new((&*kx).into()));
+            f(&scratch.gcm)
+        })
     }
 
-    /// Seals `buf` in place under an explicit nonce, deriving afresh.
-    #[cfg(test)]
+    /// Seals `buf` in place under a fresh random nonce; returns the nonce
+    /// and the tag.
+    pub(crate) fn seal(&self, aad: &[u8], buf: &mut [u8]) -> ([u8; NONCE_LEN], [u8; TAG_LEN]) {
+        let nonce: [u8; NONCE_LEN] = super::rng::array();
+        (nonce, self.seal_with_nonce(&nonce, aad, buf))
+    }
+
+    /// Seals `buf` in place under `nonce`; returns the tag. Only [`seal`]
+    /// and tests choose the nonce.
+    ///
+    /// [`seal`]: XaesKey::seal
     pub(crate) fn seal_with_nonce(
         &self,
         nonce: &[u8; NONCE_LEN],
@@ -134,51 +145,11 @@ impl XaesKey {
         buf: &mut [u8],
     ) -> [u8; TAG_LEN] {
         let (prefix, suffix) = split(nonce);
-        encrypt(&self.derive(prefix), suffix, aad, buf)
-    }
-
-    /// Seals `buf` in place; returns the nonce it chose and the tag.
-    pub(crate) fn seal(&self, aad: &[u8], buf: &mut [u8]) -> ([u8; NONCE_LEN], [u8; TAG_LEN]) {
-        // One `getpid` per seal: a fork between two checks would go unseen.
-        let pid = super::rng::process_id();
-        SEALERS.with_borrow_mut(|sealers| {
-            let position = match sealers.iter().position(|s| s.uid == self.0.uid) {
-                Some(p) => p,
-                None => {
-                    // One sealer per key; a thread seals under few keys
-                    // (the primaries of the rings it serves).
-                    if sealers.len() >= OPEN_CACHE {
-                        sealers.remove(0);
-                    }
-                    sealers.push(self.new_sealer(pid));
-                    sealers.len() - 1
-                }
-            };
-            let sealer = &mut sealers[position];
-            if sealer.left == 0 || sealer.pid != pid {
-                *sealer = self.new_sealer(pid);
-            }
-            sealer.left -= 1;
-            let mut nonce = [0u8; NONCE_LEN];
-            nonce[..PREFIX_LEN].copy_from_slice(&sealer.prefix);
-            nonce[PREFIX_LEN..].copy_from_slice(&sealer.counter.to_be_bytes()[4..]);
-            sealer.counter = sealer.counter.wrapping_add(1) & LOW_96;
-            let (_, suffix) = split(&nonce);
-            (nonce, encrypt(&sealer.cipher, suffix, aad, buf))
+        self.with_derived(prefix, |gcm| {
+            gcm.encrypt_inout_detached(&Nonce::from(*suffix), aad, buf.into())
+                .expect("a cookie-sized message is far below AES-GCM's limits")
+                .into()
         })
-    }
-
-    fn new_sealer(&self, pid: u32) -> Sealer {
-        let prefix: Prefix = super::rng::array();
-        let counter = u128::from_be_bytes(super::rng::array()) & LOW_96;
-        Sealer {
-            uid: self.0.uid,
-            pid,
-            cipher: self.derive(&prefix),
-            prefix,
-            counter,
-            left: SEALS_PER_PREFIX,
-        }
     }
 
     /// Opens `buf` in place. `Err` means it did not authenticate.
@@ -190,30 +161,9 @@ impl XaesKey {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), ()> {
         let (prefix, suffix) = split(nonce);
-        let uid = self.0.uid;
-        OPENERS.with_borrow_mut(|(tick, openers)| {
-            *tick += 1;
-            if let Some(hit) = openers
-                .iter_mut()
-                .find(|o| o.uid == uid && o.prefix == *prefix)
-            {
-                hit.last_used = *tick;
-                return decrypt(&hit.cipher, suffix, aad, buf, tag);
-            }
-            let cipher = self.derive(prefix);
-            decrypt(&cipher, suffix, aad, buf, tag)?;
-            let entry = Opener {
-                uid,
-                prefix: *prefix,
-                last_used: *tick,
-                cipher,
-            };
-            if openers.len() < OPEN_CACHE {
-                openers.push(entry);
-            } else if let Some(oldest) = openers.iter_mut().min_by_key(|o| o.last_used) {
-                *oldest = entry;
-            }
-            Ok(())
+        self.with_derived(prefix, |gcm| {
+            gcm.decrypt_inout_detached(&Nonce::from(*suffix), aad, buf.into(), &Tag::from(*tag))
+                .map_err(|_| ())
         })
     }
 }
@@ -226,27 +176,10 @@ fn split(nonce: &[u8; NONCE_LEN]) -> (&Prefix, &[u8; 12]) {
     )
 }
 
-fn encrypt(cipher: &Gcm, suffix: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
-    cipher
-        .encrypt_inout_detached(&Nonce::from(*suffix), aad, buf.into())
-        .expect("a cookie-sized message is far below AES-GCM's limits")
-        .into()
-}
-
-fn decrypt(
-    cipher: &Gcm,
-    suffix: &[u8; 12],
-    aad: &[u8],
-    buf: &mut [u8],
-    tag: &[u8; TAG_LEN],
-) -> Result<(), ()> {
-    cipher
-        .decrypt_inout_detached(&Nonce::from(*suffix), aad, buf.into(), &Tag::from(*tag))
-        .map_err(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
     use xaes_256_gcm::Xaes256Gcm;
 
@@ -281,7 +214,7 @@ mod tests {
     }
 
     /// Ours and RustCrypto's `xaes-256-gcm` agree on random keys, nonces and
-    /// lengths, including nonces chosen by the caching sealer.
+    /// lengths, the nonces chosen by the sealer.
     #[test]
     fn agrees_with_rustcrypto_xaes() {
         for round in 0..200usize {
@@ -307,57 +240,116 @@ mod tests {
         }
     }
 
+    /// Two seals in a row share no part of their nonces: neither the
+    /// prefix (which selects `Kx`) nor a counter.
     #[test]
-    fn a_thread_reuses_its_prefix_with_distinct_nonces_and_renews_it() {
+    fn consecutive_seals_share_no_prefix() {
         let key = XaesKey::new(&[5; 32]);
         let (first, _) = key.seal(b"", &mut []);
         let (second, _) = key.seal(b"", &mut []);
-        assert_eq!(first[..PREFIX_LEN], second[..PREFIX_LEN]);
-        assert_ne!(first, second);
-        for _ in 2..SEALS_PER_PREFIX {
-            key.seal(b"", &mut []);
-        }
-        let (renewed, _) = key.seal(b"", &mut []);
-        assert_ne!(renewed[..PREFIX_LEN], first[..PREFIX_LEN]);
+        assert_ne!(first[..PREFIX_LEN], second[..PREFIX_LEN]);
+        assert_ne!(first[PREFIX_LEN..], second[PREFIX_LEN..]);
+    }
+
+    fn many_nonces(count: usize) -> Vec<[u8; NONCE_LEN]> {
+        let key = XaesKey::new(&[5; 32]);
+        (0..count).map(|_| key.seal(b"", &mut []).0).collect()
     }
 
     #[test]
-    fn forgeries_are_refused_and_not_cached() {
+    fn nonces_of_many_seals_are_distinct_in_both_halves() {
+        let nonces = many_nonces(4096);
+        let prefixes: HashSet<_> = nonces.iter().map(|n| &n[..PREFIX_LEN]).collect();
+        let suffixes: HashSet<_> = nonces.iter().map(|n| &n[PREFIX_LEN..]).collect();
+        assert_eq!(prefixes.len(), nonces.len());
+        assert_eq!(suffixes.len(), nonces.len());
+    }
+
+    /// A crude check that nonces are neither sequential nor structured: in
+    /// both halves, consecutive nonces read as integers are at least 2^32
+    /// apart (a random pair fails with probability 2^-63), and each of the
+    /// 192 bits is set in 2048 +- 192 (6 standard deviations) of 4096
+    /// nonces.
+    #[test]
+    fn nonce_bits_look_random() {
+        let nonces = many_nonces(4096);
+        let half = |n: &[u8]| {
+            let mut wide = [0u8; 16];
+            wide[4..].copy_from_slice(n);
+            u128::from_be_bytes(wide)
+        };
+        for pair in nonces.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            for (x, y) in [
+                (&a[..PREFIX_LEN], &b[..PREFIX_LEN]),
+                (&a[PREFIX_LEN..], &b[PREFIX_LEN..]),
+            ] {
+                assert!(half(x).abs_diff(half(y)) >= 1 << 32, "{a:02x?} {b:02x?}");
+            }
+        }
+        for bit in 0..NONCE_LEN * 8 {
+            let set = nonces
+                .iter()
+                .filter(|n| n[bit / 8] >> (bit % 8) & 1 == 1)
+                .count();
+            assert!((2048 - 192..=2048 + 192).contains(&set), "bit {bit}: {set}");
+        }
+    }
+
+    #[test]
+    fn forgeries_are_refused() {
         let key = XaesKey::new(&[6; 32]);
         let mut buf = *b"payload";
-        let (nonce, mut tag) = key.seal(b"aad", &mut buf);
-        tag[0] ^= 1;
-        let mut forged = buf;
-        assert!(key.open(&nonce, b"aad", &mut forged, &tag).is_err());
-        let cached = OPENERS.with_borrow(|(_, o)| o.iter().any(|o| o.uid == key.0.uid));
-        assert!(!cached);
-        tag[0] ^= 1;
+        let (nonce, tag) = key.seal(b"aad", &mut buf);
+        let mut flipped_tag = tag;
+        flipped_tag[0] ^= 1;
+        let mut flipped_nonce = nonce;
+        flipped_nonce[0] ^= 1;
+        let other = XaesKey::new(&[7; 32]);
+        let attempts = [
+            (&key, nonce, &b"aad"[..], flipped_tag),
+            (&key, flipped_nonce, b"aad", tag),
+            (&key, nonce, b"aae", tag),
+            (&other, nonce, b"aad", tag),
+        ];
+        for (k, n, aad, t) in attempts {
+            let mut forged = buf;
+            assert!(k.open(&n, aad, &mut forged, &t).is_err());
+        }
         key.open(&nonce, b"aad", &mut buf, &tag).unwrap();
         assert_eq!(&buf, b"payload");
-        assert!(OPENERS.with_borrow(|(_, o)| o.iter().any(|o| o.uid == key.0.uid)));
     }
 
-    /// A forked child holds a copy of its parent's sealing state; with the
-    /// fork seen (the process id changed) its next seal draws a new prefix
-    /// and counter start, from a generator reseeded in the child, instead
-    /// of continuing the parent's sequence.
+    /// One slot serves every key a thread uses: messages of two keys, sealed
+    /// and opened interleaved, each open under their own key only.
     #[test]
-    fn a_forked_child_does_not_continue_its_parents_nonces() {
-        use crate::crypto::rng::testing::{fork, install};
+    fn keys_sharing_a_thread_do_not_mix() {
+        let (a, b) = (XaesKey::new(&[8; 32]), XaesKey::new(&[9; 32]));
+        let (mut for_a, mut for_b) = (*b"message a", *b"message b");
+        let (nonce_a, tag_a) = a.seal(b"", &mut for_a);
+        let (nonce_b, tag_b) = b.seal(b"", &mut for_b);
+        let mut copy = for_a;
+        assert!(b.open(&nonce_a, b"", &mut copy, &tag_a).is_err());
+        a.open(&nonce_a, b"", &mut for_a, &tag_a).unwrap();
+        b.open(&nonce_b, b"", &mut for_b, &tag_b).unwrap();
+        assert_eq!((&for_a, &for_b), (b"message a", b"message b"));
+    }
+
+    /// A forked child holds a copy of its parent's generator; with the fork
+    /// seen (the process id changed) it seals under other nonces than the
+    /// parent does from that same state.
+    #[test]
+    fn a_forked_child_seals_under_other_nonces() {
+        use crate::crypto::rng::testing::{fork, install, stream};
         let key = XaesKey::new(&[11; 32]);
         install([3; 32]);
-        let (first, _) = key.seal(b"", &mut []);
-        // What the parent seals next, from this state.
-        let (parent_next, _) = key.seal(b"", &mut []);
-        assert_eq!(first[..PREFIX_LEN], parent_next[..PREFIX_LEN]);
-        // Replay that state in a "child": same sealer, same generator.
-        let key_again = XaesKey::new(&[11; 32]);
+        let (parent, _) = key.seal(b"", &mut []);
+        assert_eq!(parent, stream::<NONCE_LEN>([3; 32]));
         install([3; 32]);
-        key_again.seal(b"", &mut []);
         fork();
-        let (child_next, _) = key_again.seal(b"", &mut []);
-        assert_ne!(child_next[..PREFIX_LEN], parent_next[..PREFIX_LEN]);
-        assert_ne!(child_next[PREFIX_LEN..], parent_next[PREFIX_LEN..]);
+        let (child, _) = key.seal(b"", &mut []);
+        assert_ne!(child[..PREFIX_LEN], parent[..PREFIX_LEN]);
+        assert_ne!(child[PREFIX_LEN..], parent[PREFIX_LEN..]);
     }
 
     /// Moving a key copies no key material (a ring's `Vec` moves its keys
@@ -365,5 +357,19 @@ mod tests {
     #[test]
     fn keys_hold_their_material_behind_a_pointer() {
         assert_eq!(size_of::<XaesKey>(), size_of::<usize>());
+    }
+
+    /// A thread that sealed exits cleanly (its slot is wiped on the way).
+    #[test]
+    fn a_sealing_thread_exits_cleanly() {
+        let opened = std::thread::spawn(|| {
+            let key = XaesKey::new(&[10; 32]);
+            let mut buf = *b"in a thread";
+            let (nonce, tag) = key.seal(b"", &mut buf);
+            key.open(&nonce, b"", &mut buf, &tag).map(|()| buf)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(opened, Ok(*b"in a thread"));
     }
 }
