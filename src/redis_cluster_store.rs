@@ -2,7 +2,7 @@
 //! `redis-cluster`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -253,15 +253,6 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The suffix of a node's second connection, for writes that `WAIT`.
 const WAIT_LANE: &str = "#wait";
 
-/// Clears the "refreshing" flag when dropped.
-struct Refreshed<'a>(&'a AtomicBool);
-
-impl Drop for Refreshed<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
-
 /// Routes each command to the master of its key's slot, over one
 /// connection per node: a node that is down or hangs fails only the calls
 /// for its own slots. (The `redis` crate's own cluster connection, 1.2,
@@ -287,7 +278,9 @@ struct Shared {
     map: RwLock<SlotMap>,
     /// One connection per node address, made when first needed.
     connections: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<ConnectionManager>>>>,
-    refreshing: AtomicBool,
+    /// Held while a refresh runs: a call that needs the new map waits
+    /// for the refresh under way rather than start another.
+    refreshing: tokio::sync::Mutex<()>,
     started: Instant,
     /// When the last refresh began, in milliseconds since `started`.
     refreshed_ms: AtomicU64,
@@ -411,6 +404,28 @@ fn redirect(replies: &[Value]) -> Option<Redirect> {
     })
 }
 
+/// Whether the node refused the call without running it, in a way that
+/// says it may not be the right node any more: `CLUSTERDOWN` (a node
+/// reset by `redis-cli --cluster del-node` answers `Hash slot not served`
+/// for every key, never `MOVED`; so does a node restarted without its
+/// `nodes.conf`) and `MASTERDOWN` (a replica cut off from its master).
+/// Redis checks both before it runs a command, so sending the call again
+/// elsewhere never runs it twice. The first reply is the keyed command's
+/// (the others are `WAIT`, which is never refused so).
+///
+/// Not `TRYAGAIN` (the right node, mid-migration, for commands over
+/// several keys, which this store never sends; the map is not at fault),
+/// nor `LOADING` (the right node, restarting).
+fn refused(replies: &[Value]) -> bool {
+    let Some(reply @ Value::ServerError(_)) = replies.first() else {
+        return false;
+    };
+    let Err(error) = reply.clone().extract_error() else {
+        return false;
+    };
+    matches!(error.code(), Some("CLUSTERDOWN" | "MASTERDOWN"))
+}
+
 impl Router {
     fn new(seeds: Vec<redis::ConnectionInfo>) -> Router {
         Router {
@@ -418,7 +433,7 @@ impl Router {
                 seeds,
                 map: RwLock::new(SlotMap::default()),
                 connections: Mutex::default(),
-                refreshing: AtomicBool::new(false),
+                refreshing: tokio::sync::Mutex::new(()),
                 started: Instant::now(),
                 refreshed_ms: AtomicU64::new(0),
             }),
@@ -588,30 +603,61 @@ impl Router {
         Ok(map)
     }
 
-    /// A refresh in the background, unless one runs or ran in the last
-    /// [`REFRESH_INTERVAL`].
-    fn refresh_soon(&self) {
-        let now = self.now_ms();
+    /// Claims the next refresh: `false` when one began in the last
+    /// [`REFRESH_INTERVAL`] (the refresh at `connect` does not count).
+    fn claim_refresh(&self) -> bool {
+        let now = self.now_ms().max(1);
         let last = self.shared.refreshed_ms.load(Ordering::SeqCst);
-        if (last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL)
-            || self.shared.refreshing.swap(true, Ordering::SeqCst)
-        {
-            return;
+        if last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL {
+            return false;
         }
+        self.shared
+            .refreshed_ms
+            .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// A refresh in the background, unless one began in the last
+    /// [`REFRESH_INTERVAL`] (after the one under way, if any).
+    fn refresh_soon(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.shared.refreshing.store(false, Ordering::SeqCst);
             return;
         };
-        self.shared.refreshed_ms.store(now.max(1), Ordering::SeqCst);
+        if !self.claim_refresh() {
+            return;
+        }
         let router = self.clone();
         runtime.spawn(async move {
-            // Cleared however the task ends (a runtime shutting down drops
-            // it mid-refresh).
-            let _done = Refreshed(&router.shared.refreshing);
+            let _refreshing = router.shared.refreshing.lock().await;
             if let Err(error) = router.refresh().await {
                 tracing::debug!(%error, "Redis Cluster slot map not refreshed");
             }
         });
+    }
+
+    /// After the master at `address` refused a call for `key` without
+    /// running it (see [`refused`]), or could not be reached at all: the
+    /// key's master in a newer map, if that is another node. The map is
+    /// read again now, unless a refresh began in the last
+    /// [`REFRESH_INTERVAL`] (one under way is waited for and its map
+    /// used): a cluster that is down everywhere gets its error at once and
+    /// at most one refresh per interval.
+    async fn other_master(&self, key: Option<&[u8]>, address: &str) -> Option<String> {
+        let elsewhere = || self.address_for(key).ok().filter(|to| to != address);
+        if let Some(to) = elsewhere() {
+            return Some(to);
+        }
+        let _refreshing = self.shared.refreshing.lock().await;
+        if let Some(to) = elsewhere() {
+            return Some(to);
+        }
+        if !self.claim_refresh() {
+            return None;
+        }
+        if let Err(error) = self.refresh().await {
+            tracing::debug!(%error, "Redis Cluster slot map not refreshed");
+        }
+        elsewhere()
     }
 
     /// The master for `key`'s slot, or any known node for no key.
@@ -633,31 +679,60 @@ impl Router {
         })
     }
 
-    /// Sends `call` to its master, following redirections.
+    /// Sends `call` to its master, following redirections; a call that
+    /// a node refused without running it, or that could not be sent,
+    /// goes once more to the master of a newer map ([`other_master`]).
+    ///
+    /// [`other_master`]: Router::other_master
     async fn route(&self, call: Call<'_>) -> RedisResult<Vec<Value>> {
         // Abandoned (the caller's timeout): the node may hang, look again.
         let watch = Watch {
             router: self,
             answered: false,
         };
-        let mut address = self.address_for(call.key())?;
+        let key = call.key();
+        let mut address = self.address_for(key)?;
         let mut asking = false;
         let mut replies = Vec::new();
         let waits = call.waits();
+        // One retry after a refusal: never a loop of refreshes.
+        let mut retried = false;
         for _ in 0..=REDIRECTIONS {
-            let result = match self.connection(&address, waits).await {
-                Ok(mut connection) => call.send(&mut connection, asking).await,
-                Err(error) => Err(error),
+            let (result, sent) = match self.connection(&address, waits).await {
+                Ok(mut connection) => (call.send(&mut connection, asking).await, true),
+                Err(error) => (Err(error), false),
             };
             replies = match result {
                 Ok(replies) => replies,
                 Err(error) => {
+                    // No connection could be made, or it was refused:
+                    // nothing was sent, so the call may go elsewhere. An
+                    // error once sent (a dropped connection, no answer)
+                    // says nothing of whether it ran: the caller hears it.
+                    let unsent = !sent || error.is_connection_refusal();
+                    if unsent && !retried {
+                        retried = true;
+                        if let Some(to) = self.other_master(key, &address).await {
+                            (address, asking) = (to, false);
+                            continue;
+                        }
+                    }
                     // A node that refuses, drops or does not answer:
                     // the map may be out of date (a failover).
                     self.refresh_soon();
                     return watch.answered(Err(error));
                 }
             };
+            if refused(&replies) {
+                if !retried {
+                    retried = true;
+                    if let Some(to) = self.other_master(key, &address).await {
+                        (address, asking) = (to, false);
+                        continue;
+                    }
+                }
+                return watch.answered(Ok(replies));
+            }
             // A redirection without a host (`:port`, with
             // `unknown-endpoint`): the host of the node that answered.
             let on_this_host = |to: String| match to.strip_prefix(':') {
@@ -681,6 +756,14 @@ impl Router {
                 }
                 Some(Redirect::Ask(to)) => (address, asking) = (on_this_host(to), true),
             }
+        }
+        // Redirected too often: the last redirection is the answer (an
+        // error). Never an empty answer, which would read as nil.
+        if replies.is_empty() {
+            return watch.answered(Err(RedisError::from((
+                ErrorKind::Client,
+                "no answer after redirections",
+            ))));
         }
         watch.answered(Ok(replies))
     }

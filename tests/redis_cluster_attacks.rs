@@ -61,7 +61,7 @@ mod common {
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::redis_cluster::RedisCluster;
+use common::redis_cluster::{RedisCluster, key_slot, wait_until};
 use common::redis_server::{free_port, temp_dir};
 use sealed_session::{RedisClusterStore, SessionStore, StoreError, StoreKey};
 
@@ -419,4 +419,127 @@ async fn with_wait_an_unconfirmed_delete_is_reported_done_so_the_session_moves_i
         cluster.keys_on(master.port, "sealed-session:*").is_empty(),
         "the entry was deleted"
     );
+}
+
+/// A fourth master added (`redis-cli --cluster add-node`), given a few
+/// slots (`reshard` of 8 slots from the first master), and a key of the
+/// store's in one of them, written through `store` (which follows the
+/// `MOVED` and learns the new master). The new master's port and the key.
+async fn a_key_on_an_added_master(
+    cluster: &mut RedisCluster,
+    store: &RedisClusterStore,
+) -> (u16, StoreKey) {
+    let added = tokio::task::block_in_place(|| {
+        let added = cluster.add_master();
+        let from = cluster.masters()[0].port;
+        cluster.redis_cli(&[
+            "reshard",
+            &format!("127.0.0.1:{from}"),
+            "--cluster-from",
+            &cluster.id(from),
+            "--cluster-to",
+            &cluster.id(added),
+            "--cluster-slots",
+            "8",
+        ]);
+        added
+    });
+    let master = cluster
+        .masters()
+        .into_iter()
+        .find(|m| m.port == added)
+        .unwrap();
+    let key = (0u32..)
+        .map(|n| {
+            let mut bytes = [0x19; 32];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            StoreKey::from_bytes(bytes)
+        })
+        .find(|key| master.holds(key_slot(format!("sealed-session:{key}").as_bytes())))
+        .unwrap();
+    let slot = key_slot(format!("sealed-session:{key}").as_bytes());
+    tokio::task::block_in_place(|| cluster.wait_owner(slot, added, &[], Duration::from_secs(10)));
+    assert_eq!(store.create(&key, b"one", MINUTE).await, Ok(true));
+    assert_eq!(
+        cluster.keys_on(added, "sealed-session:*"),
+        vec![format!("sealed-session:{key}")]
+    );
+    // The store's background refresh after the `MOVED` has run.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (added, key)
+}
+
+/// Drains the master at `added` (`redis-cli --cluster rebalance
+/// --cluster-weight <id>=0`, which moves its slots and keys to the
+/// others) and removes it (`redis-cli --cluster del-node`: every other
+/// node forgets it, and it gets `CLUSTER RESET SOFT`, left running).
+/// Waits until `slot` is on another master in every remaining node's view.
+/// That master's port.
+fn drain_and_remove(cluster: &RedisCluster, added: u16, slot: u16) -> u16 {
+    let id = cluster.id(added);
+    let first = format!("127.0.0.1:{}", cluster.nodes[0].port);
+    cluster.redis_cli(&["rebalance", &first, "--cluster-weight", &format!("{id}=0")]);
+    let mut owner = added;
+    wait_until(
+        Duration::from_secs(10),
+        "the slot leaves the drained master",
+        || {
+            owner = cluster
+                .owner_seen_by(cluster.nodes[0].port, slot)
+                .unwrap_or(added);
+            owner != added
+        },
+    );
+    cluster.redis_cli(&["del-node", &first, &id]);
+    cluster.wait_owner(slot, owner, &[added], Duration::from_secs(10));
+    wait_until(Duration::from_secs(10), "the removed node is reset", || {
+        cluster.owner_seen_by(added, slot).is_none()
+            && cluster
+                .text(added, &["CLUSTER", "NODES"])
+                .is_some_and(|n| n.lines().count() == 1)
+    });
+    owner
+}
+
+/// Issue 19. A master added, given slots, drained and removed (`del-node`)
+/// while the application made no call for its slots. `del-node` leaves
+/// the node running after `CLUSTER RESET SOFT`, and a reset node answers
+/// `CLUSTERDOWN Hash slot not served` for every key, never `MOVED`. The
+/// store still sent those slots to it (its map from before the drain),
+/// and only `MOVED`, a connection error or a timeout made it read the map
+/// again: every call for them was `Unavailable` (503), for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_drained_and_removed_while_idle_is_left_for_the_new_owner() {
+    let mut cluster = RedisCluster::start();
+    let store = RedisClusterStore::connect(cluster.urls())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let (added, key) = a_key_on_an_added_master(&mut cluster, &store).await;
+    let name = format!("sealed-session:{key}");
+    let slot = key_slot(name.as_bytes());
+    // No call for the slot from here on, until the node is gone.
+    let owner = tokio::task::block_in_place(|| drain_and_remove(&cluster, added, slot));
+    assert!(cluster.query(added, &["PING"]).is_some(), "left running");
+    assert!(
+        cluster.query(added, &["GET", &name]).is_none(),
+        "the reset node refuses the key"
+    );
+
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(store.load(&key).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        seen.iter().all(|r| r == &Ok(Some(b"one".to_vec()))),
+        "loads (200 ms apart) of a key whose slot moved from the removed, reset node at {added} to {owner}: {seen:?}"
+    );
+    // Writes too, each applied once, on the new owner.
+    assert_eq!(store.replace(&key, b"two", MINUTE).await, Ok(true));
+    assert_eq!(store.create(&key, b"three", MINUTE).await, Ok(false));
+    assert_eq!(store.load(&key).await, Ok(Some(b"two".to_vec())));
+    assert_eq!(store.delete(&key).await, Ok(true));
+    assert_eq!(store.create(&key, b"four", MINUTE).await, Ok(true));
+    assert_eq!(cluster.keys_on(owner, &name), vec![name.clone()]);
 }
