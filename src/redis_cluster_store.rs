@@ -515,7 +515,9 @@ impl Router {
                 candidates.push(format!("{host}:{port}"));
             }
         }
-        candidates.dedup();
+        // Each node once (a master is usually a seed too).
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|address| seen.insert(address.clone()));
         // Every candidate at once: a node that hangs does not hold up the
         // others' answers. The first map that serves any slot wins (a node
         // that has not joined the cluster answers with none).
