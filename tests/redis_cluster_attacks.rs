@@ -469,16 +469,32 @@ async fn a_key_on_an_added_master(
     (added, key)
 }
 
-/// Drains the master at `added` (`redis-cli --cluster rebalance
-/// --cluster-weight <id>=0`, which moves its slots and keys to the
-/// others) and removes it (`redis-cli --cluster del-node`: every other
-/// node forgets it, and it gets `CLUSTER RESET SOFT`, left running).
-/// Waits until `slot` is on another master in every remaining node's view.
-/// That master's port.
+/// Drains the master at `added` (`redis-cli --cluster reshard` of its 8
+/// slots, keys included, back to the first master: what `rebalance
+/// --cluster-weight <id>=0` does for it, without the rounding moves among
+/// the other masters that rebalance adds) and removes it (`redis-cli
+/// --cluster del-node`: every other node forgets it, and it gets `CLUSTER
+/// RESET SOFT`, left running). Waits until `slot` is on another master in
+/// every remaining node's view. That master's port.
 fn drain_and_remove(cluster: &RedisCluster, added: u16, slot: u16) -> u16 {
     let id = cluster.id(added);
+    let to = cluster
+        .masters()
+        .into_iter()
+        .find(|m| m.port != added)
+        .unwrap()
+        .port;
     let first = format!("127.0.0.1:{}", cluster.nodes[0].port);
-    cluster.redis_cli(&["rebalance", &first, "--cluster-weight", &format!("{id}=0")]);
+    cluster.redis_cli(&[
+        "reshard",
+        &first,
+        "--cluster-from",
+        &id,
+        "--cluster-to",
+        &cluster.id(to),
+        "--cluster-slots",
+        "8",
+    ]);
     let mut owner = added;
     wait_until(
         Duration::from_secs(10),
@@ -542,4 +558,185 @@ async fn a_master_drained_and_removed_while_idle_is_left_for_the_new_owner() {
     assert_eq!(store.delete(&key).await, Ok(true));
     assert_eq!(store.create(&key, b"four", MINUTE).await, Ok(true));
     assert_eq!(cluster.keys_on(owner, &name), vec![name.clone()]);
+}
+
+/// Issue 19, with the removed node stopped instead of left running. The
+/// store's open connection to it fails the first call ("broken pipe": the
+/// `redis` crate says the same whether or not the command had gone out,
+/// so that call is not sent again and its error stands); the store
+/// reads the map again, and the next calls go to the new master. A call
+/// that finds no connection and is refused one goes to the new master at
+/// once (nothing was sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_drained_removed_and_stopped_while_idle_is_left_for_the_new_owner() {
+    let mut cluster = RedisCluster::start();
+    let store = RedisClusterStore::connect(cluster.urls())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let (added, key) = a_key_on_an_added_master(&mut cluster, &store).await;
+    let slot = key_slot(format!("sealed-session:{key}").as_bytes());
+    tokio::task::block_in_place(|| drain_and_remove(&cluster, added, slot));
+    cluster.kill(added);
+    // Still idle a moment: the store's connection notices the close.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(store.load(&key).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("loads: {seen:?}");
+    assert!(
+        at_most_the_first_failed(&seen, b"one"),
+        "loads (200 ms apart) of a key whose slot moved from the removed, stopped node: {seen:?}"
+    );
+    assert_eq!(store.replace(&key, b"two", MINUTE).await, Ok(true));
+}
+
+/// Every load after the first gave `value`; the first did too, or was
+/// `Unavailable` (the store's open connection to a node that died).
+fn at_most_the_first_failed(seen: &[Result<Option<Vec<u8>>, StoreError>], value: &[u8]) -> bool {
+    let good =
+        |r: &Result<Option<Vec<u8>>, StoreError>| r.as_ref().ok() == Some(&Some(value.to_vec()));
+    seen[1..].iter().all(good)
+        && (good(&seen[0]) || matches!(seen[0], Err(StoreError::Unavailable(_))))
+}
+
+/// A master replaced by its replica, whose address the seeds do not list
+/// (only the three masters were given to `connect`): the store learns it
+/// from the nodes it knows. As with any failed master, the first call
+/// over the store's open connection to it fails ("broken pipe", a
+/// possibly sent command: not sent again), the next ones go to the
+/// replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_replaced_by_a_replica_that_is_no_seed_is_followed() {
+    let mut cluster = RedisCluster::start();
+    let masters = cluster.masters();
+    let seeds: Vec<String> = masters
+        .iter()
+        .map(|m| format!("redis://127.0.0.1:{}", m.port))
+        .collect();
+    let store = RedisClusterStore::connect(&seeds)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let key = StoreKey::from_bytes([0x66; 32]);
+    let (master, replica) = master_and_replica(&cluster, &key);
+    assert!(!seeds.iter().any(|s| s.ends_with(&format!(":{replica}"))));
+    assert_eq!(store.create(&key, b"one", MINUTE).await, Ok(true));
+    tokio::task::block_in_place(|| {
+        wait_until(Duration::from_secs(10), "the replica has the key", || {
+            cluster.replicas_caught_up(master)
+        });
+        cluster.kill(master);
+        wait_until(Duration::from_secs(30), "the replica is promoted", || {
+            cluster.masters().iter().any(|m| m.port == replica)
+        });
+    });
+    let slot = key_slot(format!("sealed-session:{key}").as_bytes());
+    tokio::task::block_in_place(|| cluster.wait_owner(slot, replica, &[], Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(store.load(&key).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("loads: {seen:?}");
+    assert!(
+        at_most_the_first_failed(&seen, b"one"),
+        "loads (200 ms apart) after {master} failed and {replica} (no seed) took over: {seen:?}"
+    );
+    assert_eq!(store.replace(&key, b"two", MINUTE).await, Ok(true));
+    assert_eq!(
+        cluster.keys_on(replica, "sealed-session:*"),
+        vec![format!("sealed-session:{key}")]
+    );
+}
+
+/// The bound on the refresh after a refusal: a cluster that is down on
+/// every node (`cluster-require-full-coverage yes` and a slot nobody
+/// serves) answers `CLUSTERDOWN The cluster is down` for every key; each
+/// call gets that error at once, the map still names the same master, and
+/// the store reads the map at most once per 100 ms however many calls
+/// fail. (It passed before the fix too, which never refreshed there.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_down_everywhere_is_an_error_at_once_and_not_hammered() {
+    let cluster = RedisCluster::start();
+    let store = RedisClusterStore::connect(cluster.urls())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let key = StoreKey::from_bytes([0x77; 32]);
+    assert_eq!(store.create(&key, b"one", MINUTE).await, Ok(true));
+    let slot = key_slot(format!("sealed-session:{key}").as_bytes());
+    let unserved = ((slot + 8192) % 16384).to_string();
+    tokio::task::block_in_place(|| {
+        for node in &cluster.nodes {
+            let port = node.port;
+            cluster
+                .query(
+                    port,
+                    &["CONFIG", "SET", "cluster-require-full-coverage", "yes"],
+                )
+                .unwrap();
+            cluster
+                .query(port, &["CLUSTER", "DELSLOTS", &unserved])
+                .unwrap();
+        }
+        wait_until(
+            Duration::from_secs(10),
+            "every node says the cluster is down",
+            || {
+                cluster.nodes.iter().all(|n| {
+                    cluster
+                        .text(n.port, &["CLUSTER", "INFO"])
+                        .is_some_and(|info| info.contains("cluster_state:fail"))
+                })
+            },
+        );
+        for node in &cluster.nodes {
+            cluster.query(node.port, &["CONFIG", "RESETSTAT"]).unwrap();
+        }
+    });
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..40 {
+        let call = Instant::now();
+        let loaded = store.load(&key).await;
+        slowest = slowest.max(call.elapsed());
+        assert!(
+            matches!(&loaded, Err(StoreError::Unavailable(why)) if why.contains("CLUSTERDOWN") || why.contains("ClusterDown")),
+            "{loaded:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    // Background refreshes still under way end within a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refreshes = tokio::task::block_in_place(|| {
+        cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                let stats = cluster.text(n.port, &["INFO", "commandstats"]).unwrap();
+                stats
+                    .lines()
+                    .find_map(|l| l.strip_prefix("cmdstat_cluster|slots:calls="))
+                    .map_or(0, |rest| {
+                        rest.split(',').next().unwrap().parse::<u128>().unwrap()
+                    })
+            })
+            .max()
+            .unwrap()
+    });
+    let bound = took.as_millis() / 100 + 2;
+    println!(
+        "40 refused calls in {took:?} (slowest {slowest:?}): {refreshes} refreshes, bound {bound}"
+    );
+    assert!(
+        slowest < Duration::from_millis(300),
+        "slowest call {slowest:?}"
+    );
+    assert!(refreshes >= 1, "the refusal made the store look again");
+    assert!(refreshes <= bound, "{refreshes} refreshes in {took:?}");
 }
