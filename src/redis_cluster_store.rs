@@ -246,6 +246,10 @@ const REDIRECTIONS: usize = 3;
 /// The shortest time between two slot-map refreshes.
 const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How long a refresh waits for more nodes' maps after the first (a
+/// node that hangs costs this much, not the whole timeout).
+const ANSWER_GRACE: Duration = Duration::from_millis(50);
+
 /// How long a node connection keeps a reply slot that nobody awaits any
 /// more (each call has the store's own timeout, and `with_wait`'s).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -426,6 +430,16 @@ fn refused(replies: &[Value]) -> bool {
     matches!(error.code(), Some("CLUSTERDOWN" | "MASTERDOWN"))
 }
 
+/// The highest config epoch in a `CLUSTER NODES` answer (its seventh
+/// field: a master's own, a replica's master's), 0 for none.
+fn highest_config_epoch(nodes: &str) -> u64 {
+    nodes
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(6)?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 impl Router {
     fn new(seeds: Vec<redis::ConnectionInfo>) -> Router {
         Router {
@@ -498,8 +512,9 @@ impl Router {
         Ok(connection.clone())
     }
 
-    /// Reads the slot map from the first node that gives it: the known
-    /// masters, then the seeds.
+    /// Reads the slot map from the known masters and the seeds: of the
+    /// maps that serve any slot and come in within [`ANSWER_GRACE`] of the
+    /// first, the one from the node that knows the highest config epoch.
     async fn refresh(&self) -> RedisResult<()> {
         let mut candidates: Vec<String> = self
             .shared
@@ -519,34 +534,36 @@ impl Router {
         let mut seen = std::collections::HashSet::new();
         candidates.retain(|address| seen.insert(address.clone()));
         // Every candidate at once: a node that hangs does not hold up the
-        // others' answers. The first map that serves any slot wins (a node
-        // that has not joined the cluster answers with none).
+        // others' answers, and a node whose own view is behind (a master
+        // restarted with an old `nodes.conf`, a node cut off from the
+        // others) does not win by answering first: of the maps that serve
+        // any slot (a node that has not joined the cluster, or was reset,
+        // answers with none), the one whose node knows the highest config
+        // epoch, since every change of a slot's master (a failover, the end
+        // of a migration) gives that master a config epoch above all others
+        // (ties: the first answer).
         let mut asked = tokio::task::JoinSet::new();
         for address in candidates {
             let router = self.clone();
-            asked.spawn(async move { router.slots_from(&address).await });
+            asked.spawn(async move { router.view_of(&address).await });
         }
         let mut last = RedisError::from((ErrorKind::Client, "no cluster node given"));
-        while let Some(answer) = asked.join_next().await {
+        let mut best: Option<(u64, SlotMap)> = None;
+        let mut until: Option<tokio::time::Instant> = None;
+        loop {
+            let answer = match until {
+                None => asked.join_next().await,
+                Some(until) => tokio::time::timeout_at(until, asked.join_next())
+                    .await
+                    .unwrap_or(None),
+            };
+            let Some(answer) = answer else { break };
             match answer {
-                Ok(Ok(map)) if map.slots.iter().any(Option::is_some) => {
-                    asked.abort_all();
-                    // Connections to nodes no longer masters go (a node
-                    // that left, moved or was demoted).
-                    self.shared
-                        .connections
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .retain(|lane, _| {
-                            let address = lane.strip_suffix(WAIT_LANE).unwrap_or(lane);
-                            map.masters.iter().any(|master| master == address)
-                        });
-                    *self
-                        .shared
-                        .map
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner) = map;
-                    return Ok(());
+                Ok(Ok((map, epoch))) if map.slots.iter().any(Option::is_some) => {
+                    if best.as_ref().is_none_or(|(known, _)| epoch > *known) {
+                        best = Some((epoch, map));
+                    }
+                    until.get_or_insert_with(|| tokio::time::Instant::now() + ANSWER_GRACE);
                 }
                 Ok(Ok(_)) => {
                     last = RedisError::from((
@@ -558,18 +575,49 @@ impl Router {
                 Err(_) => {}
             }
         }
-        Err(last)
+        asked.abort_all();
+        let Some((_, map)) = best else {
+            return Err(last);
+        };
+        // Connections to nodes no longer masters go (a node that left,
+        // moved or was demoted).
+        self.shared
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|lane, _| {
+                let address = lane.strip_suffix(WAIT_LANE).unwrap_or(lane);
+                map.masters.iter().any(|master| master == address)
+            });
+        *self
+            .shared
+            .map
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = map;
+        Ok(())
     }
 
-    /// `CLUSTER SLOTS` of the node at `address`, as a slot map.
-    async fn slots_from(&self, address: &str) -> RedisResult<SlotMap> {
+    /// The view of the node at `address`: its `CLUSTER SLOTS` as a slot
+    /// map, and the highest config epoch in its `CLUSTER NODES` (0 if it
+    /// does not give them, e.g. a service that disables the command).
+    async fn view_of(&self, address: &str) -> RedisResult<(SlotMap, u64)> {
         let mut connection = self.connection(address, false).await?;
-        let mut command = redis::cmd("CLUSTER");
-        command.arg("SLOTS");
+        let mut asked = redis::pipe();
+        asked.cmd("CLUSTER").arg("SLOTS");
+        asked.cmd("CLUSTER").arg("NODES");
+        let mut replies = tokio::time::timeout(
+            DEFAULT_TIMEOUT,
+            connection.req_packed_commands(&asked, 0, asked.len()),
+        )
+        .await
+        .map_err(|_| RedisError::from((ErrorKind::Io, "CLUSTER SLOTS timed out")))??
+        .into_iter();
         let ranges: Vec<Value> =
-            tokio::time::timeout(DEFAULT_TIMEOUT, command.query_async(&mut connection))
-                .await
-                .map_err(|_| RedisError::from((ErrorKind::Io, "CLUSTER SLOTS timed out")))??;
+            redis::from_redis_value(replies.next().unwrap_or(Value::Nil).extract_error()?)?;
+        let epoch = replies
+            .next()
+            .and_then(|nodes| redis::from_redis_value::<String>(nodes).ok())
+            .map_or(0, |nodes| highest_config_epoch(&nodes));
         let asked_host = address.rsplit_once(':').map_or(address, |(host, _)| host);
         let mut map = SlotMap {
             masters: Vec::new(),
@@ -602,7 +650,7 @@ impl Router {
                 map.set(slot, &address);
             }
         }
-        Ok(map)
+        Ok((map, epoch))
     }
 
     /// Claims the next refresh: `false` when one began in the last
@@ -821,7 +869,20 @@ impl ConnectionLike for Router {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_hash_tag, slot};
+    use super::{has_hash_tag, highest_config_epoch, slot};
+
+    #[test]
+    fn the_highest_config_epoch_is_read_from_cluster_nodes() {
+        // Redis 7's format: id, address, flags, master, ping, pong, epoch.
+        let nodes = "\
+07c3 127.0.0.1:30004@31004 slave e7d1 0 1426238317239 4 connected
+67ed 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
+e7d1 127.0.0.1:30001@31001 myself,master - 0 0 11 connected 0-5460
+";
+        assert_eq!(highest_config_epoch(nodes), 11);
+        assert_eq!(highest_config_epoch(""), 0);
+        assert_eq!(highest_config_epoch("garbage\n"), 0);
+    }
 
     #[test]
     fn slots_are_redis_cluster_slots() {
