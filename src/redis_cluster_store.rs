@@ -38,6 +38,23 @@ use crate::store::StoreError;
 /// 2.2–3.0 s with a 1 s node timeout in this crate's failover test (the
 /// default node timeout is 15 s).
 ///
+/// **When the operators change the cluster**, the store follows without
+/// a restart: a resharding, a rebalance or a slot migration (`MOVED`,
+/// `ASK`), a master added or removed, a failover (the promoted replica is
+/// learned from the nodes the store knows; the seeds need not list it),
+/// nodes restarted on the same addresses. A node that refuses a call
+/// without running it because it does not serve the slot (a master
+/// removed by `redis-cli --cluster del-node`, which resets it and leaves
+/// it running: `CLUSTERDOWN Hash slot not served`; `MASTERDOWN`), or that
+/// cannot be connected to, makes the store read the slot map again at
+/// once (at most once per 100 ms) and send the call once to the slot's
+/// new master; a cluster that is down everywhere gets its error at once.
+/// A call whose connection broke after it was sent is not sent again (it
+/// may have run): that one call fails, the next go to the new master. The
+/// map is read from the masters the store knows and the seeds, so if
+/// every one of them is gone (the whole cluster moved to new addresses),
+/// connect again with new seeds.
+///
 /// **Replication is asynchronous.** A master acknowledges a write before
 /// its replica has it, so a write acknowledged just before the master
 /// dies can be missing on the promoted replica: a `replace` acknowledged
@@ -264,11 +281,14 @@ const WAIT_LANE: &str = "#wait";
 /// a master died it stalled calls to every shard for seconds in this
 /// crate's failover test.)
 ///
-/// The slot map comes from `CLUSTER SLOTS`, at connect and again (in the
-/// background, at most every [`REFRESH_INTERVAL`]) after a `MOVED`, a
-/// connection error or a call abandoned at its timeout. `MOVED` is
-/// followed at once (the map is updated for that slot), `ASK` by sending
-/// `ASKING` and the command to the node named.
+/// The slot map comes from `CLUSTER SLOTS` (of the node that knows the
+/// highest config epoch, see [`Router::refresh`]), at connect and again
+/// (at most every [`REFRESH_INTERVAL`]) in the background after a
+/// `MOVED`, a connection error or a call abandoned at its timeout, and at
+/// once, before the call is sent again, after a refusal ([`refused`]) or
+/// a connection that could not be made ([`Router::other_master`]).
+/// `MOVED` is followed at once (the map is updated for that slot), `ASK`
+/// by sending `ASKING` and the command to the node named.
 #[derive(Clone)]
 pub(crate) struct Router {
     shared: Arc<Shared>,
