@@ -664,7 +664,9 @@ async fn a_master_replaced_by_a_replica_that_is_no_seed_is_followed() {
 /// serves) answers `CLUSTERDOWN The cluster is down` for every key; each
 /// call gets that error at once, the map still names the same master, and
 /// the store reads the map at most once per 100 ms however many calls
-/// fail. (It passed before the fix too, which never refreshed there.)
+/// fail. (Before the fix the errors came at once too, but the store never
+/// read the map again after a `CLUSTERDOWN`: 0 refreshes, which fails the
+/// `>= 1` check.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_down_everywhere_is_an_error_at_once_and_not_hammered() {
     let cluster = RedisCluster::start();
@@ -890,11 +892,13 @@ fn parse_command(buffer: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
 /// the store reads the map again; taking the first answer, it could take
 /// that stale map and send the call back to the removed node. It takes
 /// the map of the node that knows the highest config epoch: the drain's
-/// migration gave the slots' new master an epoch above all others. (Not a
-/// reproduction: the stand-in, asked over a new connection each refresh,
-/// answered after the real masters in 3 runs out of 3 with the
-/// first-answer rule put back, so the test passed with it too; it checks
-/// that a stale seed does not win.)
+/// migration gave the slots' new master an epoch above all others. (It
+/// fails on the code before issue 19's fix, which did not refresh after
+/// `CLUSTERDOWN` at all; it does not reproduce the stale-view risk on its
+/// own: with the fix but the first-answer rule put back it passed 3 runs
+/// out of 3, the stand-in, asked over a new connection each refresh,
+/// answering after the real masters. It checks that a stale seed does not
+/// win.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_prefers_the_newest_view_to_a_stale_one() {
     let mut cluster = RedisCluster::start();
