@@ -264,6 +264,99 @@ impl RedisCluster {
         redis::from_redis_value(self.query(port, &["KEYS", pattern]).unwrap()).unwrap()
     }
 
+    /// Starts a seventh (eighth…) node and adds it to the cluster as a
+    /// master without slots (`redis-cli --cluster add-node`); waits (at
+    /// most 10 s) until every live node knows it. Its port.
+    pub fn add_master(&mut self) -> u16 {
+        let node = self.launch_answering();
+        let port = node.port;
+        self.nodes.push(node);
+        let existing = format!("127.0.0.1:{}", self.nodes[0].port);
+        self.redis_cli(&["add-node", &format!("127.0.0.1:{port}"), &existing]);
+        let id = self.id(port);
+        wait_until(
+            Duration::from_secs(10),
+            "every node knows the new master",
+            || {
+                self.nodes.iter().filter(|n| n.alive()).all(|n| {
+                    self.text(n.port, &["CLUSTER", "NODES"])
+                        .is_some_and(|nodes| {
+                            nodes.lines().filter(|l| !l.contains("handshake")).count()
+                                == self.live()
+                                && nodes.contains(&id)
+                        })
+                })
+            },
+        );
+        // A node that starts takes 2 s (Redis's "writable delay") to
+        // say `cluster_state:ok` and serve keys.
+        wait_until(Duration::from_secs(10), "the new master is ok", || {
+            self.text(port, &["CLUSTER", "INFO"])
+                .is_some_and(|info| info.contains("cluster_state:ok"))
+        });
+        port
+    }
+
+    /// How many nodes run.
+    fn live(&self) -> usize {
+        self.nodes.iter().filter(|n| n.alive()).count()
+    }
+
+    /// The node id of the node at `port` (`CLUSTER MYID`).
+    pub fn id(&self, port: u16) -> String {
+        self.text(port, &["CLUSTER", "MYID"]).expect("CLUSTER MYID")
+    }
+
+    /// Runs `redis-cli --cluster <args> --cluster-yes` and asserts it
+    /// succeeded; its output.
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .arg("--cluster")
+            .args(args)
+            .arg("--cluster-yes")
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli not found");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster {args:?}: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text
+    }
+
+    /// The port of the master of `slot` in the node at `port`'s own view
+    /// (`CLUSTER SLOTS`), if it has one for it.
+    pub fn owner_seen_by(&self, port: u16, slot: u16) -> Option<u16> {
+        let redis::Value::Array(ranges) = self.query(port, &["CLUSTER", "SLOTS"])? else {
+            return None;
+        };
+        ranges.into_iter().find_map(|range| {
+            let redis::Value::Array(fields) = range else {
+                return None;
+            };
+            let start: u16 = redis::from_redis_value(fields.first()?.clone()).ok()?;
+            let end: u16 = redis::from_redis_value(fields.get(1)?.clone()).ok()?;
+            let redis::Value::Array(master) = fields.get(2)? else {
+                return None;
+            };
+            let owner: u16 = redis::from_redis_value(master.get(1)?.clone()).ok()?;
+            (start..=end).contains(&slot).then_some(owner)
+        })
+    }
+
+    /// Waits (at most `limit`) until every live node but those in
+    /// `except` sees the master at `owner` serve `slot`.
+    pub fn wait_owner(&self, slot: u16, owner: u16, except: &[u16], limit: Duration) {
+        wait_until(limit, &format!("slot {slot} on {owner} everywhere"), || {
+            self.nodes
+                .iter()
+                .filter(|n| n.alive() && !except.contains(&n.port))
+                .all(|n| self.owner_seen_by(n.port, slot) == Some(owner))
+        });
+    }
+
     /// Kills the node at `port` with SIGKILL (no persistence: its data is
     /// gone; its replica, if it was a master, takes over).
     pub fn kill(&mut self, port: u16) {
@@ -344,6 +437,21 @@ impl RedisCluster {
                 .iter()
                 .all(|line| line.contains(&format!("offset={offset},")))
     }
+}
+
+/// The cluster slot of `key` (CRC16/XMODEM modulo 16384; no hash tag:
+/// the store's keys carry none), computed here to search many keys fast.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let crc = key.iter().fold(0u16, |crc, &byte| {
+        (0..8).fold(crc ^ (u16::from(byte) << 8), |crc, _| {
+            if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            }
+        })
+    });
+    crc % 16384
 }
 
 impl Drop for RedisCluster {

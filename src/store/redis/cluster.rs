@@ -2,7 +2,7 @@
 //! `redis-cluster`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,23 @@ use crate::store::redis::{
 /// is the cluster's `cluster-node-timeout` plus the election: about
 /// 2.2–3.0 s with a 1 s node timeout in this crate's failover test (the
 /// default node timeout is 15 s).
+///
+/// **When the operators change the cluster**, the store follows without
+/// a restart: a resharding, a rebalance or a slot migration (`MOVED`,
+/// `ASK`), a master added or removed, a failover (the promoted replica is
+/// learned from the nodes the store knows; the seeds need not list it),
+/// nodes restarted on the same addresses. A node that refuses a call
+/// without running it because it does not serve the slot (a master
+/// removed by `redis-cli --cluster del-node`, which resets it and leaves
+/// it running: `CLUSTERDOWN Hash slot not served`; `MASTERDOWN`), or that
+/// cannot be connected to, makes the store read the slot map again at
+/// once (at most once per 100 ms) and send the call once to the slot's
+/// new master; a cluster that is down everywhere gets its error at once.
+/// A call whose connection broke after it was sent is not sent again (it
+/// may have run): that one call fails, the next go to the new master. The
+/// map is read from the masters the store knows and the seeds, so if
+/// every one of them is gone (the whole cluster moved to new addresses),
+/// connect again with new seeds.
 ///
 /// **Replication is asynchronous.** A master acknowledges a write before
 /// its replica has it, so a write acknowledged just before the master
@@ -248,21 +265,16 @@ const REDIRECTIONS: usize = 3;
 /// The shortest time between two slot-map refreshes.
 const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How long a refresh waits for more nodes' maps after the first (a
+/// node that hangs costs this much, not the whole timeout).
+const ANSWER_GRACE: Duration = Duration::from_millis(50);
+
 /// How long a node connection keeps a reply slot that nobody awaits any
 /// more (each call has the store's own timeout, and `with_wait`'s).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The suffix of a node's second connection, for writes that `WAIT`.
 const WAIT_LANE: &str = "#wait";
-
-/// Clears the "refreshing" flag when dropped.
-struct Refreshed<'a>(&'a AtomicBool);
-
-impl Drop for Refreshed<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
 
 /// Routes each command to the master of its key's slot, over one
 /// connection per node: a node that is down or hangs fails only the calls
@@ -271,11 +283,14 @@ impl Drop for Refreshed<'_> {
 /// a master died it stalled calls to every shard for seconds in this
 /// crate's failover test.)
 ///
-/// The slot map comes from `CLUSTER SLOTS`, at connect and again (in the
-/// background, at most every [`REFRESH_INTERVAL`]) after a `MOVED`, a
-/// connection error or a call abandoned at its timeout. `MOVED` is
-/// followed at once (the map is updated for that slot), `ASK` by sending
-/// `ASKING` and the command to the node named.
+/// The slot map comes from `CLUSTER SLOTS` (of the node that knows the
+/// highest config epoch, see [`Router::refresh`]), at connect and again
+/// (at most every [`REFRESH_INTERVAL`]) in the background after a
+/// `MOVED`, a connection error or a call abandoned at its timeout, and at
+/// once, before the call is sent again, after a refusal ([`refused`]) or
+/// a connection that could not be made ([`Router::other_master`]).
+/// `MOVED` is followed at once (the map is updated for that slot), `ASK`
+/// by sending `ASKING` and the command to the node named.
 #[derive(Clone)]
 pub(crate) struct Router {
     shared: Arc<Shared>,
@@ -289,7 +304,9 @@ struct Shared {
     map: RwLock<SlotMap>,
     /// One connection per node address, made when first needed.
     connections: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<ConnectionManager>>>>,
-    refreshing: AtomicBool,
+    /// Held while a refresh runs: a call that needs the new map waits
+    /// for the refresh under way rather than start another.
+    refreshing: tokio::sync::Mutex<()>,
     started: Instant,
     /// When the last refresh began, in milliseconds since `started`.
     refreshed_ms: AtomicU64,
@@ -413,6 +430,38 @@ fn redirect(replies: &[Value]) -> Option<Redirect> {
     })
 }
 
+/// Whether the node refused the call without running it, in a way that
+/// says it may not be the right node any more: `CLUSTERDOWN` (a node
+/// reset by `redis-cli --cluster del-node` answers `Hash slot not served`
+/// for every key, never `MOVED`; so does a node restarted without its
+/// `nodes.conf`) and `MASTERDOWN` (a replica cut off from its master).
+/// Redis checks both before it runs a command, so sending the call again
+/// elsewhere never runs it twice. The first reply is the keyed command's
+/// (the others are `WAIT`, which is never refused so).
+///
+/// Not `TRYAGAIN` (the right node, mid-migration, for commands over
+/// several keys, which this store never sends; the map is not at fault),
+/// nor `LOADING` (the right node, restarting).
+fn refused(replies: &[Value]) -> bool {
+    let Some(reply @ Value::ServerError(_)) = replies.first() else {
+        return false;
+    };
+    let Err(error) = reply.clone().extract_error() else {
+        return false;
+    };
+    matches!(error.code(), Some("CLUSTERDOWN" | "MASTERDOWN"))
+}
+
+/// The highest config epoch in a `CLUSTER NODES` answer (its seventh
+/// field: a master's own, a replica's master's), 0 for none.
+fn highest_config_epoch(nodes: &str) -> u64 {
+    nodes
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(6)?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 impl Router {
     fn new(seeds: Vec<redis::ConnectionInfo>) -> Router {
         Router {
@@ -420,7 +469,7 @@ impl Router {
                 seeds,
                 map: RwLock::new(SlotMap::default()),
                 connections: Mutex::default(),
-                refreshing: AtomicBool::new(false),
+                refreshing: tokio::sync::Mutex::new(()),
                 started: Instant::now(),
                 refreshed_ms: AtomicU64::new(0),
             }),
@@ -485,8 +534,9 @@ impl Router {
         Ok(connection.clone())
     }
 
-    /// Reads the slot map from the first node that gives it: the known
-    /// masters, then the seeds.
+    /// Reads the slot map from the known masters and the seeds: of the
+    /// maps that serve any slot and come in within [`ANSWER_GRACE`] of the
+    /// first, the one from the node that knows the highest config epoch.
     async fn refresh(&self) -> RedisResult<()> {
         let mut candidates: Vec<String> = self
             .shared
@@ -502,36 +552,40 @@ impl Router {
                 candidates.push(format!("{host}:{port}"));
             }
         }
-        candidates.dedup();
+        // Each node once (a master is usually a seed too).
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|address| seen.insert(address.clone()));
         // Every candidate at once: a node that hangs does not hold up the
-        // others' answers. The first map that serves any slot wins (a node
-        // that has not joined the cluster answers with none).
+        // others' answers, and a node whose own view is behind (a master
+        // restarted with an old `nodes.conf`, a node cut off from the
+        // others) does not win by answering first: of the maps that serve
+        // any slot (a node that has not joined the cluster, or was reset,
+        // answers with none), the one whose node knows the highest config
+        // epoch, since every change of a slot's master (a failover, the end
+        // of a migration) gives that master a config epoch above all others
+        // (ties: the first answer).
         let mut asked = tokio::task::JoinSet::new();
         for address in candidates {
             let router = self.clone();
-            asked.spawn(async move { router.slots_from(&address).await });
+            asked.spawn(async move { router.view_of(&address).await });
         }
         let mut last = RedisError::from((ErrorKind::Client, "no cluster node given"));
-        while let Some(answer) = asked.join_next().await {
+        let mut best: Option<(u64, SlotMap)> = None;
+        let mut until: Option<tokio::time::Instant> = None;
+        loop {
+            let answer = match until {
+                None => asked.join_next().await,
+                Some(until) => tokio::time::timeout_at(until, asked.join_next())
+                    .await
+                    .unwrap_or(None),
+            };
+            let Some(answer) = answer else { break };
             match answer {
-                Ok(Ok(map)) if map.slots.iter().any(Option::is_some) => {
-                    asked.abort_all();
-                    // Connections to nodes no longer masters go (a node
-                    // that left, moved or was demoted).
-                    self.shared
-                        .connections
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .retain(|lane, _| {
-                            let address = lane.strip_suffix(WAIT_LANE).unwrap_or(lane);
-                            map.masters.iter().any(|master| master == address)
-                        });
-                    *self
-                        .shared
-                        .map
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner) = map;
-                    return Ok(());
+                Ok(Ok((map, epoch))) if map.slots.iter().any(Option::is_some) => {
+                    if best.as_ref().is_none_or(|(known, _)| epoch > *known) {
+                        best = Some((epoch, map));
+                    }
+                    until.get_or_insert_with(|| tokio::time::Instant::now() + ANSWER_GRACE);
                 }
                 Ok(Ok(_)) => {
                     last = RedisError::from((
@@ -543,18 +597,49 @@ impl Router {
                 Err(_) => {}
             }
         }
-        Err(last)
+        asked.abort_all();
+        let Some((_, map)) = best else {
+            return Err(last);
+        };
+        // Connections to nodes no longer masters go (a node that left,
+        // moved or was demoted).
+        self.shared
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|lane, _| {
+                let address = lane.strip_suffix(WAIT_LANE).unwrap_or(lane);
+                map.masters.iter().any(|master| master == address)
+            });
+        *self
+            .shared
+            .map
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = map;
+        Ok(())
     }
 
-    /// `CLUSTER SLOTS` of the node at `address`, as a slot map.
-    async fn slots_from(&self, address: &str) -> RedisResult<SlotMap> {
+    /// The view of the node at `address`: its `CLUSTER SLOTS` as a slot
+    /// map, and the highest config epoch in its `CLUSTER NODES` (0 if it
+    /// does not give them, e.g. a service that disables the command).
+    async fn view_of(&self, address: &str) -> RedisResult<(SlotMap, u64)> {
         let mut connection = self.connection(address, false).await?;
-        let mut command = redis::cmd("CLUSTER");
-        command.arg("SLOTS");
+        let mut asked = redis::pipe();
+        asked.cmd("CLUSTER").arg("SLOTS");
+        asked.cmd("CLUSTER").arg("NODES");
+        let mut replies = tokio::time::timeout(
+            DEFAULT_TIMEOUT,
+            connection.req_packed_commands(&asked, 0, asked.len()),
+        )
+        .await
+        .map_err(|_| RedisError::from((ErrorKind::Io, "CLUSTER SLOTS timed out")))??
+        .into_iter();
         let ranges: Vec<Value> =
-            tokio::time::timeout(DEFAULT_TIMEOUT, command.query_async(&mut connection))
-                .await
-                .map_err(|_| RedisError::from((ErrorKind::Io, "CLUSTER SLOTS timed out")))??;
+            redis::from_redis_value(replies.next().unwrap_or(Value::Nil).extract_error()?)?;
+        let epoch = replies
+            .next()
+            .and_then(|nodes| redis::from_redis_value::<String>(nodes).ok())
+            .map_or(0, |nodes| highest_config_epoch(&nodes));
         let asked_host = address.rsplit_once(':').map_or(address, |(host, _)| host);
         let mut map = SlotMap {
             masters: Vec::new(),
@@ -587,33 +672,64 @@ impl Router {
                 map.set(slot, &address);
             }
         }
-        Ok(map)
+        Ok((map, epoch))
     }
 
-    /// A refresh in the background, unless one runs or ran in the last
-    /// [`REFRESH_INTERVAL`].
-    fn refresh_soon(&self) {
-        let now = self.now_ms();
+    /// Claims the next refresh: `false` when one began in the last
+    /// [`REFRESH_INTERVAL`] (the refresh at `connect` does not count).
+    fn claim_refresh(&self) -> bool {
+        let now = self.now_ms().max(1);
         let last = self.shared.refreshed_ms.load(Ordering::SeqCst);
-        if (last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL)
-            || self.shared.refreshing.swap(true, Ordering::SeqCst)
-        {
-            return;
+        if last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL {
+            return false;
         }
+        self.shared
+            .refreshed_ms
+            .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// A refresh in the background, unless one began in the last
+    /// [`REFRESH_INTERVAL`] (after the one under way, if any).
+    fn refresh_soon(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.shared.refreshing.store(false, Ordering::SeqCst);
             return;
         };
-        self.shared.refreshed_ms.store(now.max(1), Ordering::SeqCst);
+        if !self.claim_refresh() {
+            return;
+        }
         let router = self.clone();
         runtime.spawn(async move {
-            // Cleared however the task ends (a runtime shutting down drops
-            // it mid-refresh).
-            let _done = Refreshed(&router.shared.refreshing);
+            let _refreshing = router.shared.refreshing.lock().await;
             if let Err(error) = router.refresh().await {
                 tracing::debug!(%error, "Redis Cluster slot map not refreshed");
             }
         });
+    }
+
+    /// After the master at `address` refused a call for `key` without
+    /// running it (see [`refused`]), or could not be reached at all: the
+    /// key's master in a newer map, if that is another node. The map is
+    /// read again now, unless a refresh began in the last
+    /// [`REFRESH_INTERVAL`] (one under way is waited for and its map
+    /// used): a cluster that is down everywhere gets its error at once and
+    /// at most one refresh per interval.
+    async fn other_master(&self, key: Option<&[u8]>, address: &str) -> Option<String> {
+        let elsewhere = || self.address_for(key).ok().filter(|to| to != address);
+        if let Some(to) = elsewhere() {
+            return Some(to);
+        }
+        let _refreshing = self.shared.refreshing.lock().await;
+        if let Some(to) = elsewhere() {
+            return Some(to);
+        }
+        if !self.claim_refresh() {
+            return None;
+        }
+        if let Err(error) = self.refresh().await {
+            tracing::debug!(%error, "Redis Cluster slot map not refreshed");
+        }
+        elsewhere()
     }
 
     /// The master for `key`'s slot, or any known node for no key.
@@ -635,31 +751,60 @@ impl Router {
         })
     }
 
-    /// Sends `call` to its master, following redirections.
+    /// Sends `call` to its master, following redirections; a call that
+    /// a node refused without running it, or that could not be sent,
+    /// goes once more to the master of a newer map ([`other_master`]).
+    ///
+    /// [`other_master`]: Router::other_master
     async fn route(&self, call: Call<'_>) -> RedisResult<Vec<Value>> {
         // Abandoned (the caller's timeout): the node may hang, look again.
         let watch = Watch {
             router: self,
             answered: false,
         };
-        let mut address = self.address_for(call.key())?;
+        let key = call.key();
+        let mut address = self.address_for(key)?;
         let mut asking = false;
         let mut replies = Vec::new();
         let waits = call.waits();
+        // One retry after a refusal: never a loop of refreshes.
+        let mut retried = false;
         for _ in 0..=REDIRECTIONS {
-            let result = match self.connection(&address, waits).await {
-                Ok(mut connection) => call.send(&mut connection, asking).await,
-                Err(error) => Err(error),
+            let (result, sent) = match self.connection(&address, waits).await {
+                Ok(mut connection) => (call.send(&mut connection, asking).await, true),
+                Err(error) => (Err(error), false),
             };
             replies = match result {
                 Ok(replies) => replies,
                 Err(error) => {
+                    // No connection could be made, or it was refused:
+                    // nothing was sent, so the call may go elsewhere. An
+                    // error once sent (a dropped connection, no answer)
+                    // says nothing of whether it ran: the caller hears it.
+                    let unsent = !sent || error.is_connection_refusal();
+                    if unsent && !retried {
+                        retried = true;
+                        if let Some(to) = self.other_master(key, &address).await {
+                            (address, asking) = (to, false);
+                            continue;
+                        }
+                    }
                     // A node that refuses, drops or does not answer:
                     // the map may be out of date (a failover).
                     self.refresh_soon();
                     return watch.answered(Err(error));
                 }
             };
+            if refused(&replies) {
+                if !retried {
+                    retried = true;
+                    if let Some(to) = self.other_master(key, &address).await {
+                        (address, asking) = (to, false);
+                        continue;
+                    }
+                }
+                return watch.answered(Ok(replies));
+            }
             // A redirection without a host (`:port`, with
             // `unknown-endpoint`): the host of the node that answered.
             let on_this_host = |to: String| match to.strip_prefix(':') {
@@ -683,6 +828,14 @@ impl Router {
                 }
                 Some(Redirect::Ask(to)) => (address, asking) = (on_this_host(to), true),
             }
+        }
+        // Redirected too often: the last redirection is the answer (an
+        // error). Never an empty answer, which would read as nil.
+        if replies.is_empty() {
+            return watch.answered(Err(RedisError::from((
+                ErrorKind::Client,
+                "no answer after redirections",
+            ))));
         }
         watch.answered(Ok(replies))
     }
@@ -738,7 +891,20 @@ impl ConnectionLike for Router {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_hash_tag, slot};
+    use super::{has_hash_tag, highest_config_epoch, slot};
+
+    #[test]
+    fn the_highest_config_epoch_is_read_from_cluster_nodes() {
+        // Redis 7's format: id, address, flags, master, ping, pong, epoch.
+        let nodes = "\
+07c3 127.0.0.1:30004@31004 slave e7d1 0 1426238317239 4 connected
+67ed 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
+e7d1 127.0.0.1:30001@31001 myself,master - 0 0 11 connected 0-5460
+";
+        assert_eq!(highest_config_epoch(nodes), 11);
+        assert_eq!(highest_config_epoch(""), 0);
+        assert_eq!(highest_config_epoch("garbage\n"), 0);
+    }
 
     #[test]
     fn slots_are_redis_cluster_slots() {
