@@ -12,6 +12,7 @@ use crate::attributes::Rendered;
 use crate::config::SessionConfig;
 use crate::error::{ConfigError, LoadError, SaveError};
 use crate::header::cookie_values;
+use crate::import::send_removal;
 use crate::keyring::Keyring;
 use crate::load::{Opened, Refusals};
 // `inspect` reads an opened cookie's body.
@@ -121,6 +122,7 @@ impl Sessions {
             return Err(ConfigError::TimeoutTooShort);
         }
         config.schemas.check()?;
+        config.imports.check(&config.attributes.name)?;
         if config.store.is_none() {
             if config.store_mode == StoreMode::Server {
                 return Err(ConfigError::StoreRequired {
@@ -259,6 +261,16 @@ impl Sessions {
         T: DeserializeOwned + Default + 'static,
     {
         let inner = &*self.inner;
+        // Moving over from another session system: only while the
+        // browser has no cookie of ours (`import.rs`).
+        if let Some(import) = inner.config.imports.of::<T>() {
+            if cookie_values(headers, &inner.config.attributes.name)
+                .next()
+                .is_none()
+            {
+                return inner.import(import, headers).await;
+            }
+        }
         if inner.config.store.is_none() {
             return Ok(self.load_now(headers));
         }
@@ -383,7 +395,7 @@ impl Sessions {
         T: Serialize + Default + 'static,
     {
         let inner = &*self.inner;
-        if inner.config.store.is_none() {
+        if inner.config.store.is_none() && !self.import_pending(session) {
             return self.save_now(session, headers);
         }
         let now = inner.config.clock.now();
@@ -400,7 +412,9 @@ impl Sessions {
                 if let Some(end) = &end {
                     inner.end(end).await?;
                 }
+                let old_cookie = inner.complete_import(session).await?;
                 inner.removed(session, headers, generation);
+                send_removal(headers, old_cookie);
                 Ok(())
             }
             Next::Write(write) => {
@@ -413,7 +427,15 @@ impl Sessions {
                         return Err(error);
                     }
                 }
+                let old_cookie = match inner.complete_import(session).await {
+                    Ok(old_cookie) => old_cookie,
+                    Err(error) => {
+                        inner.undo(&written).await;
+                        return Err(error);
+                    }
+                };
                 inner.written(session, headers, write, written, generation);
+                send_removal(headers, old_cookie);
                 Ok(())
             }
         }
