@@ -69,6 +69,7 @@ pub struct SessionConfig {
     pub(crate) context: Vec<u8>,
     pub(crate) schemas: Schemas,
     pub(crate) replace_newer_schemas: bool,
+    pub(crate) imports: crate::sessions::import::Imports,
 }
 
 impl Default for SessionConfig {
@@ -84,6 +85,7 @@ impl Default for SessionConfig {
             context: Vec::new(),
             schemas: Schemas::default(),
             replace_newer_schemas: false,
+            imports: crate::sessions::import::Imports::default(),
         }
     }
 }
@@ -101,6 +103,7 @@ impl fmt::Debug for SessionConfig {
             .field("context", &String::from_utf8_lossy(&self.context))
             .field("schemas", &self.schemas)
             .field("replace_newer_schemas", &self.replace_newer_schemas)
+            .field("imports", &self.imports)
             .finish()
     }
 }

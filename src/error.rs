@@ -145,6 +145,15 @@ pub enum ConfigError {
     /// `_` (not starting with a digit); it is written into SQL text, so
     /// nothing else is allowed.
     InvalidTableName,
+    /// A registered [`Import`](crate::Import) cannot work: its old cookie
+    /// has an invalid name, path or domain, or the session cookie's own
+    /// name.
+    Import {
+        /// The old cookie's name.
+        cookie: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -166,6 +175,7 @@ impl fmt::Display for ConfigError {
             ConfigError::SizeLimitTooSmall { minimum } => write!(f, "size limit too small: at least {minimum} bytes are needed"),
             ConfigError::Schema { type_name, problem } => write!(f, "schema of session type {type_name}: {problem}"),
             ConfigError::InvalidTableName => f.write_str("invalid table name: use 1 to 63 ASCII letters, digits or '_', not starting with a digit"),
+            ConfigError::Import { cookie, problem } => write!(f, "import from cookie {cookie:?}: {problem}"),
         }
     }
 }
@@ -201,12 +211,18 @@ impl std::error::Error for ConfigError {}
 pub enum LoadError {
     /// The server store failed.
     Store(StoreError),
+    /// The request carried another session system's cookie and its
+    /// [`Import`](crate::Import) could not read the old store: going on
+    /// with a new session could make the handler write a sealed cookie
+    /// that hides the old session for good.
+    Import(crate::ImportError),
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Store(e) => write!(f, "session could not be loaded: {e}"),
+            LoadError::Import(e) => write!(f, "old session could not be imported: {e}"),
         }
     }
 }
@@ -270,6 +286,12 @@ pub enum SaveError {
         /// The schema version of the cookie.
         version: u32,
     },
+    /// The session was imported from another session system on this
+    /// request and the import's [`Imported::on_saved`](crate::Imported::on_saved)
+    /// (deleting the old record) failed: nothing was sent, so the browser
+    /// keeps the old cookie and the next request imports again. The tower
+    /// layer answers `503 Service Unavailable`.
+    Import(crate::ImportError),
 }
 
 impl fmt::Display for SaveError {
@@ -287,6 +309,10 @@ impl fmt::Display for SaveError {
             SaveError::NewerSchema { version } => write!(
                 f,
                 "the request's session cookie has schema version {version}, newer than this instance knows; it was not overwritten"
+            ),
+            SaveError::Import(e) => write!(
+                f,
+                "imported session not saved, the old record could not be deleted: {e}"
             ),
         }
     }

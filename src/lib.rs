@@ -114,6 +114,7 @@ pub use lifetime::session_lifetime::SessionLifetime;
 pub use rejection::Rejection;
 pub use schema::versions::{Schema, SchemaStats};
 pub use session::Session;
+pub use sessions::import::{Import, ImportError, Imported, MAX_OLD_COOKIE_LEN};
 pub use sessions::inspect::{Inspection, Refusal};
 pub use sessions::{MAX_CANDIDATES, Sessions};
 pub use store::memory::MemoryStore;

@@ -92,6 +92,10 @@ pub(crate) struct State<T> {
     /// a logout ends its id, and so does any write when such cookies may
     /// be replaced (`with_replace_newer_schemas`).
     pub(crate) unreadable: bool,
+    /// The value was imported from another session system on this load.
+    pub(crate) imported: bool,
+    /// What saving an imported session still has to do (`import.rs`).
+    pub(crate) import: Option<Box<crate::sessions::import::PendingImport>>,
 }
 
 /// The cookie a session was opened from (or last saved to).
@@ -244,6 +248,26 @@ impl<T> Session<T> {
     /// ```
     pub fn rejection(&self) -> Option<Rejection> {
         self.lock().rejection
+    }
+
+    /// Whether the value was imported from another session system on
+    /// this request (an [`Import`](crate::Import) registered for `T`, a
+    /// request with the old system's cookie and none of ours). Such a
+    /// session is also [new](Session::is_new): no cookie of ours opened.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// # let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions.load::<u32>(&http::HeaderMap::new()).await.unwrap();
+    /// assert!(!session.is_imported()); // no import registered
+    /// # }
+    /// ```
+    pub fn is_imported(&self) -> bool {
+        self.lock().imported
     }
 
     /// Whether the value lives in the server store (it was loaded from, or

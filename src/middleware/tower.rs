@@ -210,7 +210,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let sessions = self.sessions.clone();
-        if !sessions.has_store() {
+        if !sessions.has_store() && !sessions.has_import::<T>() {
             // Nothing to wait for: the inner service is called now, so the
             // one that was polled ready serves it and needs no clone.
             let session = sessions.load_now::<T>(request.headers());
@@ -273,7 +273,7 @@ fn finish<T, B: Default>(
                 // A store that failed, or a cookie of a newer schema that
                 // this instance must not overwrite (another instance of the
                 // newer release can serve it).
-                SaveError::Store(_) | SaveError::NewerSchema { .. } => {
+                SaveError::Store(_) | SaveError::NewerSchema { .. } | SaveError::Import(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 // Another request ended the session while this one ran.

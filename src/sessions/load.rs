@@ -52,6 +52,8 @@ impl Inner {
             schema: None,
             newer_schema: refusals.newer_schema,
             unreadable: is_unreadable,
+            imported: false,
+            import: None,
         })
     }
 
@@ -247,6 +249,8 @@ impl Inner {
             schema: Some(schema),
             newer_schema: None,
             unreadable: false,
+            imported: false,
+            import: None,
         })
     }
 }

@@ -2,8 +2,9 @@
 //! response headers.
 //!
 //! The heart of a request: `load` finds and opens the cookie (and its store
-//! entry), `save` decides what to write and writes it, `inspect` tells an
-//! operator what a cookie holds. The state both share, `Inner`, lives here
+//! entry), `save` decides what to write and writes it, `import` turns
+//! another session system's cookie into a first session, `inspect` tells
+//! an operator what a cookie holds. The state both share, `Inner`, lives here
 //! in the parent, so the children use it and never each other.
 //!
 //! Uses every lower part: [`crypto`](crate::crypto) (the key ring),
@@ -12,6 +13,7 @@
 //! [`store`](crate::store), plus the shared types. Used by
 //! [`middleware`](crate::middleware) and by applications directly.
 
+pub(crate) mod import;
 pub(crate) mod inspect;
 mod load;
 mod save;
@@ -26,6 +28,7 @@ use serde::de::DeserializeOwned;
 use crate::config::SessionConfig;
 use crate::crypto::keyring::Keyring;
 use crate::error::{ConfigError, LoadError, SaveError};
+use crate::sessions::import::send_removal;
 use crate::sessions::load::{Opened, Refusals};
 use crate::wire::attributes::Rendered;
 use crate::wire::header::cookie_values;
@@ -136,6 +139,7 @@ impl Sessions {
             return Err(ConfigError::TimeoutTooShort);
         }
         config.schemas.check()?;
+        config.imports.check(&config.attributes.name)?;
         if config.store.is_none() {
             if config.store_mode == StoreMode::Server {
                 return Err(ConfigError::StoreRequired {
@@ -274,6 +278,16 @@ impl Sessions {
         T: DeserializeOwned + Default + 'static,
     {
         let inner = &*self.inner;
+        // Moving over from another session system: only while the
+        // browser has no cookie of ours (`import.rs`).
+        if let Some(import) = inner.config.imports.of::<T>() {
+            if cookie_values(headers, &inner.config.attributes.name)
+                .next()
+                .is_none()
+            {
+                return inner.import(import, headers).await;
+            }
+        }
         if inner.config.store.is_none() {
             return Ok(self.load_now(headers));
         }
@@ -398,7 +412,7 @@ impl Sessions {
         T: Serialize + Default + 'static,
     {
         let inner = &*self.inner;
-        if inner.config.store.is_none() {
+        if inner.config.store.is_none() && !self.import_pending(session) {
             return self.save_now(session, headers);
         }
         let now = inner.config.clock.now();
@@ -415,7 +429,9 @@ impl Sessions {
                 if let Some(end) = &end {
                     inner.end(end).await?;
                 }
+                let old_cookie = inner.complete_import(session).await?;
                 inner.removed(session, headers, generation);
+                send_removal(headers, old_cookie);
                 Ok(())
             }
             Next::Write(write) => {
@@ -428,7 +444,15 @@ impl Sessions {
                         return Err(error);
                     }
                 }
+                let old_cookie = match inner.complete_import(session).await {
+                    Ok(old_cookie) => old_cookie,
+                    Err(error) => {
+                        inner.undo(&written).await;
+                        return Err(error);
+                    }
+                };
                 inner.written(session, headers, write, written, generation);
+                send_removal(headers, old_cookie);
                 Ok(())
             }
         }
