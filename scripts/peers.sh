@@ -23,7 +23,8 @@
 # Usage: scripts/peers.sh [ROUNDS] [SECONDS]
 #   ROUNDS (default 3, env PEERS_ROUNDS), SECONDS per run (default 3, env
 #   PEERS_SECONDS); env PEERS_CONNECTIONS (default 16); PEERS_CALLGRIND=0
-#   skips the callgrind part. Honours CARGO_TARGET_DIR.
+#   skips the callgrind part. Builds into CARGO_TARGET_DIR, default
+#   target/peers (ignored by git with the root's target/).
 # Needs: cargo, valgrind (apt-get install valgrind), awk, getconf;
 # taskset (util-linux) to pin where there are 2+ cores.
 set -euo pipefail
@@ -64,6 +65,7 @@ fi
 clk_tck=$(getconf CLK_TCK)
 
 manifest=benches/peers/Cargo.toml
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/peers}
 echo "building $manifest (release)..." >&2
 cargo build --quiet --release --manifest-path "$manifest"
 target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$manifest" |
