@@ -9,8 +9,9 @@
 //!
 //! The folder holds the trait and one module per back end: `memory`
 //! ([`MemoryStore`](crate::MemoryStore)), `redis` (`RedisStore`, with
-//! `redis::cluster` for `RedisClusterStore`) and `sql` (what `PostgresStore`
-//! and `SqliteStore` share, with `sql::postgres` and `sql::sqlite`).
+//! `redis::cluster` for `RedisClusterStore` and `redis::routing` for its
+//! slot map) and `sql` (what `PostgresStore` and `SqliteStore` share, with
+//! `sql::statements`, `sql::postgres` and `sql::sqlite`).
 //!
 //! Uses [`crypto`](crate::crypto) (random keys), [`lifetime`](crate::lifetime)
 //! (the memory store's clock) and the shared error types. Used by

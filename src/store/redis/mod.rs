@@ -2,6 +2,8 @@
 
 #[cfg(feature = "redis-cluster")]
 pub(crate) mod cluster;
+#[cfg(feature = "redis-cluster")]
+mod routing;
 
 use std::future::Future;
 use std::time::Duration;
