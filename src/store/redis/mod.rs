@@ -20,7 +20,7 @@ use crate::store::{StoreError, StoreKey};
 /// prefix `sealed-session:`), written with `SET … NX PX` (create) or
 /// `SET … XX PX` (replace), each one atomic command, so Redis drops them
 /// when the session's lifetime is over and a write that fails leaves the
-/// old value. A [`ConnectionManager`] reconnects after the server comes
+/// old value. A [`ConnectionManager`](https://docs.rs/redis/1/redis/aio/struct.ConnectionManager.html) reconnects after the server comes
 /// back. Every call is bounded by a timeout (default 1 s); a call that
 /// fails or times out is a [`StoreError`], never an empty answer (a call
 /// that timed out may still have run on the server).
@@ -137,7 +137,7 @@ impl RedisStore {
 }
 
 /// What every Redis store shares, over any connection (one node's
-/// [`ConnectionManager`], the cluster store's router): the key prefix, the
+/// [`ConnectionManager`](https://docs.rs/redis/1/redis/aio/struct.ConnectionManager.html), the cluster store's router): the key prefix, the
 /// per-call timeout, the error mapping and the conditional writes.
 #[derive(Clone)]
 pub(crate) struct Redis<C> {

@@ -61,7 +61,7 @@ impl Dialect for sqlx::Postgres {
 }
 
 /// A store in a PostgreSQL table, shared by every instance, on a
-/// [`sqlx::PgPool`] (sqlx 0.8, tokio): the pool your application already
+/// [`sqlx::PgPool`](https://docs.rs/sqlx/0.8/sqlx/type.PgPool.html) (sqlx 0.8, tokio): the pool your application already
 /// has, or one from [`connect`](PostgresStore::connect).
 ///
 /// **The table** (default name `sealed_sessions`, see

@@ -56,7 +56,7 @@ impl Dialect for sqlx::Sqlite {
 }
 
 /// A store in a SQLite file: the embedded store for a single instance
-/// whose sessions must survive a restart, on a [`sqlx::SqlitePool`]
+/// whose sessions must survive a restart, on a [`sqlx::SqlitePool`](https://docs.rs/sqlx/0.8/sqlx/type.SqlitePool.html)
 /// (sqlx 0.8, tokio, SQLite compiled in: nothing to install).
 ///
 /// **The table** (default name `sealed_sessions`, see
