@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::lifetime::clock::{Clock, SystemClock};
 use crate::lifetime::rules::{Lifetime, seconds};
 use crate::schema::versions::{Schema, Schemas};
+use crate::store::breaker::CircuitBreaker;
 use crate::store::{SessionStore, StoreMode};
 use crate::wire::attributes::{CookieAttributes, SameSite};
 
@@ -65,6 +66,7 @@ pub struct SessionConfig {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) store: Option<Arc<dyn SessionStore>>,
     pub(crate) store_mode: StoreMode,
+    pub(crate) circuit_breaker: Option<CircuitBreaker>,
     pub(crate) revocation: bool,
     pub(crate) context: Vec<u8>,
     pub(crate) schemas: Schemas,
@@ -81,6 +83,7 @@ impl Default for SessionConfig {
             clock: Arc::new(SystemClock),
             store: None,
             store_mode: StoreMode::Cookie,
+            circuit_breaker: Some(CircuitBreaker::default()),
             revocation: false,
             context: Vec::new(),
             schemas: Schemas::default(),
@@ -99,6 +102,7 @@ impl fmt::Debug for SessionConfig {
             .field("clock", &self.clock)
             .field("store", &self.store)
             .field("store_mode", &self.store_mode)
+            .field("circuit_breaker", &self.circuit_breaker)
             .field("revocation", &self.revocation)
             .field("context", &String::from_utf8_lossy(&self.context))
             .field("schemas", &self.schemas)
@@ -373,6 +377,30 @@ impl SessionConfig {
     /// ```
     pub fn with_shared_store(mut self, store: Arc<dyn SessionStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The circuit breaker in front of the store: after repeated calls
+    /// that found the store unreachable (an error or a timeout), store
+    /// calls fail at once for a short, growing interval, probing with one
+    /// call, instead of each waiting the store's whole timeout. `None`
+    /// turns it off. Default on: [`CircuitBreaker::default`] (5 failures,
+    /// open 1 s doubling to 30 s). While it is open, a request that needs
+    /// the store gets [`LoadError::Store`](crate::LoadError::Store) or
+    /// [`SaveError::Store`](crate::SaveError::Store) (the layer's 503) at
+    /// once; sessions held in the cookie are not affected.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{MemoryStore, SessionConfig};
+    /// let config = SessionConfig::default()
+    ///     .with_store(MemoryStore::new())
+    ///     .with_circuit_breaker(None);
+    /// # let _ = config;
+    /// ```
+    pub fn with_circuit_breaker(mut self, breaker: Option<CircuitBreaker>) -> Self {
+        self.circuit_breaker = breaker;
         self
     }
 

@@ -117,6 +117,7 @@ pub use session::Session;
 pub use sessions::import::{Import, ImportError, Imported, MAX_OLD_COOKIE_LEN};
 pub use sessions::inspect::{Inspection, Refusal};
 pub use sessions::{MAX_CANDIDATES, Sessions};
+pub use store::breaker::CircuitBreaker;
 pub use store::memory::MemoryStore;
 pub use store::{SessionStore, StoreError, StoreFuture, StoreKey, StoreMode};
 pub use wire::attributes::SameSite;

@@ -113,7 +113,9 @@ async fn a_stopped_postgres_is_a_503_cookie_sessions_go_on_and_nothing_is_overwr
     server.start_again();
     // The pool reconnects; bounded retries while it does.
     let mut reply = big.send(cookie_mode, Method::GET, "/cart").await;
-    for _ in 0..30 {
+    // Up to 10 s: the circuit breaker, open after the failures above,
+    // probes after 1, 2, 4 s.
+    for _ in 0..100 {
         if reply.status == 200 {
             break;
         }

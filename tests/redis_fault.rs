@@ -91,7 +91,9 @@ async fn a_killed_redis_is_a_503_cookie_sessions_go_on_and_nothing_is_overwritte
     redis.restart();
     // The connection manager reconnects; bounded retries while it does.
     let mut listing = big.send(addr, Method::GET, "/cart").await;
-    for _ in 0..30 {
+    // Up to 10 s: the circuit breaker, open after the failures above,
+    // probes after 1, 2, 4 s.
+    for _ in 0..100 {
         if listing.status == 200 {
             break;
         }

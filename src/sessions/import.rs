@@ -74,7 +74,7 @@ type Load<T> = dyn Fn(String) -> ImportFuture<T> + Send + Sync;
 /// `T`, once, at the cut-over. Register it with
 /// [`SessionConfig::with_import`]; [`Sessions::load`] (and so the tower
 /// layer and the axum extractor) then uses it. The rules are in the
-/// module's source (`src/import.rs`) and in the README ("Moving from
+/// module's source (`src/sessions/import.rs`) and in the README ("Moving from
 /// express-session").
 ///
 /// # Example

@@ -37,6 +37,7 @@ use crate::session::Session;
 pub(crate) use crate::sessions::load::OpenedBody;
 use crate::sessions::save::{End, Next, Plan};
 use crate::store::StoreMode;
+use crate::store::breaker::Guarded;
 use crate::wire::seal;
 
 /// The most values of the session cookie's name that one request may make
@@ -126,6 +127,12 @@ impl Sessions {
         config: SessionConfig,
     ) -> Result<Sessions, ConfigError> {
         let keyring = keyring.into();
+        let mut config = config;
+        if let (Some(store), Some(breaker)) = (&config.store, config.circuit_breaker)
+            && store.fails_as_one()
+        {
+            config.store = Some(Arc::new(Guarded::wrap(Arc::clone(store), breaker)));
+        }
         config.attributes.validate()?;
         if !(0.0..=1.0).contains(&config.lifetime.rolling) {
             return Err(ConfigError::InvalidRolling);

@@ -19,6 +19,7 @@
 //! [`sessions`](crate::sessions) and the configuration. A store sees only
 //! sealed bytes and keys, never a session.
 
+pub(crate) mod breaker;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
@@ -178,8 +179,9 @@ impl std::error::Error for StoreError {}
 /// - [`delete`] answers whether something was there.
 /// - A write that fails (an error, a full store) leaves what was stored
 ///   as it was: never remove first and write second. The one exception
-///   no client can rule out: a write that **timed out** may still have
-///   been applied (the server got it, the answer did not come in time).
+///   no client can rule out: a write whose outcome is unknown (it **timed
+///   out**, or the connection broke after the command was sent) may still
+///   have been applied (the server got it, the answer did not come back).
 ///   Stores bound that where they can (the SQL stores' servers give up at
 ///   the timeout when so configured; see each store).
 /// - An entry past its time to live counts as absent for all four methods.
@@ -252,6 +254,24 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// Deletes what is under `key`: `Ok(true)` if an entry was there,
     /// `Ok(false)` if nothing was (not an error).
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
+
+    /// Whether one call that finds the store unreachable says the whole
+    /// store is down: `true` (the default) for a store on one server or
+    /// one database, so a [`CircuitBreaker`](crate::CircuitBreaker) in
+    /// front of it fails every call at once while it is down. `false` for
+    /// a store spread over independent nodes (`RedisClusterStore`), where
+    /// one node down must not fail the sessions the others hold: no
+    /// store-wide breaker is put in front of it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{MemoryStore, SessionStore};
+    /// assert!(MemoryStore::new().fails_as_one());
+    /// ```
+    fn fails_as_one(&self) -> bool {
+        true
+    }
 }
 
 /// `SessionStore` for a store type whose field `$inner` has async
@@ -259,7 +279,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 /// (the Redis and SQL stores).
 #[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 macro_rules! delegate_session_store {
-    ($store:ident, $inner:ident) => {
+    ($store:ident, $inner:ident $(, fails_as_one = $one:expr)?) => {
         impl $crate::store::SessionStore for $store {
             fn load<'a>(
                 &'a self,
@@ -292,6 +312,12 @@ macro_rules! delegate_session_store {
             ) -> $crate::store::StoreFuture<'a, bool> {
                 Box::pin(self.$inner.delete(key))
             }
+
+            $(
+                fn fails_as_one(&self) -> bool {
+                    $one
+                }
+            )?
         }
     };
 }

@@ -228,7 +228,8 @@ fn has_hash_tag(prefix: &str) -> bool {
         .is_some_and(|length| length > 0)
 }
 
-redis_session_store!(RedisClusterStore);
+// A node down fails only its own slots' calls: no store-wide breaker.
+redis_session_store!(RedisClusterStore, fails_as_one = false);
 
 #[cfg(test)]
 mod tests {

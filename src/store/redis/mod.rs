@@ -172,7 +172,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
     /// replays the copy: first in line for LRU), which makes revoked
     /// copies open again. A server that does not allow `CONFIG GET`
     /// (some managed services) is not checked; in a cluster, the node
-    /// that answers is.
+    /// that answers is. Logs a `warn` too when the server persists
+    /// nothing (no append-only file, no RDB save points).
     pub(crate) async fn warn_if_evicting(&self) {
         let mut command = redis::cmd("CONFIG");
         command.arg("GET").arg("maxmemory-policy");
@@ -186,6 +187,15 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
                 }
             }
             Err(error) => tracing::debug!(%error, "Redis eviction policy not checked"),
+        }
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg("appendonly").arg("save");
+        match self.query::<Vec<String>>(command).await {
+            Ok(reply) if !persists(&reply) => tracing::warn!(
+                "Redis has no persistence (appendonly no, no save points): a restart of this server loses every store-held session and revocation marker; set appendonly yes (see README, 'Stores under faults')"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "Redis persistence not checked"),
         }
     }
 
@@ -338,8 +348,8 @@ pub(crate) fn store_error(error: redis::RedisError) -> StoreError {
 /// `SessionStore` and `Debug` for a Redis store type with a `core:
 /// Redis<_>` field.
 macro_rules! redis_session_store {
-    ($store:ident) => {
-        $crate::store::delegate_session_store!($store, core);
+    ($store:ident $(, $($extra:tt)*)?) => {
+        $crate::store::delegate_session_store!($store, core $(, $($extra)*)?);
 
         impl std::fmt::Debug for $store {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -356,3 +366,34 @@ macro_rules! redis_session_store {
 pub(crate) use redis_session_store;
 
 redis_session_store!(RedisStore);
+
+/// Whether a `CONFIG GET appendonly save` reply (name, value pairs) says
+/// the server writes its data to disk: an append-only file, or RDB save
+/// points. Anything unreadable counts as persisting (no warning).
+fn persists(reply: &[String]) -> bool {
+    let value = |name: &str| {
+        reply
+            .chunks_exact(2)
+            .find(|pair| pair[0] == name)
+            .map(|pair| pair[1].as_str())
+    };
+    match (value("appendonly"), value("save")) {
+        (Some(aof), Some(save)) => aof == "yes" || !save.trim().is_empty(),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::persists;
+
+    #[test]
+    fn persistence_is_an_append_only_file_or_save_points() {
+        let reply =
+            |aof: &str, save: &str| ["appendonly", aof, "save", save].map(String::from).to_vec();
+        assert!(!persists(&reply("no", "")));
+        assert!(persists(&reply("yes", "")));
+        assert!(persists(&reply("no", "3600 1 300 100")));
+        assert!(persists(&[]), "unreadable: no warning");
+    }
+}
