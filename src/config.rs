@@ -465,9 +465,11 @@ impl SessionConfig {
     /// during a rolling deploy keeps the user's session for the newer
     /// instances, but after a rollback would refuse every login of those
     /// users until their cookie expires. Turned on, those users get a new
-    /// session (`Rejection::NewerSchema` still says why); a write over such
-    /// a cookie ends its id (store entry deleted, revoked when revocation
-    /// is on) as a renew would, and what the newer release stored in it is
+    /// session (`Rejection::NewerSchema` still says why); every save over
+    /// such a cookie replaces it, even when the handler changed nothing,
+    /// and ends its id (store entry deleted, revoked when revocation is
+    /// on) as a renew would: the new session never carries on under that
+    /// id or in its store entry. What the newer release stored in it is
     /// lost. A logout ends that id either way.
     ///
     /// # Example

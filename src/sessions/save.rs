@@ -157,10 +157,13 @@ impl Inner {
                 });
             }
         }
-        // A write over a session that could not be read (a cookie of a
-        // newer schema, allowed to be replaced) starts a new one and ends
-        // that id, as a renew would.
-        if state.unreadable && !state.end_origin && (state.changed || state.restart) {
+        // A session that could not be read (a cookie of a newer schema,
+        // allowed to be replaced) is always written over (the new session
+        // has no schema yet, so even a handler that changed nothing
+        // re-seals), and that starts a new one and ends that id, as a
+        // renew would: it must not carry on under the replaced id or in its
+        // store entry, where a copy of the replaced cookie would find it.
+        if state.unreadable && !state.end_origin {
             state.id = SessionId::random();
             state.end_origin = true;
             state.restart = true;

@@ -1,0 +1,124 @@
+//! Issue 17, item 6: the findings of a review of newer-schema
+//! replacement, same-name cookies, unbounded lifetime bounds and logins on
+//! old sessions, each reproduced with the public API. Every test here
+//! failed on the code before its fix.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use sealed_session::{
+    ManualClock, MemoryStore, Rejection, Schema, SessionConfig, SessionStore, Sessions, StoreMode,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct CountV1 {
+    count: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Two {
+    a: u64,
+    b: u64,
+}
+
+/// A newer instance (schema 2) and an older one (schema 1) on one store.
+fn newer_and_older(
+    clock: &ManualClock,
+    store: &Arc<MemoryStore>,
+    revocation: bool,
+    replace: bool,
+    mode: StoreMode,
+) -> (Sessions, Sessions) {
+    let with_store = |c: SessionConfig| {
+        c.with_shared_store(store.clone())
+            .with_revocation(revocation)
+            .with_store_mode(mode)
+    };
+    let new = instance(clock, |c| {
+        with_store(c)
+            .with_schema(Schema::<Two>::new(2).migrate(1, |o: CountV1| Two { a: o.count, b: 0 }))
+    });
+    let old = instance(clock, |c| {
+        with_store(c)
+            .with_schema(Schema::<CountV1>::new(1))
+            .with_replace_newer_schemas(replace)
+    });
+    (new, old)
+}
+
+// ---------------------------------------------------------------------
+// Finding 1 (medium): with `with_replace_newer_schemas(true)`, a request
+// whose handler changes nothing still replaces a newer-schema cookie (the
+// fresh session has no schema, so the plan writes), but did not end that
+// id.
+// ---------------------------------------------------------------------
+
+/// A request on the old instance over the newer cookie `value` that only
+/// reads; returns the cookie it wrote.
+async fn untouched_request(old: &Sessions, value: &str) -> String {
+    let (session, response, ()) = round::<CountV1, _>(old, &cookie_of(value), |s| {
+        assert_eq!(s.rejection(), Some(Rejection::NewerSchema(2)));
+        drop(s.get());
+    })
+    .await;
+    drop(session);
+    let written = the_cookie(&response).value().to_owned();
+    assert!(!written.is_empty(), "the newer cookie is replaced");
+    written
+}
+
+#[tokio::test]
+async fn an_untouched_replacement_revokes_the_newer_id() {
+    let clock = ManualClock::new(START);
+    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+    let (new, old) = newer_and_older(&clock, &store, true, true, StoreMode::Cookie);
+    let value = sealed(&new, Two { a: 1, b: 2 }).await;
+    let written = untouched_request(&old, &value).await;
+    assert_ne!(
+        old.inspect(&written).unwrap().session_id,
+        new.inspect(&value).unwrap().session_id
+    );
+    // A copy of the replaced cookie reaches a newer instance.
+    let copy = new.load::<Two>(&cookie_of(&value)).await.unwrap();
+    assert_eq!(
+        copy.rejection(),
+        Some(Rejection::Revoked),
+        "the replaced session still opens with {:?}",
+        copy.get()
+    );
+}
+
+#[tokio::test]
+async fn an_untouched_replacement_does_not_continue_the_newer_entry() {
+    let clock = ManualClock::new(START);
+    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+    let (new, old) = newer_and_older(&clock, &store, false, true, StoreMode::Server);
+    // The victim's cookie, of which an attacker holds a copy.
+    let stolen = sealed(&new, Two { a: 1, b: 2 }).await;
+    let old_key = new.inspect(&stolen).unwrap().store_key.unwrap();
+    let written = untouched_request(&old, &stolen).await;
+    assert_ne!(
+        old.inspect(&written).unwrap().store_key,
+        Some(old_key),
+        "the replacement continues the replaced session's entry"
+    );
+    assert!(
+        store.load(&old_key).await.unwrap().is_none(),
+        "the replaced session's entry was left behind"
+    );
+    // The victim logs in on the new cookie.
+    let (_, response, ()) =
+        round::<CountV1, _>(&old, &cookie_of(&written), |s| s.set(CountV1 { count: 42 })).await;
+    assert!(set_cookies(&response).is_empty(), "the entry was replaced");
+    // The stolen copy must not read (nor write) the victim's new session.
+    let copy = old.load::<CountV1>(&cookie_of(&stolen)).await.unwrap();
+    assert_eq!(
+        copy.rejection(),
+        Some(Rejection::MissingStoreEntry),
+        "the stolen copy reads {:?}",
+        copy.get()
+    );
+}
