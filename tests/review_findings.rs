@@ -8,10 +8,14 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use http::HeaderMap;
 use sealed_session::{
-    ManualClock, MemoryStore, Rejection, Schema, SessionConfig, SessionStore, Sessions, StoreMode,
+    ManualClock, MemoryStore, Rejection, SaveError, Schema, SessionConfig, SessionStore, Sessions,
+    StoreMode,
 };
 use serde::{Deserialize, Serialize};
+
+const NAME: &str = "__Host-session";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct CountV1 {
@@ -121,4 +125,32 @@ async fn an_untouched_replacement_does_not_continue_the_newer_entry() {
         "the stolen copy reads {:?}",
         copy.get()
     );
+}
+
+// ---------------------------------------------------------------------
+// Finding 2 (low): a newer-schema cookie after another refused cookie of
+// the same name was not protected (only the first refusal counted): an
+// old instance overwrote it.
+// ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_newer_cookie_after_a_refused_one_is_still_protected() {
+    let clock = ManualClock::new(START);
+    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+    let (new, old) = newer_and_older(&clock, &store, true, false, StoreMode::Cookie);
+    let value = sealed(&new, Two { a: 1, b: 2 }).await;
+    // Another cookie of that name (another path, or planted) comes first.
+    let headers = request(&[(NAME, "not-a-session"), (NAME, &value)]);
+    let session = old.load::<CountV1>(&headers).await.unwrap();
+    assert_ne!(session.rejection(), None);
+    session.set(CountV1 { count: 7 });
+    let mut response = HeaderMap::new();
+    let saved = old.save(&session, &mut response).await;
+    assert_eq!(
+        saved,
+        Err(SaveError::NewerSchema { version: 2 }),
+        "the newer cookie was overwritten: {:?}",
+        set_cookies(&response)
+    );
+    assert!(set_cookies(&response).is_empty());
 }
