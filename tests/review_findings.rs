@@ -10,8 +10,8 @@ use std::sync::Arc;
 use common::*;
 use http::HeaderMap;
 use sealed_session::{
-    ManualClock, MemoryStore, Rejection, SaveError, Schema, SessionConfig, SessionStore, Sessions,
-    StoreMode,
+    ManualClock, MemoryStore, Rejection, SaveError, Schema, SessionConfig, SessionLifetime,
+    SessionStore, Sessions, StoreMode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -153,4 +153,21 @@ async fn a_newer_cookie_after_a_refused_one_is_still_protected() {
         set_cookies(&response)
     );
     assert!(set_cookies(&response).is_empty());
+}
+
+// ---------------------------------------------------------------------
+// Also checked: `Lifetime::cap` added `skew + 1` without saturating, so
+// saving a chosen lifetime under a huge configured skew panicked.
+// ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_huge_skew_does_not_overflow_the_lifetime_cap() {
+    let clock = ManualClock::new(START);
+    let sessions = instance(&clock, |c| c.with_clock_skew(secs(u64::MAX)));
+    let (_, response, ()) = round::<u32, _>(&sessions, &HeaderMap::new(), |s| {
+        s.set(1);
+        s.set_lifetime(SessionLifetime::persistent().with_idle_timeout(secs(3600)));
+    })
+    .await;
+    assert_eq!(set_cookies(&response).len(), 1);
 }

@@ -55,6 +55,13 @@ pub(crate) fn seconds(duration: Option<Duration>) -> Option<u64> {
 /// The longest time to live given to a store entry or marker: ten years.
 const MAX_TTL: u64 = 10 * 365 * 24 * 3600;
 
+/// The longest timeout a session may choose for itself: one that a
+/// revocation marker (at most `MAX_TTL`) still outlasts, as an instance
+/// whose clock lags by the skew sees it.
+fn longest_chosen(skew: u64) -> u64 {
+    MAX_TTL.saturating_sub(skew.saturating_add(1))
+}
+
 /// A session's own timeout, capped by its bound (`None` bound: none).
 fn capped(chosen: u64, bound: Option<u64>) -> u64 {
     bound.map_or(chosen, |bound| chosen.min(bound))
@@ -93,7 +100,7 @@ impl Lifetime {
     /// configuration's bounds: what is sealed.
     pub(crate) fn cap(&self, mut chosen: SessionLifetime) -> SessionLifetime {
         // Also within what a revocation marker can outlast.
-        let longest = MAX_TTL.saturating_sub(self.skew + 1);
+        let longest = longest_chosen(self.skew);
         if let Some(idle) = chosen.idle_secs() {
             let idle = capped(idle, self.max_idle.unwrap_or(self.idle));
             chosen.idle = idle.min(longest).max(1);
