@@ -488,7 +488,10 @@ impl SessionConfig {
     /// [`Session::set_lifetime`](crate::Session::set_lifetime) (a "remember
     /// me" session). Default: the configured idle timeout, so a session
     /// can only be made shorter. `None`: no bound (only when sessions may
-    /// idle forever). Also caps existing sessions at every load.
+    /// idle forever): a chosen timeout is then kept within about ten years,
+    /// and with revocation on, markers live up to that long (within the
+    /// absolute bound), to outlast any copy. Also caps existing sessions at
+    /// every load.
     ///
     /// # Example
     ///
@@ -505,7 +508,9 @@ impl SessionConfig {
 
     /// The longest absolute timeout a handler may give one session with
     /// [`Session::set_lifetime`](crate::Session::set_lifetime). Default:
-    /// the configured absolute timeout. `None`: no bound.
+    /// the configured absolute timeout. `None`: no bound (as for
+    /// [`with_max_idle_timeout`](SessionConfig::with_max_idle_timeout),
+    /// markers then live up to about ten years).
     ///
     /// # Example
     ///

@@ -16,6 +16,7 @@ use sealed_session::{
 use serde::{Deserialize, Serialize};
 
 const NAME: &str = "__Host-session";
+const DAY: u64 = 24 * 3600;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct CountV1 {
@@ -153,6 +154,52 @@ async fn a_newer_cookie_after_a_refused_one_is_still_protected() {
         set_cookies(&response)
     );
     assert!(set_cookies(&response).is_empty());
+}
+
+// ---------------------------------------------------------------------
+// Finding 3 (low): with the bounds turned off, a revocation marker lived
+// 400 days, while a remembered copy can live about ten years.
+// ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn markers_outlive_remembered_copies_when_the_bounds_are_off() {
+    let clock = ManualClock::new(START);
+    let store = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+    let sessions = instance(&clock, |c| {
+        c.with_shared_store(store.clone())
+            .with_revocation(true)
+            .with_max_idle_timeout(None)
+            .with_max_absolute_timeout(None)
+    });
+    let five_years = secs(5 * 365 * DAY);
+    // Login with "remember me" for five years: the attacker copies it.
+    let (_, response, ()) = round::<u32, _>(&sessions, &HeaderMap::new(), |s| {
+        s.set(1);
+        s.set_lifetime(
+            SessionLifetime::persistent()
+                .with_idle_timeout(five_years)
+                .with_absolute_timeout(five_years),
+        );
+    })
+    .await;
+    let stolen = the_cookie(&response).value().to_owned();
+    // The user turns "remember me" off (same id), then logs out.
+    let (_, response, ()) = round::<u32, _>(&sessions, &cookie_of(&stolen), |s| {
+        s.set_lifetime(SessionLifetime::configured())
+    })
+    .await;
+    let current = the_cookie(&response).value().to_owned();
+    let (_, response, ()) = round::<u32, _>(&sessions, &cookie_of(&current), |s| s.destroy()).await;
+    assert_eq!(the_cookie(&response).value(), "", "logged out");
+    // More than 400 days later, well within the copy's five years.
+    clock.advance(secs(401 * DAY));
+    let copy = sessions.load::<u32>(&cookie_of(&stolen)).await.unwrap();
+    assert_eq!(
+        copy.rejection(),
+        Some(Rejection::Revoked),
+        "a logged-out copy opens again with {}",
+        copy.get()
+    );
 }
 
 // ---------------------------------------------------------------------

@@ -128,14 +128,21 @@ impl Lifetime {
 
     /// The rules of the longest-lived session the configuration allows:
     /// what a revocation marker must outlast, whatever lifetime each copy
-    /// of the id carries.
+    /// of the id carries. A bound turned off (`Some(None)`) still allows
+    /// only what [`Lifetime::cap`] seals: a chosen timeout of about ten
+    /// years, not none (a session that chose nothing follows the
+    /// configured timeout, which may be none).
     pub(crate) fn longest(&self) -> std::borrow::Cow<'_, Lifetime> {
         if self.max_idle.is_none() && self.max_absolute.is_none() {
             return std::borrow::Cow::Borrowed(self);
         }
+        let chosen = |configured: Option<u64>, bound: Option<Option<u64>>| {
+            let most = bound.unwrap_or(configured).unwrap_or(u64::MAX);
+            longer(configured, Some(most.min(longest_chosen(self.skew))))
+        };
         let mut lifetime = self.clone();
-        lifetime.idle = longer(self.idle, self.max_idle.unwrap_or(self.idle));
-        lifetime.absolute = longer(self.absolute, self.max_absolute.unwrap_or(self.absolute));
+        lifetime.idle = chosen(self.idle, self.max_idle);
+        lifetime.absolute = chosen(self.absolute, self.max_absolute);
         std::borrow::Cow::Owned(lifetime)
     }
 
@@ -318,5 +325,23 @@ mod tests {
             ..lifetime
         };
         assert_eq!(neither.copies_ttl(0, 5).as_secs(), 400 * 24 * 3600);
+    }
+
+    #[test]
+    fn with_the_bounds_off_markers_outlast_the_longest_chosen_timeout() {
+        let unbounded = Lifetime {
+            max_idle: Some(None),
+            max_absolute: Some(None),
+            ..Lifetime::default()
+        };
+        let chosen = SessionLifetime::configured()
+            .with_idle_timeout(Duration::from_secs(u64::MAX))
+            .with_absolute_timeout(Duration::from_secs(u64::MAX));
+        let sealed = unbounded.of(&unbounded.cap(chosen)).copies_ttl(0, 0);
+        assert_eq!(sealed.as_secs(), MAX_TTL);
+        assert_eq!(unbounded.longest().copies_ttl(0, 0), sealed);
+        // Bounds that follow the configured timeouts keep the markers short.
+        let bounded = Lifetime::default().longest().copies_ttl(0, 0).as_secs();
+        assert_eq!(bounded, 24 * 3600 + 61);
     }
 }
