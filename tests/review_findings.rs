@@ -203,6 +203,37 @@ async fn markers_outlive_remembered_copies_when_the_bounds_are_off() {
 }
 
 // ---------------------------------------------------------------------
+// Finding 4 (low, availability): a login (`renew` + a short absolute
+// timeout) on an anonymous session older than that timeout failed with
+// `Ended` on every try: the new lifetime was checked against the old
+// session's `created`.
+// ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_login_with_a_short_lifetime_on_an_old_session_succeeds() {
+    let clock = ManualClock::new(START);
+    let sessions = instance(&clock, |c| c);
+    let anonymous = sealed(&sessions, 1u32).await;
+    clock.advance(secs(2 * 3600));
+    let session = sessions.load::<u32>(&cookie_of(&anonymous)).await.unwrap();
+    assert_eq!(session.rejection(), None);
+    session.renew();
+    session.set_lifetime(SessionLifetime::browser_session().with_absolute_timeout(secs(3600)));
+    let mut response = HeaderMap::new();
+    let saved = sessions.save(&session, &mut response).await;
+    assert_eq!(saved, Ok(()), "the login fails");
+    let written = the_cookie(&response).value().to_owned();
+    let found = sessions.inspect(&written).unwrap();
+    assert_eq!(found.created, START + 2 * 3600, "runs from the renewal");
+    let next = sessions.load::<u32>(&cookie_of(&written)).await.unwrap();
+    assert_eq!((next.rejection(), next.get()), (None, 1));
+    // ...and ends an hour after it.
+    clock.advance(secs(3600));
+    let late = sessions.load::<u32>(&cookie_of(&written)).await.unwrap();
+    assert_eq!(late.rejection(), Some(Rejection::AbsoluteExpired));
+}
+
+// ---------------------------------------------------------------------
 // Also checked: `Lifetime::cap` added `skew + 1` without saturating, so
 // saving a chosen lifetime under a huge configured skew panicked.
 // ---------------------------------------------------------------------

@@ -277,16 +277,23 @@ impl Inner {
         };
         // A request that ran past the session's deadline (idle counted from
         // its load) would write a cookie that is already over: the session
-        // ended while it ran. A value that carries on (continued, or
-        // renewed into a new id) keeps the absolute deadline of the session
-        // it was loaded from: a slow request must not renew a session past
-        // that deadline, when its revocation marker may be gone.
-        let deadline_from = if state.destroyed {
-            created
+        // ended while it ran. A value renewed into a new id must also not
+        // outlive the session it was loaded from: a slow request must not
+        // renew a session past that session's own deadline (under the
+        // lifetime it was loaded with), when its revocation marker may be
+        // gone. The new lifetime runs from the renewal, as `renew` says: a
+        // login that shortens the absolute timeout below the age of the
+        // anonymous session it renews is no conflict.
+        let past_deadline = if state.restart && !state.destroyed {
+            let loaded = state
+                .origin
+                .as_ref()
+                .map_or(lifetime.clone(), |o| config_lifetime.of(&o.lifetime));
+            loaded.expired(state.created, issue_at, now) || lifetime.expired(created, issue_at, now)
         } else {
-            state.created
+            lifetime.expired(created, issue_at, now)
         };
-        if lifetime.expired(deadline_from, issue_at, now) {
+        if past_deadline {
             return Err(SaveError::Ended);
         }
         Ok(Plan {
