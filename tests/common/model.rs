@@ -37,8 +37,8 @@ use std::time::Duration;
 use http::HeaderMap;
 use proptest::prelude::*;
 use sealed_session::{
-    ManualClock, Rejection, SaveError, Schema, Session, SessionConfig, SessionId, SessionStore,
-    Sessions, StoreError, StoreKey, StoreMode,
+    ManualClock, Rejection, SaveError, Schema, Session, SessionConfig, SessionId, SessionLifetime,
+    SessionStore, Sessions, StoreError, StoreKey, StoreMode,
 };
 
 use crate::common::suite::Recording;
@@ -49,6 +49,9 @@ const ROLLING: f64 = 0.25;
 // Close enough to IDLE that sequences of a few dozen steps reach it.
 const ABSOLUTE: u64 = 1500;
 const SKEW: u64 = 60;
+/// The absolute timeout a login gives its session (below `ABSOLUTE`, and
+/// set whether or not the configuration has one).
+const LOGIN_ABSOLUTE: u64 = 400;
 const NAME: &str = "s";
 const JARS: usize = 3;
 const SLOTS: usize = 2;
@@ -152,6 +155,9 @@ pub enum Action {
     Destroy,
     DestroyThenSet(Val),
     DestroyThenNoop,
+    /// `renew` and a lifetime of the session's own: an absolute timeout
+    /// of `LOGIN_ABSOLUTE`, which runs from the renewal.
+    Login,
 }
 
 impl Action {
@@ -174,13 +180,20 @@ impl Action {
                 session.destroy();
                 session.update(|_| ());
             }
+            Action::Login => {
+                session.renew();
+                session.set_lifetime(
+                    SessionLifetime::configured()
+                        .with_absolute_timeout(Duration::from_secs(LOGIN_ABSOLUTE)),
+                );
+            }
         }
     }
 
     /// The value after the action, from the value loaded.
     fn value(self, loaded: &[u8]) -> Vec<u8> {
         match self {
-            Action::Read | Action::NoopUpdate | Action::Renew => loaded.to_vec(),
+            Action::Read | Action::NoopUpdate | Action::Renew | Action::Login => loaded.to_vec(),
             Action::Set(v) | Action::RenewThenSet(v) | Action::DestroyThenSet(v) => v.bytes(),
             Action::Destroy | Action::DestroyThenNoop => Vec::new(),
         }
@@ -193,7 +206,10 @@ impl Action {
 
     /// Carries the loaded value on under a new id.
     fn renews(self) -> bool {
-        matches!(self, Action::Renew | Action::RenewThenSet(_))
+        matches!(
+            self,
+            Action::Renew | Action::RenewThenSet(_) | Action::Login
+        )
     }
 
     /// Destroys with nothing set after: the removal cookie.
@@ -279,6 +295,7 @@ fn actions() -> impl Strategy<Value = Action> {
         2 => Just(Action::Destroy),
         1 => vals().prop_map(Action::DestroyThenSet),
         1 => Just(Action::DestroyThenNoop),
+        1 => Just(Action::Login),
     ]
 }
 
@@ -343,6 +360,8 @@ struct Cookie {
     store: Option<StoreKey>,
     /// The schema of the value in the cookie (store-held: the entry's).
     schema: u32,
+    /// The session's own absolute timeout (a login's), if any.
+    absolute: Option<u64>,
 }
 
 /// A store entry, as the model sees it.
@@ -488,13 +507,22 @@ impl World {
         self.now + OFFSETS[on]
     }
 
+    /// The absolute timeout of a session with its own one `own`, or the
+    /// configured one.
+    fn absolute(&self, own: Option<u64>) -> Option<u64> {
+        own.or(self.setup.absolute.then_some(ABSOLUTE))
+    }
+
     /// What loading `cookie` on instance `on` must give now.
     fn expect(&self, cookie: &Cookie, on: usize) -> Expect {
         let now = self.at(on);
         if !self.ring.contains(&cookie.key) {
             return Expect::Refused(Rejection::UnknownKey);
         }
-        if self.setup.absolute && now >= cookie.created + ABSOLUTE {
+        if self
+            .absolute(cookie.absolute)
+            .is_some_and(|a| now >= cookie.created + a)
+        {
             return Expect::Refused(Rejection::AbsoluteExpired);
         }
         if now >= cookie.issued + IDLE {
@@ -532,10 +560,18 @@ impl World {
     /// An entry written now by instance `on` for a session created at
     /// `created`. Its lifetime comes from the writer's clock; the store
     /// counts it down on its own (the first instance's).
-    fn entry(&self, data: Vec<u8>, key: u8, schema: u32, created: u64, on: usize) -> Entry {
+    fn entry(
+        &self,
+        data: Vec<u8>,
+        key: u8,
+        schema: u32,
+        cookie: (u64, Option<u64>),
+        on: usize,
+    ) -> Entry {
+        let (created, own) = cookie;
         let mut ttl = IDLE + SKEW + 1;
-        if self.setup.absolute {
-            ttl = ttl.min((created + ABSOLUTE + SKEW + 1).saturating_sub(self.at(on)));
+        if let Some(absolute) = self.absolute(own) {
+            ttl = ttl.min((created + absolute + SKEW + 1).saturating_sub(self.at(on)));
         }
         Entry {
             data,
@@ -709,7 +745,23 @@ impl World {
             .as_ref()
             .filter(|_| !ends || renews)
             .map_or(loaded_at, |c| c.created);
-        let late = now >= loaded_at + IDLE || (self.setup.absolute && now >= created + ABSOLUTE);
+        // The session's own absolute timeout after the action: a login's,
+        // kept by renew, reset by destroy and by a replacement.
+        let own = match (action, &loaded) {
+            (Action::Login, _) => Some(LOGIN_ABSOLUTE),
+            (_, Some(c)) if !replaced && (!action.ends() || action.renews()) => c.absolute,
+            _ => None,
+        };
+        // A renewed value keeps the deadline of the session it was loaded
+        // from (under the lifetime that one had), and its own lifetime runs
+        // from the renewal.
+        let past =
+            |created: u64, own: Option<u64>| self.absolute(own).is_some_and(|a| now >= created + a);
+        let late = now >= loaded_at + IDLE
+            || match (&loaded, renews) {
+                (Some(c), true) => past(c.created, c.absolute) || past(loaded_at, own),
+                _ => past(created, own),
+            };
         // The schema a written value must be at: the release's, or the
         // loaded one if newer (never lowered); a value set after destroy
         // (or over a replaced cookie) is a new session.
@@ -787,7 +839,13 @@ impl World {
                     let Some(store_key) = loaded.store else {
                         panic!("{what}: a changed cookie-held value wrote no cookie");
                     };
-                    let entry = self.entry(value, primary, schema, loaded.created, on);
+                    let entry = self.entry(
+                        value,
+                        primary,
+                        schema,
+                        (loaded.created, loaded.absolute),
+                        on,
+                    );
                     self.entries.insert(store_key, entry);
                 }
             }
@@ -836,7 +894,8 @@ impl World {
                 }
                 self.end(loaded.as_ref(), ends);
                 if let Some(store_key) = found.store_key {
-                    let entry = self.entry(value.clone(), primary, schema, found.created, on);
+                    let entry =
+                        self.entry(value.clone(), primary, schema, (found.created, own), on);
                     self.entries.insert(store_key, entry);
                 }
                 self.jars[jar] = Some(Cookie {
@@ -848,6 +907,7 @@ impl World {
                     key: primary,
                     store: found.store_key,
                     schema,
+                    absolute: own,
                 });
             }
             more => panic!("{what}: several Set-Cookie {more:?}"),
@@ -892,7 +952,7 @@ impl World {
             } => {
                 if let Some(cookie) = &self.jars[jar] {
                     let deadline = if absolute {
-                        cookie.created + ABSOLUTE
+                        cookie.created + self.absolute(cookie.absolute).unwrap_or(ABSOLUTE)
                     } else {
                         cookie.issued + IDLE
                     };
