@@ -493,9 +493,11 @@ impl SessionConfig {
     /// during a rolling deploy keeps the user's session for the newer
     /// instances, but after a rollback would refuse every login of those
     /// users until their cookie expires. Turned on, those users get a new
-    /// session (`Rejection::NewerSchema` still says why); a write over such
-    /// a cookie ends its id (store entry deleted, revoked when revocation
-    /// is on) as a renew would, and what the newer release stored in it is
+    /// session (`Rejection::NewerSchema` still says why); every save over
+    /// such a cookie replaces it, even when the handler changed nothing,
+    /// and ends its id (store entry deleted, revoked when revocation is
+    /// on) as a renew would: the new session never carries on under that
+    /// id or in its store entry. What the newer release stored in it is
     /// lost. A logout ends that id either way.
     ///
     /// # Example
@@ -514,7 +516,10 @@ impl SessionConfig {
     /// [`Session::set_lifetime`](crate::Session::set_lifetime) (a "remember
     /// me" session). Default: the configured idle timeout, so a session
     /// can only be made shorter. `None`: no bound (only when sessions may
-    /// idle forever). Also caps existing sessions at every load.
+    /// idle forever): a chosen timeout is then kept within about ten years,
+    /// and with revocation on, markers live up to that long (within the
+    /// absolute bound), to outlast any copy. Also caps existing sessions at
+    /// every load.
     ///
     /// # Example
     ///
@@ -531,7 +536,9 @@ impl SessionConfig {
 
     /// The longest absolute timeout a handler may give one session with
     /// [`Session::set_lifetime`](crate::Session::set_lifetime). Default:
-    /// the configured absolute timeout. `None`: no bound.
+    /// the configured absolute timeout. `None`: no bound (as for
+    /// [`with_max_idle_timeout`](SessionConfig::with_max_idle_timeout),
+    /// markers then live up to about ten years).
     ///
     /// # Example
     ///

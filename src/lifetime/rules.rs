@@ -55,6 +55,13 @@ pub(crate) fn seconds(duration: Option<Duration>) -> Option<u64> {
 /// The longest time to live given to a store entry or marker: ten years.
 const MAX_TTL: u64 = 10 * 365 * 24 * 3600;
 
+/// The longest timeout a session may choose for itself: one that a
+/// revocation marker (at most `MAX_TTL`) still outlasts, as an instance
+/// whose clock lags by the skew sees it.
+fn longest_chosen(skew: u64) -> u64 {
+    MAX_TTL.saturating_sub(skew.saturating_add(1))
+}
+
 /// A session's own timeout, capped by its bound (`None` bound: none).
 fn capped(chosen: u64, bound: Option<u64>) -> u64 {
     bound.map_or(chosen, |bound| chosen.min(bound))
@@ -93,7 +100,7 @@ impl Lifetime {
     /// configuration's bounds: what is sealed.
     pub(crate) fn cap(&self, mut chosen: SessionLifetime) -> SessionLifetime {
         // Also within what a revocation marker can outlast.
-        let longest = MAX_TTL.saturating_sub(self.skew + 1);
+        let longest = longest_chosen(self.skew);
         if let Some(idle) = chosen.idle_secs() {
             let idle = capped(idle, self.max_idle.unwrap_or(self.idle));
             chosen.idle = idle.min(longest).max(1);
@@ -121,14 +128,21 @@ impl Lifetime {
 
     /// The rules of the longest-lived session the configuration allows:
     /// what a revocation marker must outlast, whatever lifetime each copy
-    /// of the id carries.
+    /// of the id carries. A bound turned off (`Some(None)`) still allows
+    /// only what [`Lifetime::cap`] seals: a chosen timeout of about ten
+    /// years, not none (a session that chose nothing follows the
+    /// configured timeout, which may be none).
     pub(crate) fn longest(&self) -> std::borrow::Cow<'_, Lifetime> {
         if self.max_idle.is_none() && self.max_absolute.is_none() {
             return std::borrow::Cow::Borrowed(self);
         }
+        let chosen = |configured: Option<u64>, bound: Option<Option<u64>>| {
+            let most = bound.unwrap_or(configured).unwrap_or(u64::MAX);
+            longer(configured, Some(most.min(longest_chosen(self.skew))))
+        };
         let mut lifetime = self.clone();
-        lifetime.idle = longer(self.idle, self.max_idle.unwrap_or(self.idle));
-        lifetime.absolute = longer(self.absolute, self.max_absolute.unwrap_or(self.absolute));
+        lifetime.idle = chosen(self.idle, self.max_idle);
+        lifetime.absolute = chosen(self.absolute, self.max_absolute);
         std::borrow::Cow::Owned(lifetime)
     }
 
@@ -311,5 +325,23 @@ mod tests {
             ..lifetime
         };
         assert_eq!(neither.copies_ttl(0, 5).as_secs(), 400 * 24 * 3600);
+    }
+
+    #[test]
+    fn with_the_bounds_off_markers_outlast_the_longest_chosen_timeout() {
+        let unbounded = Lifetime {
+            max_idle: Some(None),
+            max_absolute: Some(None),
+            ..Lifetime::default()
+        };
+        let chosen = SessionLifetime::configured()
+            .with_idle_timeout(Duration::from_secs(u64::MAX))
+            .with_absolute_timeout(Duration::from_secs(u64::MAX));
+        let sealed = unbounded.of(&unbounded.cap(chosen)).copies_ttl(0, 0);
+        assert_eq!(sealed.as_secs(), MAX_TTL);
+        assert_eq!(unbounded.longest().copies_ttl(0, 0), sealed);
+        // Bounds that follow the configured timeouts keep the markers short.
+        let bounded = Lifetime::default().longest().copies_ttl(0, 0).as_secs();
+        assert_eq!(bounded, 24 * 3600 + 61);
     }
 }

@@ -68,12 +68,12 @@ impl Inner {
             cookie = %self.config.attributes.name,
             "session cookie rejected"
         );
-        let first = refusals.first.is_none();
         refusals.first.get_or_insert(reason);
-        // The first cookie's session, if it is of a newer schema: a logout
-        // ends it, and unless such cookies may be replaced, nothing else is
-        // written over it.
-        if let (Rejection::NewerSchema(version), true) = (reason, first) {
+        // The first cookie of a newer schema, whatever was refused before
+        // it: a logout ends its session, and unless such cookies may be
+        // replaced, nothing else is written over it.
+        let first_newer = refusals.unreadable.is_none() && refusals.newer_schema.is_none();
+        if let (Rejection::NewerSchema(version), true) = (reason, first_newer) {
             refusals.unreadable = unreadable;
             if !self.config.replace_newer_schemas {
                 refusals.newer_schema = Some(version);
@@ -294,7 +294,8 @@ pub(crate) enum OpenedBody {
 pub(crate) struct Refusals {
     /// The first one's reason.
     pub(crate) first: Option<Rejection>,
-    /// The schema version of the first one that was newer than known.
+    /// The schema version of the first one that was newer than known
+    /// (whatever was refused before it).
     pub(crate) newer_schema: Option<u32>,
     /// That cookie's session, for a logout to end.
     pub(crate) unreadable: Option<Box<Unreadable>>,

@@ -157,10 +157,13 @@ impl Inner {
                 });
             }
         }
-        // A write over a session that could not be read (a cookie of a
-        // newer schema, allowed to be replaced) starts a new one and ends
-        // that id, as a renew would.
-        if state.unreadable && !state.end_origin && (state.changed || state.restart) {
+        // A session that could not be read (a cookie of a newer schema,
+        // allowed to be replaced) is always written over (the new session
+        // has no schema yet, so even a handler that changed nothing
+        // re-seals), and that starts a new one and ends that id, as a
+        // renew would: it must not carry on under the replaced id or in its
+        // store entry, where a copy of the replaced cookie would find it.
+        if state.unreadable && !state.end_origin {
             state.id = SessionId::random();
             state.end_origin = true;
             state.restart = true;
@@ -274,16 +277,23 @@ impl Inner {
         };
         // A request that ran past the session's deadline (idle counted from
         // its load) would write a cookie that is already over: the session
-        // ended while it ran. A value that carries on (continued, or
-        // renewed into a new id) keeps the absolute deadline of the session
-        // it was loaded from: a slow request must not renew a session past
-        // that deadline, when its revocation marker may be gone.
-        let deadline_from = if state.destroyed {
-            created
+        // ended while it ran. A value renewed into a new id must also not
+        // outlive the session it was loaded from: a slow request must not
+        // renew a session past that session's own deadline (under the
+        // lifetime it was loaded with), when its revocation marker may be
+        // gone. The new lifetime runs from the renewal, as `renew` says: a
+        // login that shortens the absolute timeout below the age of the
+        // anonymous session it renews is no conflict.
+        let past_deadline = if state.restart && !state.destroyed {
+            let loaded = state
+                .origin
+                .as_ref()
+                .map_or(lifetime.clone(), |o| config_lifetime.of(&o.lifetime));
+            loaded.expired(state.created, issue_at, now) || lifetime.expired(created, issue_at, now)
         } else {
-            state.created
+            lifetime.expired(created, issue_at, now)
         };
-        if lifetime.expired(deadline_from, issue_at, now) {
+        if past_deadline {
             return Err(SaveError::Ended);
         }
         Ok(Plan {

@@ -20,7 +20,11 @@
 //! clock moved around the rolling, idle and absolute boundaries and the
 //! skew; two instances whose clocks differ by the allowed skew; keys
 //! added, promoted and retired; revocation on and off; cookie
-//! and server mode; a store that is down or refuses writes, and a real
+//! and server mode; cookies of a newer schema protected or replaced
+//! (`with_replace_newer_schemas`); a cookie of the session's name planted
+//! before a client's own (another path: the browser sends both); a login
+//! (`renew` with a short absolute timeout of its own) on a session older
+//! than that; a store that is down or refuses writes, and a real
 //! capacity bound; and releases of the session type deployed to each
 //! instance in any order (no schema, phase 1 reading schema 1 and writing
 //! 0, phase 2 writing 1), where schema 0 holds each byte with its top bit
@@ -33,8 +37,8 @@ use std::time::Duration;
 use http::HeaderMap;
 use proptest::prelude::*;
 use sealed_session::{
-    ManualClock, Rejection, SaveError, Schema, Session, SessionConfig, SessionId, SessionStore,
-    Sessions, StoreError, StoreKey, StoreMode,
+    ManualClock, Rejection, SaveError, Schema, Session, SessionConfig, SessionId, SessionLifetime,
+    SessionStore, Sessions, StoreError, StoreKey, StoreMode,
 };
 
 use crate::common::suite::Recording;
@@ -45,6 +49,9 @@ const ROLLING: f64 = 0.25;
 // Close enough to IDLE that sequences of a few dozen steps reach it.
 const ABSOLUTE: u64 = 1500;
 const SKEW: u64 = 60;
+/// The absolute timeout a login gives its session (below `ABSOLUTE`, and
+/// set whether or not the configuration has one).
+const LOGIN_ABSOLUTE: u64 = 400;
 const NAME: &str = "s";
 const JARS: usize = 3;
 const SLOTS: usize = 2;
@@ -53,6 +60,8 @@ const SLOTS: usize = 2;
 const OFFSETS: [u64; 2] = [0, SKEW];
 /// Values past this many bytes do not fit a 4096-byte cookie.
 const LARGE: usize = 4000;
+/// A planted cookie of the session's name: refused as `Malformed`.
+const PLANTED: &str = "x";
 
 /// The release of the session type an instance runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,6 +118,8 @@ pub struct Setup {
     pub revocation: bool,
     pub server: bool,
     pub absolute: bool,
+    /// Saves may replace cookies of a newer schema.
+    pub replace: bool,
 }
 
 /// A value a request may set.
@@ -144,6 +155,9 @@ pub enum Action {
     Destroy,
     DestroyThenSet(Val),
     DestroyThenNoop,
+    /// `renew` and a lifetime of the session's own: an absolute timeout
+    /// of `LOGIN_ABSOLUTE`, which runs from the renewal.
+    Login,
 }
 
 impl Action {
@@ -166,13 +180,20 @@ impl Action {
                 session.destroy();
                 session.update(|_| ());
             }
+            Action::Login => {
+                session.renew();
+                session.set_lifetime(
+                    SessionLifetime::configured()
+                        .with_absolute_timeout(Duration::from_secs(LOGIN_ABSOLUTE)),
+                );
+            }
         }
     }
 
     /// The value after the action, from the value loaded.
     fn value(self, loaded: &[u8]) -> Vec<u8> {
         match self {
-            Action::Read | Action::NoopUpdate | Action::Renew => loaded.to_vec(),
+            Action::Read | Action::NoopUpdate | Action::Renew | Action::Login => loaded.to_vec(),
             Action::Set(v) | Action::RenewThenSet(v) | Action::DestroyThenSet(v) => v.bytes(),
             Action::Destroy | Action::DestroyThenNoop => Vec::new(),
         }
@@ -185,7 +206,10 @@ impl Action {
 
     /// Carries the loaded value on under a new id.
     fn renews(self) -> bool {
-        matches!(self, Action::Renew | Action::RenewThenSet(_))
+        matches!(
+            self,
+            Action::Renew | Action::RenewThenSet(_) | Action::Login
+        )
     }
 
     /// Destroys with nothing set after: the removal cookie.
@@ -237,14 +261,20 @@ pub enum Op {
         on: usize,
         release: Release,
     },
+    /// A cookie of the session's name that never opens is planted in (or
+    /// removed from) a client, sent before its own (another path).
+    Plant(usize),
 }
 
 pub fn setups() -> impl Strategy<Value = Setup> {
-    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(revocation, server, absolute)| Setup {
-        revocation,
-        server,
-        absolute,
-    })
+    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+        |(revocation, server, absolute, replace)| Setup {
+            revocation,
+            server,
+            absolute,
+            replace,
+        },
+    )
 }
 
 fn vals() -> impl Strategy<Value = Val> {
@@ -265,6 +295,7 @@ fn actions() -> impl Strategy<Value = Action> {
         2 => Just(Action::Destroy),
         1 => vals().prop_map(Action::DestroyThenSet),
         1 => Just(Action::DestroyThenNoop),
+        1 => Just(Action::Login),
     ]
 }
 
@@ -310,6 +341,7 @@ pub fn ops() -> impl Strategy<Value = Vec<Op>> {
             prop_oneof![Just(Release::Old), Just(Release::Phase1), Just(Release::Phase2)]
         )
             .prop_map(|(on, release)| Op::Deploy { on, release }),
+        1 => (0..JARS).prop_map(Op::Plant),
     ];
     proptest::collection::vec(op, 1..60)
 }
@@ -328,6 +360,8 @@ struct Cookie {
     store: Option<StoreKey>,
     /// The schema of the value in the cookie (store-held: the entry's).
     schema: u32,
+    /// The session's own absolute timeout (a login's), if any.
+    absolute: Option<u64>,
 }
 
 /// A store entry, as the model sees it.
@@ -389,6 +423,8 @@ struct World {
     /// The first instance's (and the store's) time.
     now: u64,
     jars: [Option<Cookie>; JARS],
+    /// The clients that send a planted cookie before their own.
+    planted: [bool; JARS],
     slots: [Option<Pending>; SLOTS],
     revoked: HashSet<SessionId>,
     entries: HashMap<StoreKey, Entry>,
@@ -420,6 +456,7 @@ impl World {
             .with_cookie_name(NAME)
             .with_shared_store(store.clone())
             .with_revocation(setup.revocation)
+            .with_replace_newer_schemas(setup.replace)
             .with_store_mode(if setup.server {
                 StoreMode::Server
             } else {
@@ -445,6 +482,7 @@ impl World {
             sessions,
             releases,
             jars: Default::default(),
+            planted: [false; JARS],
             slots: Default::default(),
             revoked: HashSet::new(),
             entries: HashMap::new(),
@@ -469,13 +507,22 @@ impl World {
         self.now + OFFSETS[on]
     }
 
+    /// The absolute timeout of a session with its own one `own`, or the
+    /// configured one.
+    fn absolute(&self, own: Option<u64>) -> Option<u64> {
+        own.or(self.setup.absolute.then_some(ABSOLUTE))
+    }
+
     /// What loading `cookie` on instance `on` must give now.
     fn expect(&self, cookie: &Cookie, on: usize) -> Expect {
         let now = self.at(on);
         if !self.ring.contains(&cookie.key) {
             return Expect::Refused(Rejection::UnknownKey);
         }
-        if self.setup.absolute && now >= cookie.created + ABSOLUTE {
+        if self
+            .absolute(cookie.absolute)
+            .is_some_and(|a| now >= cookie.created + a)
+        {
             return Expect::Refused(Rejection::AbsoluteExpired);
         }
         if now >= cookie.issued + IDLE {
@@ -513,10 +560,18 @@ impl World {
     /// An entry written now by instance `on` for a session created at
     /// `created`. Its lifetime comes from the writer's clock; the store
     /// counts it down on its own (the first instance's).
-    fn entry(&self, data: Vec<u8>, key: u8, schema: u32, created: u64, on: usize) -> Entry {
+    fn entry(
+        &self,
+        data: Vec<u8>,
+        key: u8,
+        schema: u32,
+        cookie: (u64, Option<u64>),
+        on: usize,
+    ) -> Entry {
+        let (created, own) = cookie;
         let mut ttl = IDLE + SKEW + 1;
-        if self.setup.absolute {
-            ttl = ttl.min((created + ABSOLUTE + SKEW + 1).saturating_sub(self.at(on)));
+        if let Some(absolute) = self.absolute(own) {
+            ttl = ttl.min((created + absolute + SKEW + 1).saturating_sub(self.at(on)));
         }
         Entry {
             data,
@@ -526,10 +581,18 @@ impl World {
         }
     }
 
-    fn headers(cookie: Option<&Cookie>) -> HeaderMap {
-        match cookie {
-            Some(c) => request(&[(NAME, &c.value)]),
-            None => HeaderMap::new(),
+    fn headers(cookie: Option<&Cookie>, planted: bool) -> HeaderMap {
+        let mut pairs = Vec::new();
+        if planted {
+            pairs.push((NAME, PLANTED));
+        }
+        if let Some(c) = cookie {
+            pairs.push((NAME, c.value.as_str()));
+        }
+        if pairs.is_empty() {
+            HeaderMap::new()
+        } else {
+            request(&pairs)
         }
     }
 
@@ -542,12 +605,16 @@ impl World {
         what: &str,
     ) -> Option<(Session<Vec<u8>>, Option<Cookie>, Option<Cookie>)> {
         let cookie = self.jars[jar].as_ref();
+        let planted = self.planted[jar];
         let loaded = self.sessions[on]
-            .load::<Vec<u8>>(&Self::headers(cookie))
+            .load::<Vec<u8>>(&Self::headers(cookie, planted))
             .await;
+        // A planted cookie is refused first: its reason is the session's.
+        let first = planted.then_some(Rejection::Malformed);
         let Some(cookie) = cookie else {
             let session = loaded.expect("no cookie: a new session, whatever the store does");
-            assert!(session.is_new() && session.rejection().is_none(), "{what}");
+            assert!(session.is_new(), "{what}");
+            assert_eq!(session.rejection(), first, "{what}");
             return Some((session, None, None));
         };
         let what = format!("{what} on instance {on}");
@@ -569,7 +636,8 @@ impl World {
                 Some((session, Some(opened), None))
             }
             (Expect::Refused(reason), Ok(session)) => {
-                assert_eq!(session.rejection(), Some(reason), "{what}: jar {jar}");
+                let reason_seen = first.unwrap_or(reason);
+                assert_eq!(session.rejection(), Some(reason_seen), "{what}: jar {jar}");
                 assert!(session.is_new(), "{what}");
                 let newer = matches!(reason, Rejection::NewerSchema(_)).then(|| cookie.clone());
                 Some((session, None, newer))
@@ -642,6 +710,25 @@ impl World {
         let saved = sessions.save(&session, &mut headers).await;
         let cookies = set_cookies(&headers);
 
+        // A logout of a cookie of a newer schema ends its id as any other
+        // (its value was never read); with replacing on, so does any save
+        // over it, which starts a new session (a renew of the empty value).
+        let mut replaced = false;
+        let newer = match newer {
+            Some(cookie) if action.ends() && !action.renews() => {
+                loaded = Some(cookie);
+                false
+            }
+            Some(cookie) if self.setup.replace => {
+                loaded = Some(cookie);
+                replaced = true;
+                false
+            }
+            other => other.is_some(),
+        };
+        let ends = action.ends() || replaced;
+        let renews = action.renews() || replaced;
+
         // Since the load, was the session ended, or its entry taken (or
         // timed out: for sure on the manual clock, perhaps in real time)?
         let entry = loaded.as_ref().and_then(|c| c.store);
@@ -656,26 +743,33 @@ impl World {
         // (A value that carries on keeps its session's absolute deadline.)
         let created = loaded
             .as_ref()
-            .filter(|_| !action.ends() || action.renews())
+            .filter(|_| !ends || renews)
             .map_or(loaded_at, |c| c.created);
-        let late = now >= loaded_at + IDLE || (self.setup.absolute && now >= created + ABSOLUTE);
+        // The session's own absolute timeout after the action: a login's,
+        // kept by renew, reset by destroy and by a replacement.
+        let own = match (action, &loaded) {
+            (Action::Login, _) => Some(LOGIN_ABSOLUTE),
+            (_, Some(c)) if !replaced && (!action.ends() || action.renews()) => c.absolute,
+            _ => None,
+        };
+        // A renewed value keeps the deadline of the session it was loaded
+        // from (under the lifetime that one had), and its own lifetime runs
+        // from the renewal.
+        let past =
+            |created: u64, own: Option<u64>| self.absolute(own).is_some_and(|a| now >= created + a);
+        let late = now >= loaded_at + IDLE
+            || match (&loaded, renews) {
+                (Some(c), true) => past(c.created, c.absolute) || past(loaded_at, own),
+                _ => past(created, own),
+            };
         // The schema a written value must be at: the release's, or the
         // loaded one if newer (never lowered); a value set after destroy
-        // is a new session.
+        // (or over a replaced cookie) is a new session.
         let carried_schema = loaded
             .as_ref()
-            .filter(|_| !action.ends() || action.renews())
+            .filter(|_| !replaced && (!action.ends() || action.renews()))
             .map_or(0, |c| c.schema);
         let schema = release.writes().max(carried_schema);
-        // A logout of a cookie of a newer schema ends its id as any other
-        // (its value was never read).
-        let newer = match newer {
-            Some(cookie) if action.ends() && !action.renews() => {
-                loaded = Some(cookie);
-                false
-            }
-            other => other.is_some(),
-        };
         if newer {
             // A cookie of a newer schema: reading is fine, anything else
             // that would write over it is refused.
@@ -712,11 +806,11 @@ impl World {
         }
         if let Some(loaded) = &loaded {
             assert!(
-                !(gone && ((!action.ends() && value != loaded.data) || action.renews())),
+                !(gone && ((!ends && value != loaded.data) || renews)),
                 "{what}: a change to a session whose entry was taken meanwhile was accepted"
             );
             assert!(
-                !(revoked && action.renews()),
+                !(revoked && renews),
                 "{what}: a renew carried a session revoked meanwhile into a new id"
             );
         }
@@ -725,8 +819,8 @@ impl World {
             [] => {
                 assert!(!action.removes(), "{what}: destroy sent no removal cookie");
                 assert!(
-                    !action.ends() || loaded.is_none(),
-                    "{what}: renew wrote nothing"
+                    !ends || loaded.is_none(),
+                    "{what}: renew (or a replacement) wrote nothing"
                 );
                 let Some(loaded) = &loaded else {
                     return;
@@ -745,13 +839,19 @@ impl World {
                     let Some(store_key) = loaded.store else {
                         panic!("{what}: a changed cookie-held value wrote no cookie");
                     };
-                    let entry = self.entry(value, primary, schema, loaded.created, on);
+                    let entry = self.entry(
+                        value,
+                        primary,
+                        schema,
+                        (loaded.created, loaded.absolute),
+                        on,
+                    );
                     self.entries.insert(store_key, entry);
                 }
             }
             [removal] if removal.starts_with(&format!("{NAME}=;")) => {
                 assert!(action.removes(), "{what}: removal cookie without destroy");
-                self.end(loaded.as_ref(), action);
+                self.end(loaded.as_ref(), ends);
                 self.jars[jar] = None;
             }
             [written] => {
@@ -759,7 +859,7 @@ impl World {
                 assert!(!late, "{what}: wrote a cookie already past its deadline");
                 let text = cookie::Cookie::parse(written.clone()).unwrap();
                 let found = sessions.inspect(text.value()).unwrap();
-                let continues = loaded.as_ref().filter(|_| !action.ends());
+                let continues = loaded.as_ref().filter(|_| !ends);
                 assert_eq!(found.session_id, session.id(), "{what}");
                 assert_eq!(session.get(), seen, "{what}: the value written");
                 match (continues, &loaded) {
@@ -792,9 +892,10 @@ impl World {
                     }
                     (None, None) => {}
                 }
-                self.end(loaded.as_ref(), action);
+                self.end(loaded.as_ref(), ends);
                 if let Some(store_key) = found.store_key {
-                    let entry = self.entry(value.clone(), primary, schema, found.created, on);
+                    let entry =
+                        self.entry(value.clone(), primary, schema, (found.created, own), on);
                     self.entries.insert(store_key, entry);
                 }
                 self.jars[jar] = Some(Cookie {
@@ -806,6 +907,7 @@ impl World {
                     key: primary,
                     store: found.store_key,
                     schema,
+                    absolute: own,
                 });
             }
             more => panic!("{what}: several Set-Cookie {more:?}"),
@@ -813,8 +915,8 @@ impl World {
     }
 
     /// Records that a save ended the id it loaded.
-    fn end(&mut self, loaded: Option<&Cookie>, action: Action) {
-        let Some(loaded) = loaded.filter(|_| action.ends()) else {
+    fn end(&mut self, loaded: Option<&Cookie>, ends: bool) {
+        let Some(loaded) = loaded.filter(|_| ends) else {
             return;
         };
         if self.setup.revocation {
@@ -850,7 +952,7 @@ impl World {
             } => {
                 if let Some(cookie) = &self.jars[jar] {
                     let deadline = if absolute {
-                        cookie.created + ABSOLUTE
+                        cookie.created + self.absolute(cookie.absolute).unwrap_or(ABSOLUTE)
                     } else {
                         cookie.issued + IDLE
                     };
@@ -894,6 +996,7 @@ impl World {
                 self.releases[on] = release;
                 self.rebuild();
             }
+            Op::Plant(jar) => self.planted[jar] = !self.planted[jar],
         }
         self.probe(index).await;
     }
