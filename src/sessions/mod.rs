@@ -17,6 +17,7 @@ pub(crate) mod import;
 pub(crate) mod inspect;
 mod load;
 mod save;
+mod save_check;
 
 use std::fmt;
 use std::sync::Arc;
@@ -409,7 +410,7 @@ impl Sessions {
         headers: &mut HeaderMap,
     ) -> Result<(), SaveError>
     where
-        T: Serialize + Default + 'static,
+        T: Serialize + DeserializeOwned + Default + 'static,
     {
         let inner = &*self.inner;
         if inner.config.store.is_none() && !self.import_pending(session) {
@@ -467,7 +468,7 @@ impl Sessions {
         headers: &mut HeaderMap,
     ) -> Result<(), SaveError>
     where
-        T: Serialize + Default + 'static,
+        T: Serialize + DeserializeOwned + Default + 'static,
     {
         let inner = &*self.inner;
         debug_assert!(inner.config.store.is_none());
