@@ -16,6 +16,7 @@
 pub(crate) mod import;
 pub(crate) mod inspect;
 mod load;
+pub(crate) mod rejection_log;
 mod save;
 mod save_check;
 
@@ -95,6 +96,8 @@ pub(crate) struct Inner {
     /// format versions 1 and 2.
     pub(crate) aads: Vec<seal::Aads>,
     pub(crate) rendered: Rendered,
+    /// Rejections counted per reason; the loud ones logged, rate-limited.
+    pub(crate) rejections: rejection_log::RejectionLog,
 }
 
 impl Sessions {
@@ -181,6 +184,7 @@ impl Sessions {
                 binding,
                 aads,
                 rendered,
+                rejections: Default::default(),
             }),
         })
     }
