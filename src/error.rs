@@ -292,6 +292,45 @@ pub enum SaveError {
     /// keeps the old cookie and the next request imports again. The tower
     /// layer answers `503 Service Unavailable`.
     Import(crate::ImportError),
+    /// The value encoded, but its bytes do not decode back as the session
+    /// type, so every later load would refuse the cookie
+    /// ([`Rejection::Incompatible`](crate::Rejection::Incompatible)) and
+    /// log the user out. postcard writes no field names or types, so a
+    /// type whose `Deserialize` needs them (a `serde_json::Value`,
+    /// `#[serde(tag = ...)]`, `#[serde(untagged)]`, `#[serde(flatten)]`)
+    /// or whose `Serialize` leaves fields out
+    /// (`#[serde(skip_serializing_if)]`) cannot be stored: see the README's
+    /// "Session types postcard supports". Every value written is checked
+    /// by decoding exactly as a load does; nothing was written and the
+    /// browser keeps its cookie. The tower layer logs it at `error` and
+    /// answers `500 Internal Server Error`: the session type must change.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::collections::HashMap;
+    /// use sealed_session::{Key, Keyring, SaveError, SessionConfig, Sessions};
+    ///
+    /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+    /// let session = sessions
+    ///     .load::<HashMap<String, serde_json::Value>>(&http::HeaderMap::new())
+    ///     .await
+    ///     .unwrap();
+    /// session.update(|map| map.insert("user".into(), "ann".into()));
+    /// let mut headers = http::HeaderMap::new();
+    /// let err = sessions.save(&session, &mut headers).await.unwrap_err();
+    /// assert!(matches!(err, SaveError::Unloadable { .. }));
+    /// assert!(err.to_string().contains("deserialize_any"));
+    /// assert!(headers.is_empty());
+    /// # }
+    /// ```
+    Unloadable {
+        /// The session type (`std::any::type_name`).
+        type_name: &'static str,
+        /// Why its bytes do not decode: postcard's error, the schema
+        /// version decoded at, and the usual cause.
+        problem: String,
+    },
 }
 
 impl fmt::Display for SaveError {
@@ -313,6 +352,10 @@ impl fmt::Display for SaveError {
             SaveError::Import(e) => write!(
                 f,
                 "imported session not saved, the old record could not be deleted: {e}"
+            ),
+            SaveError::Unloadable { type_name, problem } => write!(
+                f,
+                "session value of type {type_name} not saved, it would not load back: it {problem} (see \"Session types postcard supports\" in the sealed-session README)"
             ),
         }
     }

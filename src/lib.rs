@@ -116,6 +116,7 @@ pub use schema::versions::{Schema, SchemaStats};
 pub use session::Session;
 pub use sessions::import::{Import, ImportError, Imported, MAX_OLD_COOKIE_LEN};
 pub use sessions::inspect::{Inspection, Refusal};
+pub use sessions::rejection_log::{REJECTION_WARN_INTERVAL, RejectionStats};
 pub use sessions::{MAX_CANDIDATES, Sessions};
 pub use store::breaker::CircuitBreaker;
 pub use store::memory::MemoryStore;

@@ -278,6 +278,9 @@ fn finish<T, B: Default>(
                 }
                 // Another request ended the session while this one ran.
                 SaveError::Ended => StatusCode::CONFLICT,
+                // A session type postcard cannot store: a bug of the
+                // application, logged above with the type and the problem.
+                SaveError::Unloadable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             })
         }
@@ -333,7 +336,7 @@ pin_project! {
 impl<F, T, B, E> Future for ResponseFuture<F, T, B, E>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    T: Serialize + Default + 'static,
+    T: Serialize + DeserializeOwned + Default + 'static,
     B: Default,
 {
     type Output = Result<Response<B>, E>;

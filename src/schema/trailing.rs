@@ -21,13 +21,62 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 
 /// Decodes `bytes` as a `T`: exactly as postcard does, or else with the
 /// top-level struct's missing trailing fields taking their defaults. The
-/// whole input must be used.
-#[inline]
+/// whole input must be used. (What the tests below read; the library
+/// uses [`decode_checked`].)
+#[cfg(test)]
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    decode_checked(bytes).ok()
+}
+
+/// [`decode`], saying why bytes did not decode: postcard's error of the
+/// strict attempt (the second one only ever removes an error, never
+/// explains one), or the bytes left over after a whole value.
+#[inline]
+pub(crate) fn decode_checked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Undecodable> {
     match postcard::take_from_bytes::<T>(bytes) {
-        Ok((value, [])) => Some(value),
-        Ok(_) => None,
-        Err(_) => decode_short(bytes),
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(Undecodable::LeftOver(rest.len())),
+        Err(error) => decode_short(bytes).ok_or(Undecodable::Postcard(error)),
+    }
+}
+
+/// Why bytes did not decode as a type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Undecodable {
+    /// postcard's error.
+    Postcard(postcard::Error),
+    /// A whole value decoded with this many bytes still unread.
+    LeftOver(usize),
+}
+
+impl std::fmt::Display for Undecodable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use postcard::Error as E;
+        match self {
+            Undecodable::LeftOver(n) => write!(
+                f,
+                "{n} bytes left over after a whole value (written as another type, or by a \
+                 Serialize that writes more than its Deserialize reads)"
+            ),
+            Undecodable::Postcard(error @ (E::WontImplement | E::NotYetImplemented)) => write!(
+                f,
+                "postcard: {error}: the type's Deserialize asks the format what comes next \
+                 (deserialize_any: serde_json::Value, #[serde(tag = ...)], #[serde(untagged)], \
+                 #[serde(flatten)]), which postcard, writing no names or types, cannot answer"
+            ),
+            Undecodable::Postcard(error @ E::SerdeDeCustom) => write!(
+                f,
+                "postcard: {error}: the type's Deserialize refused what it read (an unknown \
+                 enum variant, a value out of range, or fields shifted by one left out when \
+                 serializing, as #[serde(skip_serializing_if)] does)"
+            ),
+            Undecodable::Postcard(error) => write!(
+                f,
+                "postcard: {error}: the bytes do not line up with the type's fields (written \
+                 as another type, or a field left out when serializing, as \
+                 #[serde(skip_serializing_if)] does, shifting every later one)"
+            ),
+        }
     }
 }
 

@@ -13,9 +13,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ConfigError, SaveError};
 use crate::rejection::Rejection;
-use crate::schema::trailing;
+use crate::schema::trailing::{self, Undecodable};
 
-type Step = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, Rejection> + Send + Sync>;
+type Step = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, Unread> + Send + Sync>;
 type Downgrade<T> = Box<dyn Fn(&T) -> Result<Vec<u8>, postcard::Error> + Send + Sync>;
 
 /// The schema of a session type `T`: its version, how a value of each
@@ -188,12 +188,12 @@ impl<T> Schema<T> {
         E: fmt::Display,
     {
         let step: Step = Box::new(move |bytes| {
-            let old: Old = trailing::decode(bytes).ok_or(Rejection::Incompatible)?;
+            let old: Old = trailing::decode_checked(bytes).map_err(|e| Unread::at(from, e))?;
             let new = convert(old).map_err(|error| {
                 tracing::debug!(%error, from, "session schema migration failed");
-                Rejection::MigrationFailed(from)
+                Unread::from(Rejection::MigrationFailed(from))
             })?;
-            postcard::to_allocvec(&new).map_err(|_| Rejection::MigrationFailed(from))
+            postcard::to_allocvec(&new).map_err(|_| Unread::from(Rejection::MigrationFailed(from)))
         });
         self.steps.insert(from, step);
         self
@@ -276,10 +276,13 @@ impl<T> Schema<T> {
 
     /// Converts `bytes` of version `from` (older than the current) to the
     /// current version's bytes.
-    fn upgrade(&self, from: u32, bytes: &[u8]) -> Result<Vec<u8>, Rejection> {
+    fn upgrade(&self, from: u32, bytes: &[u8]) -> Result<Vec<u8>, Unread> {
         let mut bytes = bytes.to_vec();
         for version in from..self.version {
-            let step = self.steps.get(&version).ok_or(Rejection::OldSchema(from))?;
+            let step = self
+                .steps
+                .get(&version)
+                .ok_or(Unread::from(Rejection::OldSchema(from)))?;
             bytes = step(&bytes)?;
         }
         Ok(bytes)
@@ -331,6 +334,47 @@ pub struct SchemaStats {
     /// Cookies refused because their schema is newer than this
     /// instance's (a rolling deploy out of order).
     pub newer: u64,
+}
+
+/// Why a value did not read as the session type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unread {
+    /// The refusal a load gives.
+    pub(crate) reason: Rejection,
+    /// For bytes that did not decode: the schema version whose type they
+    /// were decoded as, and why they did not.
+    pub(crate) problem: Option<(u32, Undecodable)>,
+}
+
+impl Unread {
+    /// Bytes that did not decode as the type of schema version `version`.
+    fn at(version: u32, problem: Undecodable) -> Unread {
+        Unread {
+            reason: Rejection::Incompatible,
+            problem: Some((version, problem)),
+        }
+    }
+}
+
+impl From<Rejection> for Unread {
+    fn from(reason: Rejection) -> Unread {
+        Unread {
+            reason,
+            problem: None,
+        }
+    }
+}
+
+impl fmt::Display for Unread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.problem {
+            Some((version, problem)) => write!(
+                f,
+                "does not decode as the type of schema version {version}: {problem}"
+            ),
+            None => write!(f, "refused as {}", self.reason),
+        }
+    }
 }
 
 /// A [`Schema`] of some type, as the configuration holds it.
@@ -444,24 +488,54 @@ impl Schemas {
         version: u32,
         bytes: &[u8],
     ) -> Result<T, Rejection> {
+        self.read_counted(version, bytes, true)
+            .map_err(|unread| unread.reason)
+    }
+
+    /// What [`read`](Schemas::read) does, uncounted, saying why bytes do
+    /// not read: the check of every value `save` writes, so that a value
+    /// saved is one that loads (the same path, byte for byte), and the
+    /// problem logged for an authentic cookie that does not load.
+    pub(crate) fn verify<T: DeserializeOwned + 'static>(
+        &self,
+        version: u32,
+        bytes: &[u8],
+    ) -> Result<(), Unread> {
+        self.read_counted::<T>(version, bytes, false).map(drop)
+    }
+
+    #[inline]
+    fn read_counted<T: DeserializeOwned + 'static>(
+        &self,
+        version: u32,
+        bytes: &[u8],
+        count: bool,
+    ) -> Result<T, Unread> {
         let Some(schema) = self.of::<T>() else {
             return match version {
-                0 => trailing::decode(bytes).ok_or(Rejection::Incompatible),
-                newer => Err(Rejection::NewerSchema(newer)),
+                0 => trailing::decode_checked(bytes).map_err(|e| Unread::at(0, e)),
+                newer => Err(Unread::from(Rejection::NewerSchema(newer))),
             };
         };
-        let value = match version.cmp(&schema.version) {
-            std::cmp::Ordering::Equal => trailing::decode(bytes).ok_or(Rejection::Incompatible),
+        let current = schema.version;
+        let value = match version.cmp(&current) {
+            std::cmp::Ordering::Equal => {
+                trailing::decode_checked(bytes).map_err(|e| Unread::at(current, e))
+            }
             std::cmp::Ordering::Less => {
-                let current = schema.upgrade(version, bytes)?;
-                trailing::decode(&current).ok_or(Rejection::Incompatible)
+                let upgraded = schema.upgrade(version, bytes)?;
+                trailing::decode_checked(&upgraded).map_err(|e| Unread::at(current, e))
             }
             std::cmp::Ordering::Greater => {
-                schema.counts.newer.fetch_add(1, Ordering::Relaxed);
-                Err(Rejection::NewerSchema(version))
+                if count {
+                    schema.counts.newer.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Unread::from(Rejection::NewerSchema(version)))
             }
         }?;
-        schema.counts.record(version);
+        if count {
+            schema.counts.record(version);
+        }
         Ok(value)
     }
 

@@ -62,6 +62,7 @@ impl Inner {
     /// schema (the new session must not be saved over it, unless the
     /// configuration says to replace such cookies).
     pub(crate) fn rejected(&self, ((reason, key_id), unreadable): Failed, refusals: &mut Refusals) {
+        self.rejections.count(reason);
         tracing::debug!(
             reason = %reason,
             key_id = key_id.map(tracing::field::display),
@@ -210,7 +211,8 @@ impl Inner {
             Ok(data) => data,
             // Authentic, but of a newer release: what a logout needs to
             // end it travels with the refusal.
-            Err(reason @ Rejection::NewerSchema(_)) => {
+            Err(reason @ Rejection::NewerSchema(newer)) => {
+                self.rejections.newer_schema::<T>(now, newer);
                 let unreadable = Unreadable {
                     id: opened.id,
                     created: opened.created,
@@ -221,7 +223,15 @@ impl Inner {
                 };
                 return Err(((reason, Some(opened.key_id)), Some(Box::new(unreadable))));
             }
-            Err(reason) => return Err(refused(reason)),
+            Err(reason) => {
+                // Authentic: written by an instance of ours (`rejection_log.rs`).
+                if reason == Rejection::Incompatible {
+                    let schemas = &self.config.schemas;
+                    self.rejections
+                        .undecodable::<T>(schemas, now, schema, value);
+                }
+                return Err(refused(reason));
+            }
         };
         self.keyring.keys()[opened.key_position].count_open();
         Ok(State {

@@ -16,7 +16,9 @@
 pub(crate) mod import;
 pub(crate) mod inspect;
 mod load;
+pub(crate) mod rejection_log;
 mod save;
+mod save_check;
 
 use std::fmt;
 use std::sync::Arc;
@@ -95,6 +97,8 @@ pub(crate) struct Inner {
     /// format versions 1 and 2.
     pub(crate) aads: Vec<seal::Aads>,
     pub(crate) rendered: Rendered,
+    /// Rejections counted per reason; the loud ones logged, rate-limited.
+    pub(crate) rejections: rejection_log::RejectionLog,
 }
 
 impl Sessions {
@@ -187,6 +191,7 @@ impl Sessions {
                 binding,
                 aads,
                 rendered,
+                rejections: Default::default(),
             }),
         })
     }
@@ -416,7 +421,7 @@ impl Sessions {
         headers: &mut HeaderMap,
     ) -> Result<(), SaveError>
     where
-        T: Serialize + Default + 'static,
+        T: Serialize + DeserializeOwned + Default + 'static,
     {
         let inner = &*self.inner;
         if inner.config.store.is_none() && !self.import_pending(session) {
@@ -474,7 +479,7 @@ impl Sessions {
         headers: &mut HeaderMap,
     ) -> Result<(), SaveError>
     where
-        T: Serialize + Default + 'static,
+        T: Serialize + DeserializeOwned + Default + 'static,
     {
         let inner = &*self.inner;
         debug_assert!(inner.config.store.is_none());

@@ -35,6 +35,7 @@ use std::time::Duration;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::SaveError;
 use crate::lifetime::session_lifetime::SessionLifetime;
@@ -136,7 +137,7 @@ pub(crate) struct Written {
 
 impl Inner {
     /// Decides what `save` must do.
-    pub(crate) fn plan<T: Serialize + Default + 'static>(
+    pub(crate) fn plan<T: Serialize + DeserializeOwned + Default + 'static>(
         &self,
         state: &mut State<T>,
         now: u64,
@@ -268,6 +269,10 @@ impl Inner {
                 next: Next::Keep,
                 generation,
             });
+        }
+        // Bytes other than those loaded must load back (`save_check.rs`).
+        if changed {
+            self.check_loads::<T>(version, &body)?;
         }
         let issue_at = state.loaded_at;
         let created = if state.restart {

@@ -1,0 +1,319 @@
+//! Rejections counted per reason, and the ones that mean our own deploy
+//! is broken logged loudly, at most once per interval.
+//!
+//! Clients send forged, tampered, expired and foreign cookies all the
+//! time: those stay at `debug`. An *authentic* cookie (it opened under our
+//! key) that does not decode as the session type can only have been
+//! written by one of our own instances, with another session type and no
+//! schema version for the change; one of a schema version newer than this
+//! instance knows means a rolling deploy out of order. Both log out users,
+//! so both are logged at `warn`: at most once per
+//! [`REJECTION_WARN_INTERVAL`] per reason and [`Sessions`], with the
+//! number of the same rejections left unlogged since the last one, the
+//! session type, the schema version and (for a value that does not decode)
+//! postcard's error. Every rejection is counted, whatever its reason, for
+//! [`Sessions::rejection_stats`].
+//!
+//! The cost: a relaxed atomic increment per rejected cookie, and for the
+//! two loud reasons one atomic load (a compare-and-swap when the interval
+//! has passed). Nothing at all per cookie that opens.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::DeserializeOwned;
+
+use crate::rejection::Rejection;
+use crate::schema::versions::Schemas;
+use crate::sessions::Sessions;
+
+/// The shortest time, in seconds, between two `warn` events of the same
+/// rejection reason (an authentic cookie that does not decode as the
+/// session type, or one of a newer schema) from one [`Sessions`]. The
+/// rejections in between are counted, and the next event says how many.
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(sealed_session::REJECTION_WARN_INTERVAL, 60);
+/// ```
+pub const REJECTION_WARN_INTERVAL: u64 = 60;
+
+/// Each reason once, in the order of [`RejectionStats`] (the versions
+/// some carry are not part of the reason).
+const REASONS: [Rejection; 17] = [
+    Rejection::TooLarge,
+    Rejection::Malformed,
+    Rejection::UnknownVersion(0),
+    Rejection::UnknownKey,
+    Rejection::Forged,
+    Rejection::Incompatible,
+    Rejection::NewerSchema(0),
+    Rejection::OldSchema(0),
+    Rejection::MigrationFailed(0),
+    Rejection::FromFuture,
+    Rejection::BeforeCutoff,
+    Rejection::AbsoluteExpired,
+    Rejection::IdleExpired,
+    Rejection::StoreNotConfigured,
+    Rejection::MissingStoreEntry,
+    Rejection::StoreEntryInvalid,
+    Rejection::Revoked,
+];
+
+/// The position of `reason` in [`REASONS`].
+fn index(reason: Rejection) -> usize {
+    match reason {
+        Rejection::TooLarge => 0,
+        Rejection::Malformed => 1,
+        Rejection::UnknownVersion(_) => 2,
+        Rejection::UnknownKey => 3,
+        Rejection::Forged => 4,
+        Rejection::Incompatible => 5,
+        Rejection::NewerSchema(_) => 6,
+        Rejection::OldSchema(_) => 7,
+        Rejection::MigrationFailed(_) => 8,
+        Rejection::FromFuture => 9,
+        Rejection::BeforeCutoff => 10,
+        Rejection::AbsoluteExpired => 11,
+        Rejection::IdleExpired => 12,
+        Rejection::StoreNotConfigured => 13,
+        Rejection::MissingStoreEntry => 14,
+        Rejection::StoreEntryInvalid => 15,
+        Rejection::Revoked => 16,
+    }
+}
+
+/// The counters and limiters of one [`Sessions`].
+#[derive(Default)]
+pub(crate) struct RejectionLog {
+    counts: [AtomicU64; REASONS.len()],
+    undecodable: Limiter,
+    newer_schema: Limiter,
+}
+
+impl RejectionLog {
+    /// Counts a rejected cookie.
+    #[inline]
+    pub(crate) fn count(&self, reason: Rejection) {
+        self.counts[index(reason)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An authentic value of schema version `schema` that did not decode
+    /// as `T`: a `warn`, unless one was logged less than an interval ago.
+    /// Why it did not decode is worked out again only when it is logged.
+    pub(crate) fn undecodable<T: DeserializeOwned + 'static>(
+        &self,
+        schemas: &Schemas,
+        now: u64,
+        schema: u32,
+        value: &[u8],
+    ) {
+        let Some(unlogged) = self.undecodable.admit(now) else {
+            return;
+        };
+        let problem = match schemas.verify::<T>(schema, value) {
+            Err(unread) => unread.to_string(),
+            Ok(()) => "decodes now".to_owned(),
+        };
+        tracing::warn!(
+            session_type = std::any::type_name::<T>(),
+            schema,
+            %problem,
+            unlogged,
+            interval_secs = REJECTION_WARN_INTERVAL,
+            "authentic session cookie does not decode as the session type: an instance of ours wrote it with another type and no schema version for the change (see \"Changing the session type\"); its users are logged out"
+        );
+    }
+
+    /// An authentic value of a schema version newer than this instance
+    /// knows: a `warn`, unless one was logged less than an interval ago.
+    pub(crate) fn newer_schema<T: 'static>(&self, now: u64, schema: u32) {
+        let Some(unlogged) = self.newer_schema.admit(now) else {
+            return;
+        };
+        tracing::warn!(
+            session_type = std::any::type_name::<T>(),
+            schema,
+            unlogged,
+            interval_secs = REJECTION_WARN_INTERVAL,
+            "authentic session cookie of a schema version newer than this instance knows: a newer release wrote it (a rolling deploy out of order, or a rollback); this instance serves those users a new session and refuses to save over it"
+        );
+    }
+
+    fn stats(&self) -> RejectionStats {
+        RejectionStats {
+            counts: std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// At most one event per interval, counting those left out.
+#[derive(Default)]
+struct Limiter {
+    /// The earliest time (seconds) the next event may be logged.
+    next: AtomicU64,
+    /// Events left out since the last one logged.
+    unlogged: AtomicU64,
+}
+
+impl Limiter {
+    /// Whether to log an event at `now`: `Some(events left out since the
+    /// last one logged)`, or `None` (and it is counted as left out).
+    fn admit(&self, now: u64) -> Option<u64> {
+        let next = self.next.load(Ordering::Relaxed);
+        if now < next
+            || self
+                .next
+                .compare_exchange(
+                    next,
+                    now.saturating_add(REJECTION_WARN_INTERVAL),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(self.unlogged.swap(0, Ordering::Relaxed))
+    }
+}
+
+/// Cookies rejected per reason since a [`Sessions`] was built, from
+/// [`Sessions::rejection_stats`]. Alert on
+/// [`Rejection::Incompatible`] and [`Rejection::NewerSchema`]: authentic
+/// cookies that this instance cannot read, which only our own deploys
+/// produce (a session type changed without a schema version, a rolling
+/// deploy out of order). The other reasons are what clients send
+/// (forged, expired, foreign cookies) and only worth a rate.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use sealed_session::{Key, Keyring, Rejection, SessionConfig, Sessions};
+///
+/// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default()).unwrap();
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(http::header::COOKIE, "__Host-session=not-a-sealed-value".parse().unwrap());
+/// sessions.load::<u32>(&headers).await.unwrap();
+///
+/// let stats = sessions.rejection_stats();
+/// assert_eq!(stats.count(Rejection::Malformed), 1);
+/// assert_eq!(stats.count(Rejection::Incompatible), 0);
+/// assert_eq!(stats.total(), 1);
+/// for (reason, count) in stats.iter() {
+///     println!("sessions_rejected_total{{reason=\"{reason}\"}} {count}");
+/// }
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct RejectionStats {
+    counts: [u64; REASONS.len()],
+}
+
+impl RejectionStats {
+    /// Cookies rejected for `reason` (of any version, for the reasons
+    /// that carry one: `NewerSchema(2)` counts all newer schemas).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{Key, Keyring, Rejection, SessionConfig, Sessions};
+    /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default())?;
+    /// assert_eq!(sessions.rejection_stats().count(Rejection::NewerSchema(2)), 0);
+    /// # Ok::<(), sealed_session::ConfigError>(())
+    /// ```
+    pub fn count(&self, reason: Rejection) -> u64 {
+        self.counts[index(reason)]
+    }
+
+    /// Every reason's [`Rejection::as_str`] name and count, in a fixed
+    /// order, zeros included (for exporting as metrics).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default())?;
+    /// let stats = sessions.rejection_stats();
+    /// assert!(stats.iter().any(|(reason, count)| reason == "forged" && count == 0));
+    /// # Ok::<(), sealed_session::ConfigError>(())
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        REASONS
+            .iter()
+            .zip(self.counts)
+            .map(|(reason, count)| (reason.as_str(), count))
+    }
+
+    /// All rejected cookies.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{Key, Keyring, SessionConfig, Sessions};
+    /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default())?;
+    /// assert_eq!(sessions.rejection_stats().total(), 0);
+    /// # Ok::<(), sealed_session::ConfigError>(())
+    /// ```
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+impl fmt::Debug for RejectionStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().filter(|(_, count)| *count > 0))
+            .finish()
+    }
+}
+
+impl Sessions {
+    /// Cookies rejected per reason since this [`Sessions`] was built (its
+    /// clones share the counts), like [`Sessions::schema_stats`]: alert on
+    /// [`Rejection::Incompatible`] and [`Rejection::NewerSchema`], which
+    /// are also logged at `warn` (at most once per
+    /// [`REJECTION_WARN_INTERVAL`] each).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{Key, Keyring, Rejection, SessionConfig, Sessions};
+    /// let sessions = Sessions::new(Keyring::new(Key::generate()), SessionConfig::default())?;
+    /// assert_eq!(sessions.rejection_stats().count(Rejection::Incompatible), 0);
+    /// # Ok::<(), sealed_session::ConfigError>(())
+    /// ```
+    pub fn rejection_stats(&self) -> RejectionStats {
+        self.inner.rejections.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_counter() {
+        for (i, reason) in REASONS.iter().enumerate() {
+            assert_eq!(index(*reason), i, "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_limiter_admits_once_per_interval_and_counts_the_rest() {
+        let limiter = Limiter::default();
+        let start = 1_700_000_000;
+        assert_eq!(limiter.admit(start), Some(0));
+        assert_eq!(limiter.admit(start), None);
+        assert_eq!(limiter.admit(start + REJECTION_WARN_INTERVAL - 1), None);
+        assert_eq!(limiter.admit(start + REJECTION_WARN_INTERVAL), Some(2));
+        assert_eq!(limiter.admit(start + REJECTION_WARN_INTERVAL), None);
+        // A clock that went back logs nothing until the interval passed.
+        assert_eq!(limiter.admit(start), None);
+        assert_eq!(limiter.admit(start + 2 * REJECTION_WARN_INTERVAL), Some(2));
+    }
+}

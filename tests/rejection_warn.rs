@@ -1,0 +1,131 @@
+//! Rejections that mean our own deploy is broken are loud (issue 17,
+//! item 2): an authentic cookie that does not decode as the session type,
+//! or of a newer schema, is logged at `warn` at most once per interval
+//! with a count; forged cookies stay at `debug`; every rejection is
+//! counted in `Sessions::rejection_stats`.
+//!
+//! Alone in its own test binary, for the reason given in
+//! `rejection_event.rs` (`tracing` caches per call site whether anyone
+//! listens), and all in one test for the same reason.
+
+mod common;
+
+use common::capture::Capture;
+use common::*;
+use sealed_session::{ManualClock, REJECTION_WARN_INTERVAL, Rejection, Schema};
+
+/// The lines of `log` at `level`.
+fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
+    log.lines()
+        .filter(|line| line.split_whitespace().nth(1) == Some(level))
+        .collect()
+}
+
+#[tokio::test]
+async fn authentic_cookies_that_do_not_load_warn_once_per_interval_and_forged_ones_do_not() {
+    let clock = ManualClock::new(START);
+    let sessions = sessions(&[1], &clock);
+    // Written by an instance whose session type was a string; read as a
+    // number, with no schema version for the change.
+    let other_type = sealed(&sessions, "a string".to_owned()).await;
+    let mut raw = decode(&other_type);
+    let last = raw.len() - 1;
+    raw[last] ^= 1;
+    let forged = encode(&raw);
+    // Written by a newer release, at schema version 2.
+    let newer = instance(&clock, |config| config.with_schema(Schema::<u64>::new(2)));
+    let newer_cookie = sealed(&newer, 5u64).await;
+
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let load = |value: String| {
+        let sessions = sessions.clone();
+        async move {
+            sessions
+                .load::<u64>(&cookie_of(&value))
+                .await
+                .unwrap()
+                .rejection()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            load(other_type.clone()).await,
+            Some(Rejection::Incompatible)
+        );
+        assert_eq!(load(forged.clone()).await, Some(Rejection::Forged));
+    }
+    let log = capture.text();
+    let warns = lines_at(&log, "WARN");
+    assert_eq!(warns.len(), 1, "one warn per interval: {log}");
+    let warn = warns[0];
+    assert!(
+        warn.contains("does not decode as the session type"),
+        "{warn}"
+    );
+    assert!(
+        warn.contains("session_type=\"u64\"") || warn.contains("session_type=u64"),
+        "{warn}"
+    );
+    assert!(warn.contains("schema=0"), "{warn}");
+    assert!(warn.contains("left over"), "the serde problem: {warn}");
+    assert!(warn.contains("unlogged=0"), "{warn}");
+    assert!(
+        !warn.contains(&other_type[10..40]),
+        "no cookie bytes: {warn}"
+    );
+    // Forged cookies: debug only, every time.
+    let debug = lines_at(&log, "DEBUG");
+    assert_eq!(
+        debug.iter().filter(|l| l.contains("reason=forged")).count(),
+        3,
+        "{log}"
+    );
+    assert!(warns.iter().all(|l| !l.contains("forged")), "{log}");
+
+    // One interval later: the next one is logged, with the two left out.
+    clock.advance(secs(REJECTION_WARN_INTERVAL));
+    assert_eq!(
+        load(other_type.clone()).await,
+        Some(Rejection::Incompatible)
+    );
+    let log = capture.text();
+    let warns = lines_at(&log, "WARN");
+    assert_eq!(warns.len(), 2, "{log}");
+    assert!(warns[1].contains("unlogged=2"), "{}", warns[1]);
+
+    // A newer schema: its own limiter, naming the version.
+    for _ in 0..2 {
+        assert_eq!(
+            load(newer_cookie.clone()).await,
+            Some(Rejection::NewerSchema(2))
+        );
+    }
+    let log = capture.text();
+    let warns = lines_at(&log, "WARN");
+    assert_eq!(warns.len(), 3, "{log}");
+    assert!(
+        warns[2].contains("newer than this instance knows"),
+        "{}",
+        warns[2]
+    );
+    assert!(warns[2].contains("schema=2"), "{}", warns[2]);
+
+    let stats = sessions.rejection_stats();
+    assert_eq!(stats.count(Rejection::Incompatible), 4);
+    assert_eq!(stats.count(Rejection::Forged), 3);
+    assert_eq!(stats.count(Rejection::NewerSchema(7)), 2);
+    assert_eq!(stats.total(), 9);
+    assert!(
+        stats
+            .iter()
+            .any(|(reason, count)| reason == "incompatible" && count == 4)
+    );
+}
