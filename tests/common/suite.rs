@@ -147,7 +147,9 @@ impl Fixture {
 
     /// Sessions on key ring [1] over this store, configured by `f`.
     pub fn sessions(&self, f: impl FnOnce(SessionConfig) -> SessionConfig) -> Sessions {
-        let config = super::config(&self.clock).with_shared_store(self.store.clone());
+        let config = super::config(&self.clock)
+            .with_shared_store(self.store.clone())
+            .with_circuit_breaker(None);
         Sessions::new(super::ring(&[1]), f(config)).unwrap()
     }
 
