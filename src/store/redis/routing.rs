@@ -4,7 +4,7 @@
 //! refreshes the map when the cluster changed under it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -86,8 +86,13 @@ struct Shared {
     /// for the refresh under way rather than start another.
     refreshing: tokio::sync::Mutex<()>,
     started: Instant,
-    /// When the last refresh began, in milliseconds since `started`.
+    /// When the last refresh began, in milliseconds since `started`;
+    /// claimed ([`Router::claim_refresh`]) only while `refreshing` is held,
+    /// so a refresh claimed is one that ran or runs now.
     refreshed_ms: AtomicU64,
+    /// A background refresh is spawned and has not taken `refreshing`
+    /// yet: no other is spawned meanwhile.
+    refresh_pending: AtomicBool,
 }
 
 #[derive(Default)]
@@ -252,6 +257,7 @@ impl Router {
                 refreshing: tokio::sync::Mutex::new(()),
                 started: Instant::now(),
                 refreshed_ms: AtomicU64::new(0),
+                refresh_pending: AtomicBool::new(false),
             }),
         }
     }
@@ -455,32 +461,49 @@ impl Router {
         Ok((map, epoch))
     }
 
+    /// Whether a refresh began in the last [`REFRESH_INTERVAL`] (the
+    /// refresh at `connect` does not count).
+    fn refreshed_recently(&self, now: u64) -> bool {
+        let last = self.shared.refreshed_ms.load(Ordering::SeqCst);
+        last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL
+    }
+
     /// Claims the next refresh: `false` when one began in the last
-    /// [`REFRESH_INTERVAL`] (the refresh at `connect` does not count).
+    /// [`REFRESH_INTERVAL`]. Called only with `refreshing` held, so the
+    /// refresh it names has finished (its map is in place) or is this one.
     fn claim_refresh(&self) -> bool {
         let now = self.now_ms().max(1);
-        let last = self.shared.refreshed_ms.load(Ordering::SeqCst);
-        if last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL {
+        if self.refreshed_recently(now) {
             return false;
         }
-        self.shared
-            .refreshed_ms
-            .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+        self.shared.refreshed_ms.store(now, Ordering::SeqCst);
+        true
     }
 
     /// A refresh in the background, unless one began in the last
-    /// [`REFRESH_INTERVAL`] (after the one under way, if any).
+    /// [`REFRESH_INTERVAL`] or one is already spawned. The task claims the
+    /// refresh only once it holds the refresh lock: a call refused in the
+    /// meantime ([`Router::other_master`]) finds no refresh claimed, runs
+    /// one itself, and the task then finds it done and stops.
     fn refresh_soon(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if !self.claim_refresh() {
+        if self.refreshed_recently(self.now_ms().max(1))
+            || self.shared.refresh_pending.swap(true, Ordering::SeqCst)
+        {
             return;
         }
-        let router = self.clone();
+        // Cleared once the task holds the lock, or if it never runs (its
+        // runtime shut down).
+        let pending = Pending(self.clone());
         runtime.spawn(async move {
+            let router = pending.0.clone();
             let _refreshing = router.shared.refreshing.lock().await;
+            drop(pending);
+            if !router.claim_refresh() {
+                return;
+            }
             if let Err(error) = router.refresh().await {
                 tracing::debug!(%error, "Redis Cluster slot map not refreshed");
             }
@@ -618,6 +641,16 @@ impl Router {
             ))));
         }
         watch.answered(Ok(replies))
+    }
+}
+
+/// A background refresh spawned and not yet holding the refresh lock;
+/// dropped, it no longer is.
+struct Pending(Router);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.shared.refresh_pending.store(false, Ordering::SeqCst);
     }
 }
 
