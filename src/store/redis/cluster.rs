@@ -177,8 +177,10 @@ impl RedisClusterStore {
 
     /// Makes every write (create, replace, delete) wait until `replicas`
     /// replicas of the key's master have it, for at most `timeout`
-    /// (Redis's `WAIT`, sent right after the write on the same
-    /// connection). A write that fewer replicas confirmed in time is
+    /// (Redis's `WAIT`, sent on the same connection once the write's reply
+    /// shows it ran: one more round trip per write; a write refused, e.g.
+    /// by a removed node, sends no `WAIT` and goes to the slot's new
+    /// master). A write that fewer replicas confirmed in time is
     /// [`StoreError::Timeout`], so the layer answers `503`; like any call
     /// that timed out, it may still have taken effect on the master.
     ///

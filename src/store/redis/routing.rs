@@ -154,17 +154,23 @@ impl Call<'_> {
         let Call::Pipeline(pipeline) = self else {
             return false;
         };
-        pipeline.cmd_iter().any(|command| {
-            matches!(command.args_iter().next(), Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"WAIT"))
-        })
+        pipeline.cmd_iter().any(is_wait)
     }
 
-    /// Sends the call on `connection`, after `ASKING` if `asking`.
+    /// Sends the call on `connection`, after `ASKING` if `asking`. A
+    /// pipeline that waits ([`Call::waits`]) goes in two steps, see
+    /// [`send_then_wait`].
     async fn send(
         self,
         connection: &mut ConnectionManager,
         asking: bool,
     ) -> RedisResult<Vec<Value>> {
+        if let Call::Pipeline(pipeline) = self {
+            let commands: Vec<&Cmd> = pipeline.cmd_iter().collect();
+            if let Some(at) = commands.iter().position(|command| is_wait(command)) {
+                return send_then_wait(&commands, at, connection, asking).await;
+            }
+        }
         let commands: Vec<&Cmd> = match self {
             Call::Command(command) if !asking => {
                 return Ok(vec![connection.req_packed_command(command).await?]);
@@ -188,6 +194,73 @@ impl Call<'_> {
         // Without the reply to `ASKING`.
         Ok(replies.into_iter().skip(1).collect())
     }
+}
+
+/// Whether `command` is `WAIT`.
+fn is_wait(command: &Cmd) -> bool {
+    matches!(command.args_iter().next(), Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"WAIT"))
+}
+
+/// Sends a write that waits for replicas (`commands`, `WAIT` at `at`) in
+/// two round trips on `connection`: the write (after `ASKING` if
+/// `asking`), then, only if no reply is an error (the write ran), the
+/// `WAIT`. A write refused (`CLUSTERDOWN` from a removed node, which has
+/// no replica), redirected or failed sends no `WAIT`: Redis would run it
+/// anyway and block the connection for its whole timeout, and the writes
+/// queued behind it would time out. The `WAIT` replies are then 0 (no
+/// replica confirmed; the write's error is the answer).
+///
+/// `WAIT` waits for the writes of its own client, so both steps carry
+/// `CLIENT ID`: if the connection was replaced between them (it broke and
+/// the connection manager made a new one), the `WAIT` did not wait for
+/// this write, and its reply is taken as 0.
+async fn send_then_wait(
+    commands: &[&Cmd],
+    at: usize,
+    connection: &mut ConnectionManager,
+    asking: bool,
+) -> RedisResult<Vec<Value>> {
+    let (writes, waits) = commands.split_at(at);
+    let mut first = redis::pipe();
+    if asking {
+        first.cmd("ASKING");
+    }
+    for command in writes {
+        first.add_command((*command).clone());
+    }
+    first.cmd("CLIENT").arg("ID");
+    let mut replies = connection
+        .req_packed_commands(&first, 0, first.len())
+        .await?;
+    let written_by = replies.pop();
+    if asking && !replies.is_empty() {
+        // The reply to `ASKING`.
+        replies.remove(0);
+    }
+    let unconfirmed = || waits.iter().map(|_| Value::Int(0)).collect::<Vec<_>>();
+    if replies
+        .iter()
+        .any(|reply| matches!(reply, Value::ServerError(_)))
+    {
+        replies.extend(unconfirmed());
+        return Ok(replies);
+    }
+    let mut second = redis::pipe();
+    for command in waits {
+        second.add_command((*command).clone());
+    }
+    second.cmd("CLIENT").arg("ID");
+    let mut waited = connection
+        .req_packed_commands(&second, 0, second.len())
+        .await?;
+    let waited_by = waited.pop();
+    if let (Some(Value::Int(written_by)), Some(Value::Int(waited_by))) = (written_by, waited_by) {
+        if written_by != waited_by {
+            waited = unconfirmed();
+        }
+    }
+    replies.extend(waited);
+    Ok(replies)
 }
 
 /// Where a reply sends the call instead.
