@@ -898,7 +898,8 @@ fn parse_command(buffer: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
 /// own: with the fix but the first-answer rule put back it passed 3 runs
 /// out of 3, the stand-in, asked over a new connection each refresh,
 /// answering after the real masters. It checks that a stale seed does not
-/// win.)
+/// win. Since review 2's B1, the seeds are asked only when no known master
+/// gives a map, so here the stale seed is not asked at all.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_prefers_the_newest_view_to_a_stale_one() {
     let mut cluster = RedisCluster::start();
@@ -1366,4 +1367,100 @@ async fn a_refusal_racing_a_background_refresh_is_retried() {
         Ok(Some(b"abc".to_vec())),
         "the refused call is not sent to the new master: the refresh claimed by the MOVED had not taken the lock yet"
     );
+}
+
+/// Review 2, finding B1, where the seeds are asked: when no known master
+/// gives a map, the refresh asks the seeds, and takes a map only from a
+/// node that knows a node id of the cluster the store is connected to.
+/// Scripted nodes: F1 (id `a…`) served every slot, then was reset (no
+/// slots, `CLUSTERDOWN` for every key); a foreign node on a seed's
+/// address knows a higher epoch but none of the cluster's ids: it is not
+/// followed (the calls fail, nothing reaches it). Then F2 comes up on
+/// another seed's address, serving every slot and knowing F1's id (the
+/// same cluster, its membership changed): it is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_seeds_are_asked_only_a_node_of_the_same_cluster_is_followed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (p1, p2, reused) = (free_port(), free_port(), free_port());
+    let reset = Arc::new(AtomicBool::new(false));
+    let f1_reset = reset.clone();
+    let f1: Handler = Arc::new(move |words| {
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+        let gone = f1_reset.load(Ordering::SeqCst);
+        match upper.as_slice() {
+            ["CLUSTER", "SLOTS"] if gone => b"*0\r\n".to_vec(),
+            ["CLUSTER", "SLOTS"] => slots_on(p1),
+            ["CLUSTER", "NODES"] => nodes_with_epoch(p1, 1),
+            ["GET" | "SET" | "DEL", ..] if gone => {
+                b"-CLUSTERDOWN Hash slot not served\r\n".to_vec()
+            }
+            ["GET", ..] => b"$-1\r\n".to_vec(),
+            ["CONFIG", ..] => b"*0\r\n".to_vec(),
+            _ => b"+OK\r\n".to_vec(),
+        }
+    });
+    let f2: Handler = Arc::new(move |words| {
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+        match upper.as_slice() {
+            ["CLUSTER", "SLOTS"] => slots_on(p2),
+            ["CLUSTER", "NODES"] => {
+                let text = format!(
+                    "{b} 127.0.0.1:{p2}@1 myself,master - 0 0 2 connected 0-16383\n{a} 127.0.0.1:{p1}@1 master - 0 0 1 connected\n",
+                    a = "a".repeat(40),
+                    b = "b".repeat(40)
+                );
+                format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+            }
+            ["GET", ..] => b"$3\r\nabc\r\n".to_vec(),
+            _ => b"+OK\r\n".to_vec(),
+        }
+    });
+    let _f1 = fake_node(p1, f1).await;
+    let store = RedisClusterStore::connect([
+        format!("redis://127.0.0.1:{p1}"),
+        format!("redis://127.0.0.1:{reused}"),
+        format!("redis://127.0.0.1:{p2}"),
+    ])
+    .await
+    .unwrap()
+    .with_timeout(Duration::from_millis(500));
+    let key = StoreKey::from_bytes([0x51; 32]);
+    assert_eq!(store.load(&key).await, Ok(None));
+
+    // F1 reset; only the foreign node answers on a seed's address.
+    let foreign = ForeignNode::start(reused, 100).await;
+    reset.store(true, Ordering::SeqCst);
+    let loaded = store.load(&key).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let created = store
+        .create(&StoreKey::from_bytes([0x52; 32]), b"v", MINUTE)
+        .await;
+    let on_foreign = foreign.sets.lock().unwrap().clone();
+    println!(
+        "F1 reset: load {loaded:?}; create {created:?}; SETs the foreign node got: {on_foreign:?}"
+    );
+    assert!(on_foreign.is_empty(), "writes went to another cluster");
+    assert!(
+        matches!(loaded, Err(StoreError::Unavailable(_))),
+        "no node of this cluster serves the slot: {loaded:?}"
+    );
+    assert!(
+        matches!(created, Err(StoreError::Unavailable(_))),
+        "{created:?}"
+    );
+
+    // F2, of the same cluster, comes up on a seed's address.
+    let _f2 = fake_node(p2, f2).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let loaded = store.load(&key).await;
+    let created = store
+        .create(&StoreKey::from_bytes([0x53; 32]), b"v", MINUTE)
+        .await;
+    println!("F2 up: load {loaded:?}; create {created:?}");
+    assert_eq!(loaded, Ok(Some(b"abc".to_vec())), "F2, of the same cluster");
+    assert_eq!(created, Ok(true));
+    assert!(foreign.sets.lock().unwrap().is_empty());
 }
