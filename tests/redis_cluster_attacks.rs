@@ -898,7 +898,8 @@ fn parse_command(buffer: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
 /// own: with the fix but the first-answer rule put back it passed 3 runs
 /// out of 3, the stand-in, asked over a new connection each refresh,
 /// answering after the real masters. It checks that a stale seed does not
-/// win.)
+/// win. Since review 2's B1, the seeds are asked only when no known master
+/// gives a map, so here the stale seed is not asked at all.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_prefers_the_newest_view_to_a_stale_one() {
     let mut cluster = RedisCluster::start();
@@ -925,4 +926,541 @@ async fn a_refresh_prefers_the_newest_view_to_a_stale_one() {
         seen.iter().all(|r| r == &Ok(Some(b"one".to_vec()))),
         "loads after the slot moved from the removed node at {added} to {owner}, with a seed that still sees it at {added}: {seen:?}"
     );
+}
+
+/// The highest config epoch any node of `cluster` knows.
+fn highest_epoch(cluster: &RedisCluster) -> u64 {
+    cluster
+        .text(cluster.nodes[0].port, &["CLUSTER", "NODES"])
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(6)?.parse().ok())
+        .max()
+        .unwrap()
+}
+
+/// A node of ANOTHER Redis Cluster (another application's, in the same
+/// network) that took over an address the seeds list: it serves every
+/// slot itself and knows config epoch `epoch`. It acknowledges writes
+/// (`SET` -> `OK`), holds nothing (`GET` -> nil, `DEL` -> 0), and counts
+/// the `SET`s it got.
+struct ForeignNode {
+    sets: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ForeignNode {
+    async fn start(port: u16, epoch: u64) -> ForeignNode {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let sets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = sets.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(serve_foreign(socket, port, epoch, seen.clone()));
+            }
+        });
+        ForeignNode { sets, task }
+    }
+}
+
+impl Drop for ForeignNode {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One connection to a [`ForeignNode`].
+async fn serve_foreign(
+    mut socket: tokio::net::TcpStream,
+    port: u16,
+    epoch: u64,
+    sets: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let id = "f".repeat(40);
+    let slots = format!(
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:{port}\r\n${}\r\n{id}\r\n",
+        id.len()
+    );
+    let nodes_text = format!(
+        "{id} 127.0.0.1:{port}@{} myself,master - 0 0 {epoch} connected 0-16383\n",
+        u32::from(port) + 10000
+    );
+    let nodes = format!("${}\r\n{nodes_text}\r\n", nodes_text.len());
+    let mut buffer = Vec::new();
+    loop {
+        while let Some((command, used)) = parse_command(&buffer) {
+            buffer.drain(..used);
+            let words: Vec<String> = command
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+            let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+            let answer: Vec<u8> = match upper.as_slice() {
+                ["CLUSTER", "SLOTS"] => slots.clone().into_bytes(),
+                ["CLUSTER", "NODES"] => nodes.clone().into_bytes(),
+                ["PING", ..] => b"+PONG\r\n".to_vec(),
+                ["CLIENT", ..] => b"+OK\r\n".to_vec(),
+                ["SET", ..] => {
+                    sets.lock().unwrap().push(words[1].clone());
+                    b"+OK\r\n".to_vec()
+                }
+                ["GET", ..] => b"$-1\r\n".to_vec(),
+                ["DEL", ..] => b":0\r\n".to_vec(),
+                ["WAIT", ..] => b":1\r\n".to_vec(),
+                ["CONFIG", ..] => b"*0\r\n".to_vec(),
+                _ => b"-ERR unknown command\r\n".to_vec(),
+            };
+            if socket.write_all(&answer).await.is_err() {
+                return;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Review 2, finding B1 (it failed before the fix). The refresh asked the
+/// seeds on every refresh and took the map of whichever node knew the
+/// highest config epoch, with nothing that tied that node to the cluster
+/// the store is connected to. A seed address later taken by a node of
+/// another Redis Cluster (pod/VM addresses are recycled; a stale seed
+/// list) whose epochs are higher won every refresh from then on: the
+/// store moved, at run time, to the other cluster. Sessions read as
+/// absent, writes were acknowledged by the other cluster, and revocation
+/// markers were no longer found.
+///
+/// Here: a seed whose node is gone when the store connects; later a
+/// foreign node (epoch = ours + 1) answers on that address; an ordinary
+/// event makes the store refresh (Redis closed its idle connections,
+/// `CLIENT KILL TYPE normal`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_node_on_a_seed_address_does_not_take_the_store_over() {
+    let cluster = RedisCluster::start();
+    let reused = free_port();
+    let mut seeds = cluster.urls();
+    seeds.push(format!("redis://127.0.0.1:{reused}"));
+    let store = RedisClusterStore::connect(&seeds)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let key = StoreKey::from_bytes([0x21; 32]);
+    assert_eq!(store.create(&key, b"one", MINUTE).await, Ok(true));
+
+    let epoch = tokio::task::block_in_place(|| highest_epoch(&cluster)) + 1;
+    let foreign = ForeignNode::start(reused, epoch).await;
+    tokio::task::block_in_place(|| {
+        for node in &cluster.nodes {
+            cluster.query(node.port, &["CLIENT", "KILL", "TYPE", "normal"]);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first call over a killed connection may fail; it starts a
+    // refresh of the slot map.
+    let first = store.load(&key).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut loads = Vec::new();
+    for _ in 0..3 {
+        loads.push(store.load(&key).await);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let other = StoreKey::from_bytes([0x22; 32]);
+    let created = store.create(&other, b"two", MINUTE).await;
+    let on_foreign = foreign.sets.lock().unwrap().clone();
+    println!(
+        "foreign epoch {epoch}; first {first:?}; loads {loads:?}; create {created:?}; SETs the foreign node got: {on_foreign:?}"
+    );
+    assert!(
+        on_foreign.is_empty(),
+        "writes went to a node of another cluster: {on_foreign:?}"
+    );
+    assert!(
+        loads.iter().all(|l| l == &Ok(Some(b"one".to_vec()))),
+        "the session in our cluster is no longer found: {loads:?}"
+    );
+}
+
+/// Adds a fourth master, gives it 8 slots (`reshard` from a master that
+/// has some), drains them back and removes it (`del-node`: forgotten by
+/// the others, `CLUSTER RESET SOFT`, left running). `before_drain` runs
+/// while the slots are still on it. The removed node's port, its slots.
+fn added_then_removed(
+    cluster: &mut RedisCluster,
+    before_drain: impl FnOnce(&RedisCluster, u16),
+) -> (u16, Vec<u16>) {
+    let added = cluster.add_master();
+    let from = cluster
+        .masters()
+        .into_iter()
+        .find(|m| m.port != added && !m.slots.is_empty())
+        .unwrap()
+        .port;
+    cluster.redis_cli(&[
+        "reshard",
+        &format!("127.0.0.1:{from}"),
+        "--cluster-from",
+        &cluster.id(from),
+        "--cluster-to",
+        &cluster.id(added),
+        "--cluster-slots",
+        "8",
+    ]);
+    let master = cluster
+        .masters()
+        .into_iter()
+        .find(|m| m.port == added)
+        .unwrap();
+    let slots: Vec<u16> = master.slots.iter().flat_map(|&(a, b)| a..=b).collect();
+    for &slot in &slots {
+        cluster.wait_owner(slot, added, &[], Duration::from_secs(10));
+    }
+    before_drain(cluster, added);
+    let first = format!("127.0.0.1:{}", cluster.nodes[0].port);
+    cluster.redis_cli(&[
+        "reshard",
+        &first,
+        "--cluster-from",
+        &cluster.id(added),
+        "--cluster-to",
+        &cluster.id(from),
+        "--cluster-slots",
+        "8",
+    ]);
+    let id = cluster.id(added);
+    cluster.redis_cli(&["del-node", &first, &id]);
+    for &slot in &slots {
+        cluster.wait_owner(slot, from, &[added], Duration::from_secs(10));
+    }
+    wait_until(Duration::from_secs(10), "the removed node is reset", || {
+        cluster
+            .text(added, &["CLUSTER", "NODES"])
+            .is_some_and(|n| n.lines().count() == 1)
+    });
+    (added, slots)
+}
+
+/// `n` store keys (default prefix) whose slots are in `slots`.
+fn keys_in(slots: &[u16], n: usize, tag: u8) -> Vec<StoreKey> {
+    (0u32..)
+        .map(|i| {
+            let mut bytes = [tag; 32];
+            bytes[..4].copy_from_slice(&i.to_be_bytes());
+            StoreKey::from_bytes(bytes)
+        })
+        .filter(|k| slots.contains(&key_slot(format!("sealed-session:{k}").as_bytes())))
+        .take(n)
+        .collect()
+}
+
+/// Review 2, finding B2 (it failed before the fix). With `with_wait`, a
+/// write went as the pipeline `SET …; WAIT n t` over the node's wait-lane
+/// connection. The removed (reset) node refuses the `SET` (`CLUSTERDOWN
+/// Hash slot not served`) but still ran the `WAIT`, and having no replica
+/// it blocked for the whole `t` before the refusal came back and the store
+/// retried on the new owner. Redis blocks the whole connection while
+/// `WAIT` waits, so the writes in flight to that node queued behind each
+/// other: the k-th answer came after k * t, and past the call's bound
+/// (timeout + t) the write was `Timeout` (503) although it never ran
+/// anywhere and the new owner is healthy. Here: timeout 500 ms, wait
+/// 300 ms, 5 concurrent creates for keys in the removed node's former
+/// slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_writes_to_a_removed_node_do_not_queue_behind_its_waits() {
+    let mut cluster = RedisCluster::start();
+    let urls = cluster.urls();
+    // Connected while the fourth master holds its 8 slots, then idle (no
+    // call for those slots) until the node is removed.
+    let store = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let handle = tokio::runtime::Handle::current();
+    let (removed, slots) = tokio::task::block_in_place(|| {
+        added_then_removed(&mut cluster, |_, _| {
+            let connected = handle.block_on(async {
+                RedisClusterStore::connect(&urls)
+                    .await
+                    .unwrap()
+                    .with_timeout(Duration::from_millis(500))
+                    .with_wait(1, Duration::from_millis(300))
+            });
+            *store.lock().unwrap() = Some(connected);
+        })
+    });
+    let store = store.lock().unwrap().take().unwrap();
+    let started = Instant::now();
+    let calls: Vec<_> = keys_in(&slots, 5, 0x31)
+        .into_iter()
+        .map(|key| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let result = store.create(&key, b"v", MINUTE).await;
+                (result, started.elapsed())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.unwrap());
+    }
+    println!("removed node {removed}; creates: {results:?}");
+    assert!(
+        results.iter().all(|(r, _)| r == &Ok(true)),
+        "creates for the removed node's former slots (the new owner and its replica are healthy): {results:?}"
+    );
+}
+
+type Handler = std::sync::Arc<dyn Fn(&[String]) -> Vec<u8> + Send + Sync>;
+
+/// A scripted cluster node on `port`: `handler` answers each command. An
+/// answer whose first byte is 0 is held until another such answer comes
+/// (both go out together).
+async fn fake_node(port: u16, handler: Handler) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buffer = Vec::new();
+                let mut out = Vec::new();
+                let mut held = 0;
+                loop {
+                    while let Some((command, used)) = parse_command(&buffer) {
+                        buffer.drain(..used);
+                        let words: Vec<String> = command
+                            .iter()
+                            .map(|w| String::from_utf8_lossy(w).into_owned())
+                            .collect();
+                        let answer = handler(&words);
+                        if answer.first() == Some(&0) {
+                            out.extend(&answer[1..]);
+                            held += 1;
+                        } else {
+                            out.extend(answer);
+                        }
+                    }
+                    if held != 1 && !out.is_empty() {
+                        if socket.write_all(&out).await.is_err() {
+                            return;
+                        }
+                        out.clear();
+                        held = 0;
+                    }
+                    let mut chunk = [0u8; 4096];
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// `CLUSTER SLOTS`: every slot on the node at `port`.
+fn slots_on(port: u16) -> Vec<u8> {
+    format!("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:{port}\r\n").into_bytes()
+}
+
+/// `CLUSTER NODES` of a one-node cluster at `port` (node id `a…a`).
+fn nodes_with_epoch(port: u16, epoch: u64) -> Vec<u8> {
+    let text = format!(
+        "{} 127.0.0.1:{port}@1 myself,master - 0 0 {epoch} connected 0-16383\n",
+        "a".repeat(40)
+    );
+    format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+}
+
+/// Review 2, finding B3 (it failed before the fix). `refresh_soon`
+/// claimed the refresh (stamped its time) and only then spawned the task
+/// that takes the refresh lock. A call refused (`CLUSTERDOWN`) in between
+/// took the lock first, found the refresh already claimed (< 100 ms), and
+/// gave up: its `CLUSTERDOWN` went to the caller, although a refresh was
+/// under way and the doc says one under way is waited for and the call is
+/// sent once to the slot's new master.
+///
+/// Scripted nodes: F1 served every slot; then every slot moved to F2 (F2
+/// knows the higher epoch). Two calls at once: one for a key F1 answers
+/// with `MOVED` (a background refresh), one for a key F1 answers with
+/// `CLUSTERDOWN Hash slot not served` (a reset node); F1 sends both
+/// answers together.
+#[tokio::test(flavor = "current_thread")]
+async fn a_refusal_racing_a_background_refresh_is_retried() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (p1, p2) = (free_port(), free_port());
+    let moved = Arc::new(AtomicBool::new(false));
+    let key_a = StoreKey::from_bytes([0x41; 32]);
+    let key_b = StoreKey::from_bytes([0x42; 32]);
+    let name_a = format!("sealed-session:{key_a}");
+    let slot_a = key_slot(name_a.as_bytes());
+    let f1_moved = moved.clone();
+    let f1: Handler = Arc::new(move |words| {
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+        let gone = f1_moved.load(Ordering::SeqCst);
+        match upper.as_slice() {
+            ["CLUSTER", "SLOTS"] if gone => slots_on(p2),
+            ["CLUSTER", "SLOTS"] => slots_on(p1),
+            ["CLUSTER", "NODES"] => nodes_with_epoch(p1, 1),
+            ["GET", ..] if gone && words[1] == name_a => {
+                format!("\0-MOVED {slot_a} 127.0.0.1:{p2}\r\n").into_bytes()
+            }
+            ["GET", ..] if gone => b"\0-CLUSTERDOWN Hash slot not served\r\n".to_vec(),
+            ["GET", ..] => b"$-1\r\n".to_vec(),
+            ["CONFIG", ..] => b"*0\r\n".to_vec(),
+            _ => b"+OK\r\n".to_vec(),
+        }
+    });
+    let f2: Handler = Arc::new(move |words| {
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+        match upper.as_slice() {
+            ["CLUSTER", "SLOTS"] => slots_on(p2),
+            ["CLUSTER", "NODES"] => nodes_with_epoch(p2, 2),
+            ["GET", ..] => b"$3\r\nabc\r\n".to_vec(),
+            _ => b"+OK\r\n".to_vec(),
+        }
+    });
+    let _f1 = fake_node(p1, f1).await;
+    let _f2 = fake_node(p2, f2).await;
+    let store = RedisClusterStore::connect([format!("redis://127.0.0.1:{p1}")])
+        .await
+        .unwrap();
+    assert_eq!(store.load(&key_b).await, Ok(None));
+    // Every slot moves to F2.
+    moved.store(true, Ordering::SeqCst);
+    // Both polled in this order every time (`tokio::join!` rotates).
+    let (mut fa, mut fb) = (Box::pin(store.load(&key_a)), Box::pin(store.load(&key_b)));
+    let (mut a, mut b) = (None, None);
+    std::future::poll_fn(|cx| {
+        use std::task::Poll;
+        if a.is_none() {
+            if let Poll::Ready(r) = fa.as_mut().poll(cx) {
+                a = Some(r);
+            }
+        }
+        if b.is_none() {
+            if let Poll::Ready(r) = fb.as_mut().poll(cx) {
+                b = Some(r);
+            }
+        }
+        if a.is_some() && b.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    println!("moved key: {a:?}; refused key: {b:?}");
+    assert_eq!(a, Ok(Some(b"abc".to_vec())));
+    assert_eq!(
+        b,
+        Ok(Some(b"abc".to_vec())),
+        "the refused call is not sent to the new master: the refresh claimed by the MOVED had not taken the lock yet"
+    );
+}
+
+/// Review 2, finding B1, where the seeds are asked: when no known master
+/// gives a map, the refresh asks the seeds, and takes a map only from a
+/// node that knows a node id of the cluster the store is connected to.
+/// Scripted nodes: F1 (id `a…`) served every slot, then was reset (no
+/// slots, `CLUSTERDOWN` for every key); a foreign node on a seed's
+/// address knows a higher epoch but none of the cluster's ids: it is not
+/// followed (the calls fail, nothing reaches it). Then F2 comes up on
+/// another seed's address, serving every slot and knowing F1's id (the
+/// same cluster, its membership changed): it is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_seeds_are_asked_only_a_node_of_the_same_cluster_is_followed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (p1, p2, reused) = (free_port(), free_port(), free_port());
+    let reset = Arc::new(AtomicBool::new(false));
+    let f1_reset = reset.clone();
+    let f1: Handler = Arc::new(move |words| {
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+        let gone = f1_reset.load(Ordering::SeqCst);
+        match upper.as_slice() {
+            ["CLUSTER", "SLOTS"] if gone => b"*0\r\n".to_vec(),
+            ["CLUSTER", "SLOTS"] => slots_on(p1),
+            ["CLUSTER", "NODES"] => nodes_with_epoch(p1, 1),
+            ["GET" | "SET" | "DEL", ..] if gone => {
+                b"-CLUSTERDOWN Hash slot not served\r\n".to_vec()
+            }
+            ["GET", ..] => b"$-1\r\n".to_vec(),
+            ["CONFIG", ..] => b"*0\r\n".to_vec(),
+            _ => b"+OK\r\n".to_vec(),
+        }
+    });
+    let f2: Handler = Arc::new(move |words| {
+        let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+        let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+        match upper.as_slice() {
+            ["CLUSTER", "SLOTS"] => slots_on(p2),
+            ["CLUSTER", "NODES"] => {
+                let text = format!(
+                    "{b} 127.0.0.1:{p2}@1 myself,master - 0 0 2 connected 0-16383\n{a} 127.0.0.1:{p1}@1 master - 0 0 1 connected\n",
+                    a = "a".repeat(40),
+                    b = "b".repeat(40)
+                );
+                format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+            }
+            ["GET", ..] => b"$3\r\nabc\r\n".to_vec(),
+            _ => b"+OK\r\n".to_vec(),
+        }
+    });
+    let _f1 = fake_node(p1, f1).await;
+    let store = RedisClusterStore::connect([
+        format!("redis://127.0.0.1:{p1}"),
+        format!("redis://127.0.0.1:{reused}"),
+        format!("redis://127.0.0.1:{p2}"),
+    ])
+    .await
+    .unwrap()
+    .with_timeout(Duration::from_millis(500));
+    let key = StoreKey::from_bytes([0x51; 32]);
+    assert_eq!(store.load(&key).await, Ok(None));
+
+    // F1 reset; only the foreign node answers on a seed's address.
+    let foreign = ForeignNode::start(reused, 100).await;
+    reset.store(true, Ordering::SeqCst);
+    let loaded = store.load(&key).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let created = store
+        .create(&StoreKey::from_bytes([0x52; 32]), b"v", MINUTE)
+        .await;
+    let on_foreign = foreign.sets.lock().unwrap().clone();
+    println!(
+        "F1 reset: load {loaded:?}; create {created:?}; SETs the foreign node got: {on_foreign:?}"
+    );
+    assert!(on_foreign.is_empty(), "writes went to another cluster");
+    assert!(
+        matches!(loaded, Err(StoreError::Unavailable(_))),
+        "no node of this cluster serves the slot: {loaded:?}"
+    );
+    assert!(
+        matches!(created, Err(StoreError::Unavailable(_))),
+        "{created:?}"
+    );
+
+    // F2, of the same cluster, comes up on a seed's address.
+    let _f2 = fake_node(p2, f2).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let loaded = store.load(&key).await;
+    let created = store
+        .create(&StoreKey::from_bytes([0x53; 32]), b"v", MINUTE)
+        .await;
+    println!("F2 up: load {loaded:?}; create {created:?}");
+    assert_eq!(loaded, Ok(Some(b"abc".to_vec())), "F2, of the same cluster");
+    assert_eq!(created, Ok(true));
+    assert!(foreign.sets.lock().unwrap().is_empty());
 }

@@ -48,9 +48,13 @@ use crate::store::redis::{
 /// new master; a cluster that is down everywhere gets its error at once.
 /// A call whose connection broke after it was sent is not sent again (it
 /// may have run): that one call fails, the next go to the new master. The
-/// map is read from the masters the store knows and the seeds, so if
-/// every one of them is gone (the whole cluster moved to new addresses),
-/// connect again with new seeds.
+/// map is read from the masters the store knows, and from the seeds only
+/// when none of them gives one, and taken only from a node that knows one
+/// of the node ids of the cluster as the store last saw it (`CLUSTER
+/// NODES`): a node of another cluster that took over a seed's address is
+/// ignored (with a `warn`). So if the whole cluster moved to new
+/// addresses, or was re-created with new node ids, connect again (with
+/// new seeds).
 ///
 /// **Replication is asynchronous.** A master acknowledges a write before
 /// its replica has it, so a write acknowledged just before the master
@@ -177,8 +181,10 @@ impl RedisClusterStore {
 
     /// Makes every write (create, replace, delete) wait until `replicas`
     /// replicas of the key's master have it, for at most `timeout`
-    /// (Redis's `WAIT`, sent right after the write on the same
-    /// connection). A write that fewer replicas confirmed in time is
+    /// (Redis's `WAIT`, sent on the same connection once the write's reply
+    /// shows it ran: one more round trip per write; a write refused, e.g.
+    /// by a removed node, sends no `WAIT` and goes to the slot's new
+    /// master). A write that fewer replicas confirmed in time is
     /// [`StoreError::Timeout`], so the layer answers `503`; like any call
     /// that timed out, it may still have taken effect on the master.
     ///

@@ -210,7 +210,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
 
     /// Runs the write `command`, then, with [`Wait`], `WAIT` in the same
     /// pipeline (same connection, so it waits for this write; in a
-    /// cluster the pipeline goes to the key's master). `changed` says from
+    /// cluster the pipeline goes to the key's master, and the router
+    /// sends the `WAIT` only once the write's reply shows it ran). `changed` says from
     /// the write's reply whether it changed anything; a change that fewer
     /// replicas than asked confirmed in time is [`StoreError::Timeout`]
     /// when `strict`, else reported done with a `warn` (a delete: the

@@ -3,8 +3,8 @@
 //! slot over one connection per node, follows `MOVED` and `ASK`, and
 //! refreshes the map when the cluster changed under it.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -61,8 +61,9 @@ const WAIT_LANE: &str = "#wait";
 /// a master died it stalled calls to every shard for seconds in this
 /// crate's failover test.)
 ///
-/// The slot map comes from `CLUSTER SLOTS` (of the node that knows the
-/// highest config epoch, see [`Router::refresh`]), at connect and again
+/// The slot map comes from `CLUSTER SLOTS` (of the known master, else
+/// seed, of this cluster that knows the highest config epoch, see
+/// [`Router::refresh`]), at connect and again
 /// (at most every [`REFRESH_INTERVAL`]) in the background after a
 /// `MOVED`, a connection error or a call abandoned at its timeout, and at
 /// once, before the call is sent again, after a refusal ([`refused`]) or
@@ -75,9 +76,14 @@ pub(crate) struct Router {
 }
 
 struct Shared {
-    /// The nodes given to `connect`, asked for the slot map when the
-    /// known nodes do not answer.
+    /// The nodes given to `connect`, asked for the slot map when no
+    /// known master gives one.
     seeds: Vec<redis::ConnectionInfo>,
+    /// The node ids of the cluster, as the node whose map was last taken
+    /// knows them: a refreshed map is taken only from a node that knows
+    /// one of them. Empty before `connect` (or when the nodes do not give
+    /// `CLUSTER NODES`).
+    members: RwLock<HashSet<String>>,
     /// The master of each slot, as an index into `masters`.
     map: RwLock<SlotMap>,
     /// One connection per node address, made when first needed.
@@ -86,8 +92,13 @@ struct Shared {
     /// for the refresh under way rather than start another.
     refreshing: tokio::sync::Mutex<()>,
     started: Instant,
-    /// When the last refresh began, in milliseconds since `started`.
+    /// When the last refresh began, in milliseconds since `started`;
+    /// claimed ([`Router::claim_refresh`]) only while `refreshing` is held,
+    /// so a refresh claimed is one that ran or runs now.
     refreshed_ms: AtomicU64,
+    /// A background refresh is spawned and has not taken `refreshing`
+    /// yet: no other is spawned meanwhile.
+    refresh_pending: AtomicBool,
 }
 
 #[derive(Default)]
@@ -149,17 +160,23 @@ impl Call<'_> {
         let Call::Pipeline(pipeline) = self else {
             return false;
         };
-        pipeline.cmd_iter().any(|command| {
-            matches!(command.args_iter().next(), Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"WAIT"))
-        })
+        pipeline.cmd_iter().any(is_wait)
     }
 
-    /// Sends the call on `connection`, after `ASKING` if `asking`.
+    /// Sends the call on `connection`, after `ASKING` if `asking`. A
+    /// pipeline that waits ([`Call::waits`]) goes in two steps, see
+    /// [`send_then_wait`].
     async fn send(
         self,
         connection: &mut ConnectionManager,
         asking: bool,
     ) -> RedisResult<Vec<Value>> {
+        if let Call::Pipeline(pipeline) = self {
+            let commands: Vec<&Cmd> = pipeline.cmd_iter().collect();
+            if let Some(at) = commands.iter().position(|command| is_wait(command)) {
+                return send_then_wait(&commands, at, connection, asking).await;
+            }
+        }
         let commands: Vec<&Cmd> = match self {
             Call::Command(command) if !asking => {
                 return Ok(vec![connection.req_packed_command(command).await?]);
@@ -183,6 +200,73 @@ impl Call<'_> {
         // Without the reply to `ASKING`.
         Ok(replies.into_iter().skip(1).collect())
     }
+}
+
+/// Whether `command` is `WAIT`.
+fn is_wait(command: &Cmd) -> bool {
+    matches!(command.args_iter().next(), Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"WAIT"))
+}
+
+/// Sends a write that waits for replicas (`commands`, `WAIT` at `at`) in
+/// two round trips on `connection`: the write (after `ASKING` if
+/// `asking`), then, only if no reply is an error (the write ran), the
+/// `WAIT`. A write refused (`CLUSTERDOWN` from a removed node, which has
+/// no replica), redirected or failed sends no `WAIT`: Redis would run it
+/// anyway and block the connection for its whole timeout, and the writes
+/// queued behind it would time out. The `WAIT` replies are then 0 (no
+/// replica confirmed; the write's error is the answer).
+///
+/// `WAIT` waits for the writes of its own client, so both steps carry
+/// `CLIENT ID`: if the connection was replaced between them (it broke and
+/// the connection manager made a new one), the `WAIT` did not wait for
+/// this write, and its reply is taken as 0.
+async fn send_then_wait(
+    commands: &[&Cmd],
+    at: usize,
+    connection: &mut ConnectionManager,
+    asking: bool,
+) -> RedisResult<Vec<Value>> {
+    let (writes, waits) = commands.split_at(at);
+    let mut first = redis::pipe();
+    if asking {
+        first.cmd("ASKING");
+    }
+    for command in writes {
+        first.add_command((*command).clone());
+    }
+    first.cmd("CLIENT").arg("ID");
+    let mut replies = connection
+        .req_packed_commands(&first, 0, first.len())
+        .await?;
+    let written_by = replies.pop();
+    if asking && !replies.is_empty() {
+        // The reply to `ASKING`.
+        replies.remove(0);
+    }
+    let unconfirmed = || waits.iter().map(|_| Value::Int(0)).collect::<Vec<_>>();
+    if replies
+        .iter()
+        .any(|reply| matches!(reply, Value::ServerError(_)))
+    {
+        replies.extend(unconfirmed());
+        return Ok(replies);
+    }
+    let mut second = redis::pipe();
+    for command in waits {
+        second.add_command((*command).clone());
+    }
+    second.cmd("CLIENT").arg("ID");
+    let mut waited = connection
+        .req_packed_commands(&second, 0, second.len())
+        .await?;
+    let waited_by = waited.pop();
+    if let (Some(Value::Int(written_by)), Some(Value::Int(waited_by))) = (written_by, waited_by) {
+        if written_by != waited_by {
+            waited = unconfirmed();
+        }
+    }
+    replies.extend(waited);
+    Ok(replies)
 }
 
 /// Where a reply sends the call instead.
@@ -240,6 +324,24 @@ fn highest_config_epoch(nodes: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The node ids in a `CLUSTER NODES` answer (each line's first field).
+fn node_ids(nodes: &str) -> HashSet<String> {
+    nodes
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What one node says of the cluster.
+struct View {
+    map: SlotMap,
+    /// The highest config epoch it knows.
+    epoch: u64,
+    /// The ids of the nodes it knows, itself included.
+    members: HashSet<String>,
+}
+
 impl Router {
     /// A router that knows only its seeds; [`Router::refresh`] reads the
     /// slot map.
@@ -247,11 +349,13 @@ impl Router {
         Router {
             shared: Arc::new(Shared {
                 seeds,
+                members: RwLock::default(),
                 map: RwLock::new(SlotMap::default()),
                 connections: Mutex::default(),
                 refreshing: tokio::sync::Mutex::new(()),
                 started: Instant::now(),
                 refreshed_ms: AtomicU64::new(0),
+                refresh_pending: AtomicBool::new(false),
             }),
         }
     }
@@ -314,73 +418,55 @@ impl Router {
         Ok(connection.clone())
     }
 
-    /// Reads the slot map from the known masters and the seeds: of the
-    /// maps that serve any slot and come in within [`ANSWER_GRACE`] of the
-    /// first, the one from the node that knows the highest config epoch.
+    /// Reads the slot map from the known masters, or, when none of them
+    /// gives one ([`Router::best_view`]), from the seeds. A map is taken
+    /// only from a node of the cluster the store is connected to: one
+    /// whose `CLUSTER NODES` shares a node id with the cluster as last
+    /// seen (its membership changes by overlap: a node added or removed
+    /// leaves the others' ids), so a node of another cluster that took
+    /// over a seed's (or a master's) address is never followed. At
+    /// `connect` nothing is known yet and any seed's map is taken. A
+    /// cluster re-created with all-new node ids is not followed: every
+    /// refresh is refused (with a `warn`) until the store is connected
+    /// again.
     pub(crate) async fn refresh(&self) -> RedisResult<()> {
-        let mut candidates: Vec<String> = self
+        let masters: Vec<String> = self
             .shared
             .map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .masters
             .clone();
+        let mut seeds: Vec<String> = Vec::new();
         for seed in &self.shared.seeds {
             if let redis::ConnectionAddr::Tcp(host, port)
             | redis::ConnectionAddr::TcpTls { host, port, .. } = seed.addr()
             {
-                candidates.push(format!("{host}:{port}"));
+                let address = format!("{host}:{port}");
+                // Each node once (a master is usually a seed too).
+                if !masters.contains(&address) && !seeds.contains(&address) {
+                    seeds.push(address);
+                }
             }
-        }
-        // Each node once (a master is usually a seed too).
-        let mut seen = std::collections::HashSet::new();
-        candidates.retain(|address| seen.insert(address.clone()));
-        // Every candidate at once: a node that hangs does not hold up the
-        // others' answers, and a node whose own view is behind (a master
-        // restarted with an old `nodes.conf`, a node cut off from the
-        // others) does not win by answering first: of the maps that serve
-        // any slot (a node that has not joined the cluster, or was reset,
-        // answers with none), the one whose node knows the highest config
-        // epoch, since every change of a slot's master (a failover, the end
-        // of a migration) gives that master a config epoch above all others
-        // (ties: the first answer).
-        let mut asked = tokio::task::JoinSet::new();
-        for address in candidates {
-            let router = self.clone();
-            asked.spawn(async move { router.view_of(&address).await });
         }
         let mut last = RedisError::from((ErrorKind::Client, "no cluster node given"));
-        let mut best: Option<(u64, SlotMap)> = None;
-        let mut until: Option<tokio::time::Instant> = None;
-        loop {
-            let answer = match until {
-                None => asked.join_next().await,
-                Some(until) => tokio::time::timeout_at(until, asked.join_next())
-                    .await
-                    .unwrap_or(None),
-            };
-            let Some(answer) = answer else { break };
-            match answer {
-                Ok(Ok((map, epoch))) if map.slots.iter().any(Option::is_some) => {
-                    if best.as_ref().is_none_or(|(known, _)| epoch > *known) {
-                        best = Some((epoch, map));
-                    }
-                    until.get_or_insert_with(|| tokio::time::Instant::now() + ANSWER_GRACE);
+        let mut chosen = None;
+        for candidates in [masters, seeds] {
+            if candidates.is_empty() {
+                continue;
+            }
+            match self.best_view(candidates).await {
+                Ok(view) => {
+                    chosen = Some(view);
+                    break;
                 }
-                Ok(Ok(_)) => {
-                    last = RedisError::from((
-                        ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
-                        "a node answered with no slots",
-                    ))
-                }
-                Ok(Err(error)) => last = error,
-                Err(_) => {}
+                Err(error) => last = error,
             }
         }
-        asked.abort_all();
-        let Some((_, map)) = best else {
+        let Some(view) = chosen else {
             return Err(last);
         };
+        let map = view.map;
         // Connections to nodes no longer masters go (a node that left,
         // moved or was demoted).
         self.shared
@@ -396,13 +482,90 @@ impl Router {
             .map
             .write()
             .unwrap_or_else(PoisonError::into_inner) = map;
+        *self
+            .shared
+            .members
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = view.members;
         Ok(())
     }
 
+    /// Asks every one of `candidates` for its view at once: a node that
+    /// hangs does not hold up the others' answers, and a node whose own
+    /// view is behind (a master restarted with an old `nodes.conf`, a node
+    /// cut off from the others) does not win by answering first. Of the
+    /// views that serve any slot (a node that has not joined the cluster,
+    /// or was reset, serves none) and belong to this cluster (a node id in
+    /// common with the cluster as last seen, when known), and that come in
+    /// within [`ANSWER_GRACE`] of the first, the one whose node knows the
+    /// highest config epoch, since every change of a slot's master (a
+    /// failover, the end of a migration) gives that master a config epoch
+    /// above all others (ties: the first answer).
+    async fn best_view(&self, candidates: Vec<String>) -> RedisResult<View> {
+        let members = self
+            .shared
+            .members
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut asked = tokio::task::JoinSet::new();
+        for address in candidates {
+            let router = self.clone();
+            asked.spawn(async move {
+                let view = router.view_of(&address).await;
+                (address, view)
+            });
+        }
+        let mut last = RedisError::from((ErrorKind::Client, "no cluster node given"));
+        let mut best: Option<View> = None;
+        let mut until: Option<tokio::time::Instant> = None;
+        loop {
+            let answer = match until {
+                None => asked.join_next().await,
+                Some(until) => tokio::time::timeout_at(until, asked.join_next())
+                    .await
+                    .unwrap_or(None),
+            };
+            let Some(answer) = answer else { break };
+            let Ok((address, view)) = answer else {
+                continue;
+            };
+            match view {
+                Ok(view) if !view.map.slots.iter().any(Option::is_some) => {
+                    last = RedisError::from((
+                        ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+                        "a node answered with no slots",
+                    ));
+                }
+                Ok(view) if !members.is_empty() && view.members.is_disjoint(&members) => {
+                    tracing::warn!(
+                        node = %address,
+                        "a Redis Cluster node answered with the slot map of another cluster (no node id in common with the cluster this store is connected to); ignored. If the whole cluster was re-created, connect the store again"
+                    );
+                    last = RedisError::from((
+                        ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+                        "a node answered with the slot map of another cluster",
+                        address,
+                    ));
+                }
+                Ok(view) => {
+                    if best.as_ref().is_none_or(|known| view.epoch > known.epoch) {
+                        best = Some(view);
+                    }
+                    until.get_or_insert_with(|| tokio::time::Instant::now() + ANSWER_GRACE);
+                }
+                Err(error) => last = error,
+            }
+        }
+        asked.abort_all();
+        best.ok_or(last)
+    }
+
     /// The view of the node at `address`: its `CLUSTER SLOTS` as a slot
-    /// map, and the highest config epoch in its `CLUSTER NODES` (0 if it
-    /// does not give them, e.g. a service that disables the command).
-    async fn view_of(&self, address: &str) -> RedisResult<(SlotMap, u64)> {
+    /// map, and from its `CLUSTER NODES` the highest config epoch and the
+    /// node ids (0 and none if it does not give them, e.g. a service that
+    /// disables the command).
+    async fn view_of(&self, address: &str) -> RedisResult<View> {
         let mut connection = self.connection(address, false).await?;
         let mut asked = redis::pipe();
         asked.cmd("CLUSTER").arg("SLOTS");
@@ -416,10 +579,12 @@ impl Router {
         .into_iter();
         let ranges: Vec<Value> =
             redis::from_redis_value(replies.next().unwrap_or(Value::Nil).extract_error()?)?;
-        let epoch = replies
+        let nodes = replies
             .next()
             .and_then(|nodes| redis::from_redis_value::<String>(nodes).ok())
-            .map_or(0, |nodes| highest_config_epoch(&nodes));
+            .unwrap_or_default();
+        let epoch = highest_config_epoch(&nodes);
+        let members = node_ids(&nodes);
         let asked_host = address.rsplit_once(':').map_or(address, |(host, _)| host);
         let mut map = SlotMap {
             masters: Vec::new(),
@@ -452,35 +617,56 @@ impl Router {
                 map.set(slot, &address);
             }
         }
-        Ok((map, epoch))
+        Ok(View {
+            map,
+            epoch,
+            members,
+        })
+    }
+
+    /// Whether a refresh began in the last [`REFRESH_INTERVAL`] (the
+    /// refresh at `connect` does not count).
+    fn refreshed_recently(&self, now: u64) -> bool {
+        let last = self.shared.refreshed_ms.load(Ordering::SeqCst);
+        last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL
     }
 
     /// Claims the next refresh: `false` when one began in the last
-    /// [`REFRESH_INTERVAL`] (the refresh at `connect` does not count).
+    /// [`REFRESH_INTERVAL`]. Called only with `refreshing` held, so the
+    /// refresh it names has finished (its map is in place) or is this one.
     fn claim_refresh(&self) -> bool {
         let now = self.now_ms().max(1);
-        let last = self.shared.refreshed_ms.load(Ordering::SeqCst);
-        if last != 0 && Duration::from_millis(now.saturating_sub(last)) < REFRESH_INTERVAL {
+        if self.refreshed_recently(now) {
             return false;
         }
-        self.shared
-            .refreshed_ms
-            .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+        self.shared.refreshed_ms.store(now, Ordering::SeqCst);
+        true
     }
 
     /// A refresh in the background, unless one began in the last
-    /// [`REFRESH_INTERVAL`] (after the one under way, if any).
+    /// [`REFRESH_INTERVAL`] or one is already spawned. The task claims the
+    /// refresh only once it holds the refresh lock: a call refused in the
+    /// meantime ([`Router::other_master`]) finds no refresh claimed, runs
+    /// one itself, and the task then finds it done and stops.
     fn refresh_soon(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if !self.claim_refresh() {
+        if self.refreshed_recently(self.now_ms().max(1))
+            || self.shared.refresh_pending.swap(true, Ordering::SeqCst)
+        {
             return;
         }
-        let router = self.clone();
+        // Cleared once the task holds the lock, or if it never runs (its
+        // runtime shut down).
+        let pending = Pending(self.clone());
         runtime.spawn(async move {
+            let router = pending.0.clone();
             let _refreshing = router.shared.refreshing.lock().await;
+            drop(pending);
+            if !router.claim_refresh() {
+                return;
+            }
             if let Err(error) = router.refresh().await {
                 tracing::debug!(%error, "Redis Cluster slot map not refreshed");
             }
@@ -621,6 +807,16 @@ impl Router {
     }
 }
 
+/// A background refresh spawned and not yet holding the refresh lock;
+/// dropped, it no longer is.
+struct Pending(Router);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.shared.refresh_pending.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Notes that a call was answered; dropped without an answer (its
 /// timeout passed), asks for a refresh of the slot map.
 struct Watch<'a> {
@@ -671,7 +867,19 @@ impl ConnectionLike for Router {
 
 #[cfg(test)]
 mod tests {
-    use super::{highest_config_epoch, slot};
+    use super::{highest_config_epoch, node_ids, slot};
+
+    #[test]
+    fn node_ids_are_read_from_cluster_nodes() {
+        let nodes = "\
+07c3 127.0.0.1:30004@31004 slave e7d1 0 1426238317239 4 connected
+e7d1 127.0.0.1:30001@31001 myself,master - 0 0 11 connected 0-5460
+";
+        let ids = node_ids(nodes);
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains("07c3") && ids.contains("e7d1"));
+        assert!(node_ids("").is_empty());
+    }
 
     #[test]
     fn the_highest_config_epoch_is_read_from_cluster_nodes() {
