@@ -33,7 +33,11 @@
 //!    do the sealed cookie and the old cookie's removal (when asked for
 //!    with [`Import::remove_old_cookie`]) go on the response, the sealed
 //!    cookie first. A save that fails for any other reason runs nothing
-//!    and sends nothing either.
+//!    and sends nothing either. `on_saved` is a one-shot future: once it
+//!    has failed, every later save of that session fails with the same
+//!    `SaveError::Import` (a cookie of ours written without the old
+//!    record's deletion would leave that record importable again after a
+//!    logout of ours).
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -304,8 +308,12 @@ impl<T> Imported<T> {
     /// value is written and only if that succeeded; if it fails, the save
     /// fails ([`SaveError::Import`]), nothing is sent and the old cookie
     /// stays in the browser, so the next request imports again. It runs
-    /// at most once: saving the same session again after it failed
-    /// writes without it (the layer never does; it answers `503`).
+    /// at most once: once it has failed, every later save of the same
+    /// session fails with the same [`SaveError::Import`] and sends nothing
+    /// (writing our cookie without the old record's deletion would let
+    /// the old cookie import the session again after a logout of ours).
+    /// The layer saves once and answers `503`; the next request imports
+    /// afresh.
     ///
     /// Two requests that import the same old cookie at once (a page and
     /// its images at the cut-over) both import and both run this: make it
@@ -497,6 +505,10 @@ pub(crate) struct PendingImport {
     /// The old cookie's removal, if asked for.
     removal: Option<HeaderValue>,
     on_saved: Option<AfterSave>,
+    /// Why `on_saved` failed, once it has: it is a one-shot future, so
+    /// every later save of this session fails with this error too rather
+    /// than write our cookie without the old record's deletion.
+    failed: Option<ImportError>,
 }
 
 impl Sessions {
@@ -555,6 +567,7 @@ impl Inner {
                 state.import = Some(Box::new(PendingImport {
                     removal: import.removal.as_ref().and_then(|r| r.clone().ok()),
                     on_saved: imported.on_saved,
+                    failed: None,
                 }));
                 drop(state);
                 Ok(session)
@@ -565,7 +578,10 @@ impl Inner {
 
     /// At save, once the value is written and before any `Set-Cookie`:
     /// runs the import's `on_saved`; gives the old cookie's removal to
-    /// send after the sealed cookie.
+    /// send after the sealed cookie. Once `on_saved` has failed, every
+    /// later save of the session fails with the same error (the future
+    /// cannot run again, and a cookie of ours written without it would
+    /// leave the old record importable after our logout).
     pub(crate) async fn complete_import<T>(
         &self,
         session: &Session<T>,
@@ -573,11 +589,22 @@ impl Inner {
         if self.config.imports.is_empty() {
             return Ok(None);
         }
-        let Some(pending) = session.lock().import.take() else {
-            return Ok(None);
+        let mut pending = {
+            let mut state = session.lock();
+            match state.import.as_ref().and_then(|p| p.failed.clone()) {
+                Some(error) => return Err(SaveError::Import(error)),
+                None => match state.import.take() {
+                    Some(pending) => pending,
+                    None => return Ok(None),
+                },
+            }
         };
-        if let Some(on_saved) = pending.on_saved {
-            on_saved.await.map_err(SaveError::Import)?;
+        if let Some(on_saved) = pending.on_saved.take() {
+            if let Err(error) = on_saved.await {
+                pending.failed = Some(error.clone());
+                session.lock().import = Some(pending);
+                return Err(SaveError::Import(error));
+            }
         }
         Ok(pending.removal)
     }
@@ -752,6 +779,21 @@ mod tests {
         let mut response = HeaderMap::new();
         let error = sessions.save(&session, &mut response).await.unwrap_err();
         assert_eq!(error, SaveError::Import(ImportError::new("down")));
+        assert!(response.is_empty());
+        assert_eq!(saved.load(Ordering::SeqCst), 1);
+        // A second save of that session fails the same way and sends
+        // nothing: never our cookie without the old record's deletion.
+        for _ in 0..2 {
+            session.set(8);
+            let mut response = HeaderMap::new();
+            let error = sessions.save(&session, &mut response).await.unwrap_err();
+            assert_eq!(error, SaveError::Import(ImportError::new("down")));
+            assert!(response.is_empty());
+        }
+        session.destroy();
+        let mut response = HeaderMap::new();
+        let error = sessions.save(&session, &mut response).await.unwrap_err();
+        assert!(matches!(error, SaveError::Import(_)), "{error}");
         assert!(response.is_empty());
         assert_eq!(saved.load(Ordering::SeqCst), 1);
     }
