@@ -410,12 +410,15 @@ async fn redis_down_during_the_import_is_a_503_with_no_cookie() {
 }
 
 #[tokio::test]
-async fn a_failed_save_keeps_the_old_cookie_and_record_for_a_retry() {
+async fn a_session_too_large_without_a_store_gives_the_import_up() {
     let mut setup = start(&[SECRET]).await;
     let id = old_session(&mut setup.connection, "hal", &["a"]).await;
     let old = express_cookie(&id, SECRET);
-    // The handler makes the session too large for its cookie (no store):
-    // 500, no Set-Cookie at all, the record stays.
+    // The handler makes the session too large for its cookie (no store).
+    // Failing the save would fail every request of that browser (each one
+    // imports again), so the import is given up (import.rs, rule 5): a
+    // new, empty session of ours, the old cookie removed, the record kept,
+    // the handler's change dropped with the imported value.
     let big = "x".repeat(5000);
     let reply = send(
         setup.addr,
@@ -424,13 +427,15 @@ async fn a_failed_save_keeps_the_old_cookie_and_record_for_a_retry() {
         Some(&old),
     )
     .await;
-    assert_eq!(reply.status, 500);
-    assert!(reply.set_cookies.is_empty(), "{:?}", reply.set_cookies);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.set_cookies.len(), 2, "{:?}", reply.set_cookies);
+    assert!(reply.set_cookies[1].starts_with("connect.sid=;"));
     assert!(setup.exists(&id).await);
-    // The retry imports.
-    let reply = setup.get(&old).await;
-    assert!(reply.body.starts_with("signed in as hal"), "{}", reply.body);
-    assert!(!setup.exists(&id).await);
+    // The browser holds our (empty) session now: no import, not signed in.
+    let ours = reply.set_cookies[0].split(';').next().unwrap().to_owned();
+    let reply = setup.get(&format!("{ours}; {old}")).await;
+    assert!(reply.body.starts_with("not signed in;"), "{}", reply.body);
+    assert!(setup.exists(&id).await);
 }
 
 #[tokio::test]
