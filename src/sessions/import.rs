@@ -9,9 +9,13 @@
 //!    (its first value, as express-session and the `cookie` crate's jar
 //!    read it; at most 4096 bytes, UTF-8). A cookie of ours, even one that
 //!    is refused (expired, forged, under a removed key), means the
-//!    cut-over already happened for that browser: its old session was
-//!    moved (and deleted) then, and an old cookie still around must not
-//!    bring an older session back over a logout or an expiry of ours.
+//!    cut-over already happened for that browser, so an old cookie still
+//!    beside it is not imported. This is not what protects a logout: a
+//!    logout (and an expiry) of ours makes the browser drop our cookie
+//!    (`Max-Age=0`), after which a request with the old cookie alone is
+//!    imported again unless the old record is gone. Only `on_saved`
+//!    (deleting or replacing the old record, rule 4) keeps an old cookie
+//!    from bringing a session back after our logout.
 //! 2. **What it gives.** The application's function turns the old
 //!    cookie's value into `Ok(Some(Imported))`, `Ok(None)` (forged,
 //!    unsigned, unknown, expired: a normal new session, never an error)
