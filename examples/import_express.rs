@@ -3,9 +3,14 @@
 //! A browser that comes with express-session's cookie (`connect.sid`) and
 //! no sealed cookie yet gets its session moved over: the cookie's
 //! signature is checked under the old secrets, the record `sess:<id>` is
-//! read from Redis and mapped to [`Account`], the response carries the
-//! sealed cookie and removes `connect.sid`, and the record is deleted.
-//! A forged, unsigned, unknown or expired old cookie imports nothing.
+//! read from Redis and mapped to [`Account`] ([`read_record`]), the
+//! response carries the sealed cookie and removes `connect.sid`, and the
+//! record is replaced by a marker that lives a minute ([`MOVED`]). A
+//! forged, unsigned, unknown or expired old cookie imports nothing; so
+//! does a record this mapping does not understand (not a JSON object, none
+//! of its keys, a Redis hash, not UTF-8), with a `WARN`, and it is kept.
+//! Sessions go into the cookie, or into the same Redis (under
+//! `sealed-session:`) when too large for it.
 //!
 //! - `GET /` shows who is signed in and the cart (and whether the
 //!   session was moved over on this request);
@@ -61,7 +66,7 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sealed_session::{
-    Import, ImportError, Imported, Session, SessionConfig, SessionLayer, Sessions,
+    Import, ImportError, Imported, RedisStore, Session, SessionConfig, SessionLayer, Sessions,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -161,25 +166,101 @@ fn percent_decode(raw: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| raw.to_owned())
 }
 
-/// A record as connect-redis stores it: `JSON.stringify(req.session)`,
-/// the cookie's settings under `cookie` and the application's keys
-/// beside it.
-#[derive(Deserialize)]
-struct Record {
-    #[serde(default)]
-    cookie: Option<RecordCookie>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    cart: Vec<String>,
+/// What connect-redis leaves in place of a record once it is moved: not
+/// JSON (a record is always `JSON.stringify` of an object), so it can never
+/// be read as one. It lives [`MOVED_TTL_SECS`]: a request of the same
+/// browser that still carries only `connect.sid` in that time (one that
+/// left before the importing response arrived) is a `503` with no
+/// `Set-Cookie`, so it cannot replace the imported session with a new one;
+/// its retry carries our cookie. Afterwards the old cookie finds nothing.
+pub const MOVED: &[u8] = b"moved-to-sealed-session";
+
+/// How long [`MOVED`] stays.
+pub const MOVED_TTL_SECS: u64 = 60;
+
+/// What a connect-redis record (`JSON.stringify(req.session)`: the
+/// cookie's settings under `cookie`, the application's keys beside them)
+/// gives.
+#[derive(Debug, PartialEq)]
+pub enum Record {
+    /// `user` and/or `cart` were there: the session to import.
+    Account(Account),
+    /// Only `cookie` (an uninitialized session, `saveUninitialized`):
+    /// nothing to move.
+    Empty,
+    /// `cookie.expires` passed.
+    Expired,
+    /// Not a record this mapping understands: not imported, kept.
+    Refused(&'static str),
 }
 
-#[derive(Deserialize)]
-struct RecordCookie {
-    /// `Date.prototype.toJSON`: ISO 8601 in UTC, or null for a
-    /// browser-session cookie.
-    #[serde(default)]
-    expires: Option<String>,
+/// The mapping, explicit about the keys it takes: a JSON object (an array
+/// or any other JSON is refused), `cookie.expires` (ISO 8601 or null),
+/// `user` (a string or null) and `cart` (an array of strings); other keys
+/// are dropped. A record with neither `user` nor `cart` but other keys
+/// (passport's `{"passport":{"user":..}}`, another application's) is
+/// refused rather than imported as an empty session.
+pub fn read_record(json: &str, now: time::OffsetDateTime) -> Record {
+    use serde_json::Value;
+    let Ok(record) = serde_json::from_str::<serde_json::Map<String, Value>>(json) else {
+        return Record::Refused("not a JSON object");
+    };
+    // A store written without a TTL (disableTTL) keeps expired records:
+    // express-session's own MemoryStore refuses them too.
+    match record.get("cookie") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(cookie)) => match cookie.get("expires") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(expires)) => {
+                let Ok(expires) = time::OffsetDateTime::parse(
+                    expires,
+                    &time::format_description::well_known::Rfc3339,
+                ) else {
+                    return Record::Refused("an unreadable cookie.expires");
+                };
+                if expires <= now {
+                    return Record::Expired;
+                }
+            }
+            Some(_) => return Record::Refused("an unreadable cookie.expires"),
+        },
+        Some(_) => return Record::Refused("a cookie that is not an object"),
+    }
+    let (has_user, has_cart) = (record.contains_key("user"), record.contains_key("cart"));
+    if !has_user && !has_cart {
+        return if record.keys().all(|k| k == "cookie") {
+            Record::Empty
+        } else {
+            Record::Refused("none of the keys the mapping takes (user, cart)")
+        };
+    }
+    let user = match record.get("user") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(user)) => Some(user.clone()),
+        Some(_) => return Record::Refused("a user that is not a string"),
+    };
+    let cart = match record.get("cart") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            let items: Option<Vec<String>> = items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect();
+            let Some(items) = items else {
+                return Record::Refused("a cart that is not an array of strings");
+            };
+            items
+        }
+        Some(_) => return Record::Refused("a cart that is not an array of strings"),
+    };
+    let dropped = record
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "cookie" | "user" | "cart"))
+        .count();
+    if dropped > 0 {
+        tracing::debug!(dropped, "express-session record keys not mapped; dropped");
+    }
+    Record::Account(Account { user, cart })
 }
 
 /// The old store: connect-redis's records, read with express-session's
@@ -249,48 +330,71 @@ impl ExpressSessions {
                 return Ok(None);
             };
             let key = format!("{prefix}{id}");
-            let json: Option<String> = tokio::time::timeout(timeout, redis.get(&key))
-                .await
-                .map_err(|_| import_error("timed out"))?
-                .map_err(import_error)?;
-            // Unknown, or expired (connect-redis's TTL).
-            let Some(json) = json else {
-                return Ok(None);
-            };
-            let Ok(record) = serde_json::from_str::<Record>(&json) else {
-                tracing::warn!("express-session record is not the JSON expected; not imported");
-                return Ok(None);
-            };
-            // A store written without a TTL (disableTTL) keeps expired
-            // records: express-session's own MemoryStore refuses them too.
-            let expires = record.cookie.and_then(|c| c.expires);
-            if let Some(expires) = expires {
-                let Ok(expires) = time::OffsetDateTime::parse(
-                    &expires,
-                    &time::format_description::well_known::Rfc3339,
-                ) else {
-                    tracing::warn!("express-session record has an unreadable expiry; not imported");
-                    return Ok(None);
-                };
-                if expires <= time::OffsetDateTime::now_utc() {
+            // Bytes, not a String: a value that is not UTF-8 is a record
+            // this mapping cannot read, not an outage.
+            let bytes: Option<Vec<u8>> = match tokio::time::timeout(timeout, redis.get(&key)).await
+            {
+                Err(_) => return Err(import_error("timed out")),
+                // A key of another type (a hash, a list): not a
+                // connect-redis record; kept, not imported.
+                Ok(Err(error)) if error.code() == Some("WRONGTYPE") => {
+                    tracing::warn!(
+                        "express-session record is not a Redis string (WRONGTYPE); not imported, kept"
+                    );
                     return Ok(None);
                 }
-            }
-            let account = Account {
-                user: record.user,
-                cart: record.cart,
+                Ok(Err(error)) => return Err(import_error(error)),
+                Ok(Ok(bytes)) => bytes,
             };
-            // Once the sealed cookie is saved: a replayed copy of the old
-            // cookie must import nothing. DEL of a key already gone (a
-            // parallel request imported it too) is a success.
-            let delete = async move {
-                tokio::time::timeout(timeout, redis.del::<_, u64>(&key))
+            // Unknown, or expired (connect-redis's TTL).
+            let Some(bytes) = bytes else {
+                return Ok(None);
+            };
+            if bytes == MOVED {
+                // Moved by a request of this browser moments ago: retry
+                // (the layer's 503, no Set-Cookie); by then the browser
+                // holds our cookie.
+                return Err(ImportError::new(
+                    "express-session: this session was just moved over; retry",
+                ));
+            }
+            let Ok(json) = String::from_utf8(bytes) else {
+                tracing::warn!("express-session record is not UTF-8; not imported, kept");
+                return Ok(None);
+            };
+            let account = match read_record(&json, time::OffsetDateTime::now_utc()) {
+                Record::Account(account) => account,
+                Record::Empty | Record::Expired => return Ok(None),
+                Record::Refused(why) => {
+                    tracing::warn!(
+                        why,
+                        "express-session record not understood; not imported, kept"
+                    );
+                    return Ok(None);
+                }
+            };
+            // Once the sealed cookie is saved: the record is replaced by
+            // the MOVED marker for a minute (XX: only if it is still there;
+            // a key already replaced by a parallel import is a success),
+            // so a replayed copy of the old cookie imports nothing, and a
+            // request that still carries only the old cookie meanwhile is
+            // told to retry rather than start a new session.
+            let moved = async move {
+                let mut command = redis::cmd("SET");
+                command
+                    .arg(&key)
+                    .arg(MOVED)
+                    .arg("EX")
+                    .arg(MOVED_TTL_SECS)
+                    .arg("XX");
+                let set = command.query_async::<redis::Value>(&mut redis);
+                tokio::time::timeout(timeout, set)
                     .await
                     .map_err(|_| import_error("timed out"))?
                     .map_err(import_error)?;
                 Ok(())
             };
-            Ok(Some(Imported::new(account).on_saved(delete)))
+            Ok(Some(Imported::new(account).on_saved(moved)))
         }
     }
 
@@ -381,7 +485,16 @@ async fn main() {
     let cookie = env("EXPRESS_SESSION_COOKIE").unwrap_or_else(|| "connect.sid".to_owned());
     let path = env("EXPRESS_SESSION_PATH").unwrap_or_else(|| "/".to_owned());
     let domain = env("EXPRESS_SESSION_DOMAIN");
-    let config: SessionConfig =
-        common::config().with_import(old.import(&cookie, &path, domain.as_deref()));
+    // A store for the cut-over: an old session too large for the cookie
+    // goes there instead of being given up (its browser would start over).
+    // The same Redis, under our own prefix.
+    let store = RedisStore::connect(&url)
+        .await
+        .unwrap_or_else(|e| fail(format!("REDIS_URL={url}: {e}")));
+    let config: SessionConfig = common::config().with_store(store).with_import(old.import(
+        &cookie,
+        &path,
+        domain.as_deref(),
+    ));
     common::serve("import_express", app(common::sessions_with(config))).await;
 }

@@ -9,9 +9,13 @@
 //!    (its first value, as express-session and the `cookie` crate's jar
 //!    read it; at most 4096 bytes, UTF-8). A cookie of ours, even one that
 //!    is refused (expired, forged, under a removed key), means the
-//!    cut-over already happened for that browser: its old session was
-//!    moved (and deleted) then, and an old cookie still around must not
-//!    bring an older session back over a logout or an expiry of ours.
+//!    cut-over already happened for that browser, so an old cookie still
+//!    beside it is not imported. This is not what protects a logout: a
+//!    logout (and an expiry) of ours makes the browser drop our cookie
+//!    (`Max-Age=0`), after which a request with the old cookie alone is
+//!    imported again unless the old record is gone. Only `on_saved`
+//!    (deleting or replacing the old record, rule 4) keeps an old cookie
+//!    from bringing a session back after our logout.
 //! 2. **What it gives.** The application's function turns the old
 //!    cookie's value into `Ok(Some(Imported))`, `Ok(None)` (forged,
 //!    unsigned, unknown, expired: a normal new session, never an error)
@@ -33,7 +37,24 @@
 //!    do the sealed cookie and the old cookie's removal (when asked for
 //!    with [`Import::remove_old_cookie`]) go on the response, the sealed
 //!    cookie first. A save that fails for any other reason runs nothing
-//!    and sends nothing either.
+//!    and sends nothing either. `on_saved` is a one-shot future: once it
+//!    has failed, every later save of that session fails with the same
+//!    `SaveError::Import` (a cookie of ours written without the old
+//!    record's deletion would leave that record importable again after a
+//!    logout of ours).
+//! 5. **Too large for the cookie, no store.** An imported value whose
+//!    sealed cookie would exceed the size limit goes to the store when
+//!    there is one. Without one the import is impossible for that browser,
+//!    and retrying it would fail every request for as long as the old
+//!    cookie lives; so it is given up: a `WARN` names the old cookie and
+//!    the size, the session becomes a new, empty one (the handler's
+//!    changes on that request are dropped with the imported value) whose
+//!    cookie is written (so rule 1 stops further imports from that
+//!    browser), the old cookie's removal is sent if configured, `on_saved`
+//!    does not run and the old record is kept (it expires in the old
+//!    store). The save succeeds: the user starts over but can use the
+//!    site. `Sessions::new` warns about an import registered without a
+//!    store; configure one for the cut-over.
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -46,6 +67,7 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::config::SessionConfig;
 use crate::error::{ConfigError, LoadError, SaveError};
+use crate::lifetime::session_lifetime::SessionLifetime;
 use crate::session::Session;
 use crate::sessions::load::Refusals;
 use crate::sessions::{Inner, Sessions};
@@ -304,8 +326,12 @@ impl<T> Imported<T> {
     /// value is written and only if that succeeded; if it fails, the save
     /// fails ([`SaveError::Import`]), nothing is sent and the old cookie
     /// stays in the browser, so the next request imports again. It runs
-    /// at most once: saving the same session again after it failed
-    /// writes without it (the layer never does; it answers `503`).
+    /// at most once: once it has failed, every later save of the same
+    /// session fails with the same [`SaveError::Import`] and sends nothing
+    /// (writing our cookie without the old record's deletion would let
+    /// the old cookie import the session again after a logout of ours).
+    /// The layer saves once and answers `503`; the next request imports
+    /// afresh.
     ///
     /// Two requests that import the same old cookie at once (a page and
     /// its images at the cut-over) both import and both run this: make it
@@ -419,6 +445,7 @@ pub(crate) trait AnyImport: Send + Sync {
     fn as_any(&self) -> &dyn Any;
     fn session_type(&self) -> TypeId;
     fn check(&self, ours: &str) -> Result<(), ConfigError>;
+    fn old_cookie(&self) -> &str;
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
 
@@ -450,6 +477,10 @@ impl<T: 'static> AnyImport for Import<T> {
         }
     }
 
+    fn old_cookie(&self) -> &str {
+        &self.cookie
+    }
+
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
@@ -462,6 +493,11 @@ pub(crate) struct Imports(Vec<Arc<dyn AnyImport>>);
 impl Imports {
     pub(crate) fn check(&self, ours: &str) -> Result<(), ConfigError> {
         self.0.iter().try_for_each(|i| i.check(ours))
+    }
+
+    /// The old cookies' names.
+    pub(crate) fn old_cookies(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|i| i.old_cookie())
     }
 
     #[inline]
@@ -494,9 +530,15 @@ impl fmt::Debug for Imports {
 
 /// What an imported session still has to do when it is saved.
 pub(crate) struct PendingImport {
+    /// The old cookie's name, for the logs.
+    cookie: String,
     /// The old cookie's removal, if asked for.
     removal: Option<HeaderValue>,
     on_saved: Option<AfterSave>,
+    /// Why `on_saved` failed, once it has: it is a one-shot future, so
+    /// every later save of this session fails with this error too rather
+    /// than write our cookie without the old record's deletion.
+    failed: Option<ImportError>,
 }
 
 impl Sessions {
@@ -553,8 +595,10 @@ impl Inner {
                 state.generation += 1;
                 state.imported = true;
                 state.import = Some(Box::new(PendingImport {
+                    cookie: import.cookie.clone(),
                     removal: import.removal.as_ref().and_then(|r| r.clone().ok()),
                     on_saved: imported.on_saved,
+                    failed: None,
                 }));
                 drop(state);
                 Ok(session)
@@ -565,7 +609,10 @@ impl Inner {
 
     /// At save, once the value is written and before any `Set-Cookie`:
     /// runs the import's `on_saved`; gives the old cookie's removal to
-    /// send after the sealed cookie.
+    /// send after the sealed cookie. Once `on_saved` has failed, every
+    /// later save of the session fails with the same error (the future
+    /// cannot run again, and a cookie of ours written without it would
+    /// leave the old record importable after our logout).
     pub(crate) async fn complete_import<T>(
         &self,
         session: &Session<T>,
@@ -573,13 +620,67 @@ impl Inner {
         if self.config.imports.is_empty() {
             return Ok(None);
         }
-        let Some(pending) = session.lock().import.take() else {
-            return Ok(None);
+        let mut pending = {
+            let mut state = session.lock();
+            match state.import.as_ref().and_then(|p| p.failed.clone()) {
+                Some(error) => return Err(SaveError::Import(error)),
+                None => match state.import.take() {
+                    Some(pending) => pending,
+                    None => return Ok(None),
+                },
+            }
         };
-        if let Some(on_saved) = pending.on_saved {
-            on_saved.await.map_err(SaveError::Import)?;
+        if let Some(on_saved) = pending.on_saved.take() {
+            if let Err(error) = on_saved.await {
+                pending.failed = Some(error.clone());
+                session.lock().import = Some(pending);
+                return Err(SaveError::Import(error));
+            }
         }
         Ok(pending.removal)
+    }
+}
+
+impl Inner {
+    /// At save, without a store, when the imported value does not fit the
+    /// cookie (`TooLarge`): the import cannot happen for this browser, and
+    /// retrying it on every request would fail every request. The session
+    /// becomes a new, empty one (the handler's changes on this request go
+    /// with the imported value), marked changed so that save writes a
+    /// cookie of ours (rule 1 then stops any further import from this
+    /// browser, even without the old cookie's removal); `on_saved` is
+    /// dropped without running, so the old record is kept. Gives the old
+    /// cookie's removal to send (if configured), or `None` when the
+    /// session has no import to give up (not imported, or its `on_saved`
+    /// already failed): the save then fails as it would have.
+    pub(crate) fn abandon_import<T: Default>(
+        &self,
+        session: &Session<T>,
+        size: usize,
+        limit: usize,
+    ) -> Option<Option<HeaderValue>> {
+        let mut state = session.lock();
+        if state.import.as_ref().is_none_or(|p| p.failed.is_some()) {
+            return None;
+        }
+        let pending = state.import.take()?;
+        tracing::warn!(
+            old_cookie = pending.cookie.as_str(),
+            size,
+            limit,
+            "imported session too large for the cookie and no store configured: not imported; \
+             the browser starts a new session and the old record is kept (configure a store \
+             for the cut-over)"
+        );
+        state.data = T::default();
+        state.imported = false;
+        state.changed = true;
+        state.restart = false;
+        state.end_origin = false;
+        state.destroyed = false;
+        state.lifetime = SessionLifetime::default();
+        state.generation += 1;
+        Some(pending.removal)
     }
 }
 
@@ -721,9 +822,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_save_runs_nothing_and_sends_nothing() {
-        // A value too large for the cookie, no store: TooLarge, and the
-        // old record is not deleted, the old cookie not removed.
+    async fn too_large_without_a_store_gives_the_import_up() {
+        // A value too large for the cookie, no store: the import is given
+        // up (rule 5): a new, empty session of ours, the old cookie
+        // removed, on_saved not run (the old record kept), no error.
         let saved = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&saved);
         let import = Import::new("old", move |_: String| {
@@ -739,12 +841,34 @@ mod tests {
         let config = SessionConfig::default().with_import(import);
         let big = Sessions::new(Keyring::new(Key::generate()), config).unwrap();
         let session = big.load::<Vec<u8>>(&cookies("old=1")).await.unwrap();
+        assert!(session.is_imported());
+        session.update(|v| v.push(8)); // the handler's change goes too
         let mut response = HeaderMap::new();
-        let error = big.save(&session, &mut response).await.unwrap_err();
-        assert!(matches!(error, SaveError::TooLarge { .. }), "{error}");
-        assert!(response.is_empty());
+        big.save(&session, &mut response).await.unwrap();
+        let sent = set_cookies(&response);
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(sent[0].starts_with("__Host-session="), "{sent:?}");
+        assert!(sent[1].starts_with("old=; Path=/; Max-Age=0"), "{sent:?}");
         assert_eq!(saved.load(Ordering::SeqCst), 0);
+        assert!(!session.is_imported());
+        assert!(session.get().is_empty());
+        // Our cookie: the next request is that new session, no import.
+        let ours = sent[0].split(';').next().unwrap();
+        let next = big
+            .load::<Vec<u8>>(&cookies(&format!("{ours}; old=1")))
+            .await
+            .unwrap();
+        assert!(!next.is_imported() && !next.is_new() && next.get().is_empty());
+        // A value too large that the handler set on a session that was
+        // not imported is still TooLarge.
+        let plain = big.load::<Vec<u8>>(&HeaderMap::new()).await.unwrap();
+        plain.set(vec![1; 5000]);
+        let error = big.save(&plain, &mut HeaderMap::new()).await.unwrap_err();
+        assert!(matches!(error, SaveError::TooLarge { .. }), "{error}");
+    }
 
+    #[tokio::test]
+    async fn a_failed_on_saved_sends_nothing_and_fails_every_later_save() {
         // on_saved fails: no Set-Cookie at all, the error says why.
         let (calls, saved) = Default::default();
         let sessions = sessions(counting(&calls, &saved, Fail::Saved));
@@ -752,6 +876,21 @@ mod tests {
         let mut response = HeaderMap::new();
         let error = sessions.save(&session, &mut response).await.unwrap_err();
         assert_eq!(error, SaveError::Import(ImportError::new("down")));
+        assert!(response.is_empty());
+        assert_eq!(saved.load(Ordering::SeqCst), 1);
+        // A second save of that session fails the same way and sends
+        // nothing: never our cookie without the old record's deletion.
+        for _ in 0..2 {
+            session.set(8);
+            let mut response = HeaderMap::new();
+            let error = sessions.save(&session, &mut response).await.unwrap_err();
+            assert_eq!(error, SaveError::Import(ImportError::new("down")));
+            assert!(response.is_empty());
+        }
+        session.destroy();
+        let mut response = HeaderMap::new();
+        let error = sessions.save(&session, &mut response).await.unwrap_err();
+        assert!(matches!(error, SaveError::Import(_)), "{error}");
         assert!(response.is_empty());
         assert_eq!(saved.load(Ordering::SeqCst), 1);
     }

@@ -386,7 +386,10 @@ impl Sessions {
     /// # Errors
     ///
     /// [`SaveError::TooLarge`] when the sealed cookie's name plus value
-    /// would exceed the size limit and no store is configured,
+    /// would exceed the size limit and no store is configured (except for
+    /// a session imported on this request: the import is then given up
+    /// and a new, empty session saved instead, with a `warn`; see
+    /// [`Import`](crate::Import)),
     /// [`SaveError::Encode`] when the value cannot be encoded,
     /// [`SaveError::Store`] when the store fails, [`SaveError::Ended`]
     /// when the session was ended by another request while this one ran
@@ -447,8 +450,21 @@ impl Sessions {
                 Ok(())
             }
             Next::Write(write) => {
-                let Some(written) = inner.write(&write, now).await? else {
-                    return Ok(());
+                let written = match inner.write(&write, now).await {
+                    Ok(Some(written)) => written,
+                    Ok(None) => return Ok(()),
+                    // An imported value that does not fit the cookie, with
+                    // no store: the import is given up for this browser
+                    // rather than fail every request (`import.rs`, rule 5).
+                    Err(SaveError::TooLarge { size, limit }) if inner.config.store.is_none() => {
+                        let Some(old_cookie) = inner.abandon_import(session, size, limit) else {
+                            return Err(SaveError::TooLarge { size, limit });
+                        };
+                        self.save_now(session, headers)?;
+                        send_removal(headers, old_cookie);
+                        return Ok(());
+                    }
+                    Err(error) => return Err(error),
                 };
                 if let Some(end) = &end {
                     if let Err(error) = inner.end(end).await {
@@ -523,6 +539,14 @@ fn warn_about(config: &SessionConfig) {
             cookie = %config.attributes.name,
             "sessions with neither an idle nor an absolute timeout never expire on the server: a copied cookie opens forever, and revocation markers live at most 400 days"
         );
+    }
+    if config.store.is_none() {
+        for old_cookie in config.imports.old_cookies() {
+            tracing::warn!(
+                old_cookie,
+                "import registered without a store: an old session too large for the cookie cannot be moved over (its browser starts a new session); configure a store for the cut-over"
+            );
+        }
     }
 }
 
