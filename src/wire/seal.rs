@@ -131,10 +131,19 @@ pub(crate) fn buffer(plaintext_hint: usize) -> Vec<u8> {
 /// Seals `buf` (from [`buffer`], plaintext appended) under `key` as
 /// `version` and appends the base64url value to `out`. `aad` must be that
 /// version's.
-pub(crate) fn seal_into(key: &RingKey, version: u8, aad: &[u8], buf: Vec<u8>, out: &mut String) {
+///
+/// The value is encoded straight into `out`'s spare room (one pass of
+/// the engine over a slice of its exact length), not through the crate's
+/// chunked `String` writer.
+pub(crate) fn seal_into(key: &RingKey, version: u8, aad: &[u8], buf: Vec<u8>, out: &mut Vec<u8>) {
     let sealed = seal_raw(key, Purpose::Cookie, version, aad, buf);
     key.count_seal();
-    URL_SAFE_NO_PAD.encode_string(&sealed, out);
+    let start = out.len();
+    out.resize(start + encoded_len(sealed.len()), 0);
+    let written = URL_SAFE_NO_PAD
+        .encode_slice(&sealed, &mut out[start..])
+        .expect("room for exactly the encoded length");
+    debug_assert_eq!(start + written, out.len());
 }
 
 /// Seals `buf` (from [`buffer`], plaintext appended) in place: header,
