@@ -25,6 +25,7 @@
 //! This module knows bytes only; what the plaintext means is
 //! [`envelope`](crate::wire::envelope)'s business.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use base64::Engine as _;
@@ -120,10 +121,22 @@ impl Purpose {
     }
 }
 
+/// The largest buffer a thread keeps for its next cookie.
+const SPARE_LIMIT: usize = 8 * 1024;
+
+thread_local! {
+    /// The buffer of the last cookie this thread sealed, reused for the
+    /// next one (no allocation per cookie). It holds only that cookie's
+    /// sealed bytes, which the browser was sent: never a plaintext.
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 /// A buffer to write the plaintext into: `HEADER_LEN` placeholder bytes,
 /// with room for `plaintext_hint` more bytes and the tag.
 pub(crate) fn buffer(plaintext_hint: usize) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(OVERHEAD + plaintext_hint);
+    let mut buf = SPARE.take();
+    buf.clear();
+    buf.reserve(OVERHEAD + plaintext_hint);
     buf.resize(HEADER_LEN, 0);
     buf
 }
@@ -144,6 +157,9 @@ pub(crate) fn seal_into(key: &RingKey, version: u8, aad: &[u8], buf: Vec<u8>, ou
         .encode_slice(&sealed, &mut out[start..])
         .expect("room for exactly the encoded length");
     debug_assert_eq!(start + written, out.len());
+    if sealed.capacity() <= SPARE_LIMIT {
+        SPARE.set(sealed);
+    }
 }
 
 /// Seals `buf` (from [`buffer`], plaintext appended) in place: header,
