@@ -603,10 +603,11 @@ impl Inner {
             MAX_AGE.len() + n.checked_ilog10().unwrap_or(0) as usize + 1
         });
         // Exactly the final length: the header value then takes this buffer
-        // as it is, with no second allocation.
-        let mut cookie = String::with_capacity(size + 1 + suffix.len() + max_age_len);
-        cookie.push_str(name);
-        cookie.push('=');
+        // as it is, with no second allocation. Bytes, not a `String`: the
+        // base64 engine writes into it directly.
+        let mut cookie = Vec::with_capacity(size + 1 + suffix.len() + max_age_len);
+        cookie.extend_from_slice(name.as_bytes());
+        cookie.push(b'=');
         let version = envelope.version();
         seal::seal_into(
             self.keyring.primary(),
@@ -616,9 +617,9 @@ impl Inner {
             &mut cookie,
         );
         debug_assert_eq!(cookie.len(), size + 1);
-        cookie.push_str(suffix);
+        cookie.extend_from_slice(suffix.as_bytes());
         if let Some(max_age) = max_age {
-            cookie.push_str(MAX_AGE);
+            cookie.extend_from_slice(MAX_AGE.as_bytes());
             push_decimal(&mut cookie, max_age);
         }
         debug_assert_eq!(cookie.len(), cookie.capacity());
@@ -628,7 +629,7 @@ impl Inner {
 
 /// Appends `n` in decimal (what `write!` does, without the formatting
 /// machinery, on every cookie written).
-fn push_decimal(out: &mut String, mut n: u64) {
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
@@ -639,7 +640,7 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(digits[start..].iter().map(|&digit| char::from(digit)));
+    out.extend_from_slice(&digits[start..]);
 }
 
 #[cfg(test)]
@@ -660,9 +661,9 @@ mod tests {
             u64::MAX - 1,
             u64::MAX,
         ] {
-            let mut out = String::from("x");
+            let mut out = b"x".to_vec();
             push_decimal(&mut out, n);
-            assert_eq!(out, format!("x{n}"));
+            assert_eq!(out, format!("x{n}").as_bytes());
         }
     }
 }

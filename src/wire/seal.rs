@@ -25,6 +25,7 @@
 //! This module knows bytes only; what the plaintext means is
 //! [`envelope`](crate::wire::envelope)'s business.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use base64::Engine as _;
@@ -120,10 +121,22 @@ impl Purpose {
     }
 }
 
+/// The largest buffer a thread keeps for its next cookie.
+const SPARE_LIMIT: usize = 8 * 1024;
+
+thread_local! {
+    /// The buffer of the last cookie this thread sealed, reused for the
+    /// next one (no allocation per cookie). It holds only that cookie's
+    /// sealed bytes, which the browser was sent: never a plaintext.
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 /// A buffer to write the plaintext into: `HEADER_LEN` placeholder bytes,
 /// with room for `plaintext_hint` more bytes and the tag.
 pub(crate) fn buffer(plaintext_hint: usize) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(OVERHEAD + plaintext_hint);
+    let mut buf = SPARE.take();
+    buf.clear();
+    buf.reserve(OVERHEAD + plaintext_hint);
     buf.resize(HEADER_LEN, 0);
     buf
 }
@@ -131,10 +144,22 @@ pub(crate) fn buffer(plaintext_hint: usize) -> Vec<u8> {
 /// Seals `buf` (from [`buffer`], plaintext appended) under `key` as
 /// `version` and appends the base64url value to `out`. `aad` must be that
 /// version's.
-pub(crate) fn seal_into(key: &RingKey, version: u8, aad: &[u8], buf: Vec<u8>, out: &mut String) {
+///
+/// The value is encoded straight into `out`'s spare room (one pass of
+/// the engine over a slice of its exact length), not through the crate's
+/// chunked `String` writer.
+pub(crate) fn seal_into(key: &RingKey, version: u8, aad: &[u8], buf: Vec<u8>, out: &mut Vec<u8>) {
     let sealed = seal_raw(key, Purpose::Cookie, version, aad, buf);
     key.count_seal();
-    URL_SAFE_NO_PAD.encode_string(&sealed, out);
+    let start = out.len();
+    out.resize(start + encoded_len(sealed.len()), 0);
+    let written = URL_SAFE_NO_PAD
+        .encode_slice(&sealed, &mut out[start..])
+        .expect("room for exactly the encoded length");
+    debug_assert_eq!(start + written, out.len());
+    if sealed.capacity() <= SPARE_LIMIT {
+        SPARE.set(sealed);
+    }
 }
 
 /// Seals `buf` (from [`buffer`], plaintext appended) in place: header,
@@ -183,13 +208,26 @@ pub(crate) fn open(
     if value.len() < encoded_len(OVERHEAD) {
         return Err((Rejection::Malformed, None));
     }
-    buf.clear();
-    URL_SAFE_NO_PAD
-        .decode_vec(value, buf)
-        .map_err(|_| (Rejection::Malformed, None))?;
+    decode(value, buf).map_err(|()| (Rejection::Malformed, None))?;
     open_raw(keyring, Purpose::Cookie, buf, |position, _, version| {
         &aads[position][usize::from(version - 1)]
     })
+}
+
+/// Decodes base64url without padding into `buf`, replacing what it held.
+///
+/// Into a buffer of the decoded length, allocated once at that size: no
+/// growth, and no over-estimate to fill and cut back.
+fn decode(value: &[u8], buf: &mut Vec<u8>) -> Result<(), ()> {
+    // Exact for every valid unpadded length; one that is not (4n + 1)
+    // fails to decode whatever the room.
+    let len = value.len() / 4 * 3 + (value.len() % 4).saturating_sub(1);
+    buf.clear();
+    buf.reserve_exact(len);
+    buf.resize(len, 0);
+    let written = URL_SAFE_NO_PAD.decode_slice(value, buf).map_err(drop)?;
+    buf.truncate(written);
+    Ok(())
 }
 
 /// Opens sealed bytes in place. `aad(position, key id, version)` gives the
@@ -301,6 +339,28 @@ mod tests {
         envelope.encode_into(&mut out);
         assert_eq!(out, V2_PLAINTEXT);
         assert_eq!(Envelope::decode(V2_PLAINTEXT, V2), Some(envelope));
+    }
+
+    /// The exact-size decoding agrees with the crate's own `decode` on
+    /// every length, valid or not, and on bytes outside the alphabet.
+    #[test]
+    fn decoding_agrees_with_the_engine() {
+        let mut buf = Vec::new();
+        for len in 0..300usize {
+            let raw: Vec<u8> = (0..len).map(|i| (i * 37 + len) as u8).collect();
+            let encoded = URL_SAFE_NO_PAD.encode(&raw);
+            assert_eq!(decode(encoded.as_bytes(), &mut buf), Ok(()));
+            assert_eq!(buf, raw);
+            for bad in [
+                format!("{encoded}A"),
+                format!("{encoded}="),
+                format!("*{encoded}"),
+                format!("{encoded}/"),
+            ] {
+                let expected = URL_SAFE_NO_PAD.decode(&bad).map(drop).map_err(drop);
+                assert_eq!(decode(bad.as_bytes(), &mut buf), expected, "{bad}");
+            }
+        }
     }
 
     fn check_vector(version: u8, context: &[u8], plaintext: &[u8], expected_value: &str) {
