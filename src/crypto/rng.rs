@@ -25,8 +25,9 @@
 //! (`draw_24_bytes/process_id` in `cargo bench --bench nonce`). It cannot
 //! be made less often: a fork between two checks would go unseen. What it
 //! does not cover: another process with the id of the one that seeded the
-//! state. `fork` never gives a child its parent's id; it would take the
-//! seeding process to exit and a descendant that inherited the state,
+//! state. `fork` gives a child its parent's id only across PID namespaces
+//! (PID 1 forking into a new namespace: a known gap, SECURITY.md); else
+//! it would take the seeding process to exit and a descendant that inherited the state,
 //! without drawing from it, to be given that id again after the pid space
 //! wrapped around. `rand`'s advice to reseed `ThreadRng` right after `fork`
 //! needs a hook in the fork path (`pthread_atfork`), which is `unsafe`.
