@@ -14,58 +14,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
 use common::client::{Reply, send};
+use common::express::{encode_uri_component, express_cookie, express_id, sign};
 use common::redis_server::RedisServer;
 use common::{plain_http, serve};
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use http::{HeaderMap, Method};
 use import_express::{Account, ExpressSessions, Secrets, unsign};
 use redis::AsyncCommands as _;
 use sealed_session::{Import, SaveError, SessionConfig, Sessions};
-use sha2::Sha256;
 
 const SECRET: &str = "keyboard cat";
 
 // ---- The old system, as the Node packages do it ----
-
-/// cookie-signature's `sign(val, secret)`: `val.` and the base64 HMAC,
-/// trailing `=` removed.
-fn sign(id: &str, secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(id.as_bytes());
-    let mac = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    format!("{id}.{}", mac.trim_end_matches('='))
-}
-
-/// JavaScript's `encodeURIComponent`, which the `cookie` package's
-/// `serialize` applies to the value.
-fn encode_uri_component(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// The `Cookie` header a browser sends after express-session's
-/// `setcookie(res, 'connect.sid', id, secrets[0])`.
-fn express_cookie(id: &str, secret: &str) -> String {
-    format!(
-        "connect.sid={}",
-        encode_uri_component(&format!("s:{}", sign(id, secret)))
-    )
-}
-
-/// express-session's default `genid`: uid-safe's 24 random bytes in
-/// base64url.
-fn express_id() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
-}
 
 /// `Date.prototype.toJSON`.
 fn iso(time: time::OffsetDateTime) -> String {

@@ -15,11 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use common::client::{Reply, send};
+use common::express::{encode_uri_component, express_cookie, express_id, sign};
 use common::redis_server::RedisServer;
 use common::{plain_http, serve};
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, Method};
 use import_express::{ExpressSessions, Secrets, unsign};
@@ -27,41 +26,10 @@ use redis::AsyncCommands as _;
 use sealed_session::{
     Import, ImportError, Imported, Key, Keyring, MemoryStore, SaveError, SessionConfig, Sessions,
 };
-use sha2::Sha256;
 
 const SECRET: &str = "keyboard cat";
 
 // ---- express-session's side, written independently of the example ----
-
-fn sign(id: &str, secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(id.as_bytes());
-    let mac = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    format!("{id}.{}", mac.trim_end_matches('='))
-}
-
-fn encode_uri_component(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-fn express_cookie(id: &str, secret: &str) -> String {
-    format!(
-        "connect.sid={}",
-        encode_uri_component(&format!("s:{}", sign(id, secret)))
-    )
-}
-
-fn express_id() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
-}
 
 /// `SET sess:<id> <json> EX 86400`, as connect-redis does.
 async fn set_record(redis: &mut redis::aio::MultiplexedConnection, id: &str, json: &str) {

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod client;
+pub mod express;
 pub mod pgbouncer;
 pub mod postgres_server;
 pub mod ready;
