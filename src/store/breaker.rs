@@ -9,7 +9,10 @@
 //! [`StoreError::Unavailable`] for [`CircuitBreaker::open_for`]; then one
 //! call (the *probe*) goes through while the others still fail at once.
 //! A probe that succeeds closes the breaker; one that fails opens it again
-//! for twice as long, up to [`CircuitBreaker::max_open_for`].
+//! for twice as long, up to [`CircuitBreaker::max_open_for`]; one dropped
+//! before it answered (a client that hung up) says nothing, and the next
+//! call probes. Answers of calls sent before the breaker last closed do not
+//! count.
 //!
 //! Only errors that say the store is unreachable count: a full store
 //! ([`StoreError::Full`]) and a corrupt entry answer, so they count as
@@ -145,14 +148,16 @@ enum Phase {
 pub(crate) struct Guarded {
     inner: Arc<dyn SessionStore>,
     settings: CircuitBreaker,
-    phase: Mutex<Phase>,
+    /// The phase, and the number of the current closed period (one more
+    /// each time a probe closes the breaker).
+    phase: Mutex<(Phase, u64)>,
     now: fn() -> Instant,
 }
 
 /// What a call may do.
 enum Admission {
     /// Go through (`probe`: as the one probe).
-    Pass { probe: bool },
+    Pass { probe: bool, epoch: u64 },
     /// Fail at once.
     Refuse,
 }
@@ -170,33 +175,71 @@ impl Guarded {
         Guarded {
             inner,
             settings,
-            phase: Mutex::new(Phase::Closed { failed: 0 }),
+            phase: Mutex::new((Phase::Closed { failed: 0 }, 0)),
             now,
         }
     }
 
     fn admit(&self) -> Admission {
-        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        let epoch = guard.1;
+        let phase = &mut guard.0;
         match *phase {
-            Phase::Closed { .. } => Admission::Pass { probe: false },
+            Phase::Closed { .. } => Admission::Pass {
+                probe: false,
+                epoch,
+            },
             Phase::Open { until, next } if (self.now)() >= until => {
                 *phase = Phase::Probing { next };
-                Admission::Pass { probe: true }
+                Admission::Pass { probe: true, epoch }
             }
             Phase::Open { .. } | Phase::Probing { .. } => Admission::Refuse,
         }
     }
 
+    /// `by` from now, or a year from now if that is past what an
+    /// `Instant` holds (`with_open_for(Duration::MAX, ..)`).
+    fn later(&self, by: Duration) -> Instant {
+        let now = (self.now)();
+        now.checked_add(by)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365))
+    }
+
+    /// A probe dropped before it answered (the client hung up, a request
+    /// timeout) gives no verdict: the breaker stays open, without doubling
+    /// its interval, and the next call may probe at once. Counting it as a
+    /// failure let a client that hangs up on purpose hold the breaker open
+    /// while the store was up.
+    fn dropped(&self) {
+        let mut guard = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Phase::Probing { next } = guard.0 {
+            guard.0 = Phase::Open {
+                until: (self.now)(),
+                next,
+            };
+        }
+    }
+
     /// Records a call's outcome: `down` when it said the store cannot be
-    /// reached.
-    fn record(&self, probe: bool, down: bool) {
-        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+    /// reached. `epoch` is the closed period the call was admitted in: an
+    /// ordinary call's answer counts only in that period, so the late
+    /// timeouts of calls sent before an outage cannot reopen a breaker
+    /// that a probe has closed since.
+    fn record(&self, probe: bool, epoch: u64, down: bool) {
+        let mut guard = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        if !probe && guard.1 != epoch {
+            return;
+        }
+        if probe && !down {
+            guard.1 += 1;
+        }
+        let phase = &mut guard.0;
         let settings = &self.settings;
         *phase = match (&*phase, down) {
             (_, false) if probe => Phase::Closed { failed: 0 },
             (Phase::Probing { next }, true) if probe => Phase::Open {
-                until: (self.now)() + *next,
-                next: (*next * 2).min(settings.max_open_for),
+                until: self.later(*next),
+                next: next.saturating_mul(2).min(settings.max_open_for),
             },
             (Phase::Closed { .. }, false) => Phase::Closed { failed: 0 },
             (Phase::Closed { failed }, true) if failed + 1 >= settings.failures => {
@@ -206,8 +249,11 @@ impl Guarded {
                     "session store unreachable: failing store calls at once for a while"
                 );
                 Phase::Open {
-                    until: (self.now)() + settings.open_for,
-                    next: (settings.open_for * 2).min(settings.max_open_for),
+                    until: self.later(settings.open_for),
+                    next: settings
+                        .open_for
+                        .saturating_mul(2)
+                        .min(settings.max_open_for),
                 }
             }
             (Phase::Closed { failed }, true) => Phase::Closed { failed: failed + 1 },
@@ -227,10 +273,11 @@ impl Guarded {
                     "circuit breaker open after repeated store failures".into(),
                 ))
             }),
-            Admission::Pass { probe } => {
+            Admission::Pass { probe, epoch } => {
                 // A probe whose future is dropped unfinished (the request
                 // was cancelled, even before its first poll) must not leave
-                // the breaker probing for ever: the guard reopens it.
+                // the breaker probing for ever: the guard lets the next
+                // call probe.
                 let guard = ProbeGuard {
                     store: self,
                     armed: probe,
@@ -243,7 +290,7 @@ impl Guarded {
                         Err(StoreError::Unavailable(_) | StoreError::Timeout)
                     );
                     guard.armed = false;
-                    self.record(probe, down);
+                    self.record(probe, epoch, down);
                     result
                 })
             }
@@ -260,7 +307,7 @@ struct ProbeGuard<'a> {
 impl Drop for ProbeGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.store.record(true, true);
+            self.store.dropped();
         }
     }
 }
@@ -489,7 +536,8 @@ mod tests {
         ));
         assert_eq!(calls(&flaky), 1);
         drop(probe);
-        // Dropped unfinished: open again (for 2 s), not probing for ever.
+        // Dropped unfinished: no verdict, not probing for ever; the next
+        // call probes.
         advance(Duration::from_secs(2));
         flaky.down.store(false, Ordering::SeqCst);
         assert_eq!(block(store.load(&key)), Ok(None));
