@@ -253,8 +253,21 @@ impl SessionConfig {
 
     /// Rolling re-issue: an unchanged session's cookie is re-sealed (moving
     /// the idle deadline) once this fraction of the idle window has passed
-    /// since it was issued. `0.0` re-issues on every request; `1.0` only
-    /// when it would expire. Default `0.1`. Must be from 0 to 1.
+    /// since it was issued: at the first request at least
+    /// `floor(idle * fraction)` whole seconds after `issued`. Default
+    /// `0.1`. Must be from 0 to 1.
+    ///
+    /// - `0.0` re-issues on every request that opens a cookie (one
+    ///   `Set-Cookie` per response; in server mode the pointer cookie is
+    ///   re-sealed and the entry's time to live extended).
+    /// - `1.0` never re-issues an unchanged cookie: it is due exactly when
+    ///   its idle deadline passes, and by then it no longer opens. Only
+    ///   writes move the idle deadline.
+    /// - Without an idle timeout (`with_idle_timeout(None)`) nothing rolls,
+    ///   whatever the fraction (`0.0` included): there is no idle deadline
+    ///   to move, and an unchanged cookie is re-sealed only for a key
+    ///   rotation, a schema migration or a new lifetime. The absolute
+    ///   timeout is never extended.
     ///
     /// The idle timeout a user sees thus lies between `(1 - fraction) *
     /// idle` and `idle` after their last request.

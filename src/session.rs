@@ -96,6 +96,14 @@ pub(crate) struct State<T> {
     pub(crate) imported: bool,
     /// What saving an imported session still has to do (`import.rs`).
     pub(crate) import: Option<Box<crate::sessions::import::PendingImport>>,
+    /// No cookie opened and every one the request carried is dead for
+    /// good (the rule table in `load.rs`): a save that writes nothing else
+    /// sends the removal cookie, so the browser stops sending it.
+    pub(crate) dead: bool,
+    /// An import was given up (`import.rs`, rule 5): the empty session is
+    /// written all the same, so that the next request does not import
+    /// again.
+    pub(crate) import_given_up: bool,
 }
 
 /// The cookie a session was opened from (or last saved to).

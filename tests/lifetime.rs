@@ -196,3 +196,40 @@ async fn timestamps_in_the_future_beyond_the_skew_are_rejected() {
         Some(Rejection::FromFuture)
     );
 }
+
+/// `with_rolling`'s documented edges: `0.0` re-issues on every request
+/// (with an idle timeout), `1.0` never re-issues an unchanged cookie, and
+/// without an idle timeout nothing rolls, `0.0` included.
+#[tokio::test]
+async fn rolling_edges_are_as_documented() {
+    async fn reissued(sessions: &Sessions, clock: &ManualClock, after: u64) -> Vec<bool> {
+        let value = sealed(sessions, 1u32).await;
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            clock.advance(secs(after));
+            let (session, response, ()) =
+                round::<u32, _>(sessions, &request(&[(NAME, &value)]), |_| ()).await;
+            assert!(!session.is_new());
+            out.push(!response.is_empty());
+        }
+        out
+    }
+    let clock = ManualClock::new(START);
+    let every = with(&clock, |c| {
+        c.with_idle_timeout(Some(secs(HOUR))).with_rolling(0.0)
+    });
+    assert_eq!(reissued(&every, &clock, 0).await, [true, true, true]);
+    let never = with(&clock, |c| {
+        c.with_idle_timeout(Some(secs(HOUR))).with_rolling(1.0)
+    });
+    // Up to a second before the idle deadline: never re-issued.
+    assert_eq!(
+        reissued(&never, &clock, 19 * MIN).await,
+        [false, false, false]
+    );
+    let no_idle = with(&clock, |c| c.with_idle_timeout(None).with_rolling(0.0));
+    assert_eq!(
+        reissued(&no_idle, &clock, HOUR).await,
+        [false, false, false]
+    );
+}

@@ -674,6 +674,7 @@ impl Inner {
         );
         state.data = T::default();
         state.imported = false;
+        state.import_given_up = true;
         state.changed = true;
         state.restart = false;
         state.end_origin = false;

@@ -5,6 +5,43 @@
 //! store) the revocation marker and the store entry, and last the
 //! application's type. The first refusal is the session's
 //! [`Rejection`]; a store that fails is an error, never a refusal.
+//!
+//! ## Which refused cookies are removed
+//!
+//! A cookie that can never open again is removed, so the browser stops
+//! sending it (in server mode each such request would cost a store read):
+//! when no cookie of the request opened and every one refused is dead for
+//! good, a save that writes nothing else sends the removal cookie. A
+//! cookie that another instance of the application may still open is
+//! never removed. Where the cookie died because of another request (a
+//! renew, a logout, a session moving back into its cookie, an idle
+//! deadline passing while a request re-issued it), that request may have
+//! sent the browser a new cookie while this one was in flight, and a
+//! removal answered later would delete it; such cookies are removed only
+//! once they have been dead for [`DEAD_FOR`] seconds plus the clock skew.
+//!
+//! | Refusal | Removed | Why |
+//! |---|---|---|
+//! | `Malformed` | yes | not base64, or too short: nothing of ours |
+//! | `Forged` | yes | a key of the ring refuses it: no instance opens it |
+//! | `BeforeCutoff` | yes | the cut-off ends it on every instance that has it |
+//! | `AbsoluteExpired`, `IdleExpired` | after [`DEAD_FOR`] | past the deadline it was sealed with, ignoring this instance's bounds (an instance with higher ones could open it) |
+//! | `Revoked` | after [`DEAD_FOR`] | the marker records when the id ended; a marker written by an earlier release records nothing: kept |
+//! | `MissingStoreEntry` | after [`DEAD_FOR`] | an entry this library deletes leaves a short-lived note with the time; no note: gone long ago, or flushed, expired or evicted |
+//! | `UnknownKey` | no | a rotation under way: another instance may hold the key |
+//! | `UnknownVersion` | no | a newer release's wire format |
+//! | `NewerSchema` | no | a newer release's session (and protected from overwriting) |
+//! | `Incompatible`, `OldSchema`, `MigrationFailed` | no | authentic: another release may read it |
+//! | `TooLarge` | no | an instance with a higher size limit may open it |
+//! | `FromFuture` | no | another instance's clock may be ahead |
+//! | `StoreNotConfigured`, `StoreEntryInvalid` | no | an instance with the store, or with the key of the entry, may open it |
+//!
+//! What is left (SECURITY.md): a browser that still holds a dead cookie
+//! of the first three rows, or one whose entry vanished without a note,
+//! when it sends a login in parallel with another request, can have the
+//! login's new cookie removed by that other request's answer. Removing
+//! such a cookie is the first response to any request that carries it,
+//! so this needs the login to be among the first requests after it died.
 
 use std::ops::Range;
 
@@ -18,6 +55,21 @@ use crate::store::{StoreError, StoreKey};
 use crate::wire::envelope::{self, Body, Envelope, SessionId};
 use crate::wire::seal;
 
+/// Seconds a cookie that another request may have just replaced must be
+/// dead before it is removed (plus the clock skew): longer than a request
+/// sent before that other request's answer arrived takes to reach us.
+pub(crate) const DEAD_FOR: u64 = 60;
+
+/// Whether a cookie refused for `reason` is dead for good whatever the
+/// time (the rule table above); the rows that wait [`DEAD_FOR`] are
+/// decided where the refusal is.
+fn dead_at_once(reason: Rejection) -> bool {
+    matches!(
+        reason,
+        Rejection::Malformed | Rejection::Forged | Rejection::BeforeCutoff
+    )
+}
+
 impl Inner {
     /// A new session holding `T::default()`, after no cookie opened.
     pub(crate) fn fresh<T: Default>(&self, now: u64, refusals: Refusals) -> Session<T> {
@@ -25,6 +77,7 @@ impl Inner {
         // can still end the id the browser holds.
         let unreadable = refusals.unreadable;
         let is_unreadable = unreadable.is_some();
+        let dead = refusals.dead == Some(true) && !is_unreadable && refusals.newer_schema.is_none();
         Session::from_state(State {
             data: T::default(),
             id: SessionId::random(),
@@ -54,6 +107,8 @@ impl Inner {
             unreadable: is_unreadable,
             imported: false,
             import: None,
+            dead,
+            import_given_up: false,
         })
     }
 
@@ -61,7 +116,13 @@ impl Inner {
     /// reason for [`Session::rejection`], and whether it was of a newer
     /// schema (the new session must not be saved over it, unless the
     /// configuration says to replace such cookies).
-    pub(crate) fn rejected(&self, ((reason, key_id), unreadable): Failed, refusals: &mut Refusals) {
+    pub(crate) fn rejected(&self, failed: Failed, refusals: &mut Refusals) {
+        let Failed {
+            refused: (reason, key_id),
+            unreadable,
+            dead,
+        } = failed;
+        refusals.dead = Some(refusals.dead.unwrap_or(true) && (dead || dead_at_once(reason)));
         self.rejections.count(reason);
         tracing::debug!(
             reason = %reason,
@@ -88,17 +149,44 @@ impl Inner {
         value: &[u8],
         now: u64,
         buf: &mut Vec<u8>,
-    ) -> Result<Opened, seal::Refused> {
-        let opened = self.unseal(value, buf)?;
+    ) -> Result<Opened, Failed> {
+        let opened = self.unseal(value, buf).map_err(Failed::from)?;
         let lifetime = &self.config.lifetime;
-        match &opened.lifetime {
+        let checked = match &opened.lifetime {
             None => lifetime.check(opened.created, opened.issued, now),
             Some(chosen) => lifetime
                 .of(chosen)
                 .check(opened.created, opened.issued, now),
+        };
+        if let Err(reason) = checked {
+            // Expired for good: past the deadline sealed with it (not
+            // capped by this instance's bounds) already DEAD_FOR seconds
+            // plus the skew ago.
+            let dead = matches!(reason, Rejection::AbsoluteExpired | Rejection::IdleExpired) && {
+                let sealed = lifetime.uncapped(&opened.lifetime.unwrap_or_default());
+                let then = now.saturating_sub(DEAD_FOR.saturating_add(lifetime.skew));
+                matches!(
+                    sealed.check(opened.created, opened.issued, then),
+                    Err(Rejection::AbsoluteExpired | Rejection::IdleExpired)
+                )
+            };
+            return Err(Failed {
+                refused: (reason, Some(opened.key_id)),
+                unreadable: None,
+                dead,
+            });
         }
-        .map_err(|reason| (reason, Some(opened.key_id)))?;
         Ok(opened)
+    }
+
+    /// Whether an id or entry ended at the time `note` records (a
+    /// revocation marker's or a moved entry's value) is dead for good.
+    fn ended_long_ago(&self, note: &[u8], now: u64) -> bool {
+        let Ok(at) = <[u8; 8]>::try_from(note) else {
+            return false;
+        };
+        let grace = DEAD_FOR.saturating_add(self.config.lifetime.skew);
+        u64::from_be_bytes(at).saturating_add(grace) < now
     }
 
     /// Opens a cookie value into its envelope: size bound, cryptography,
@@ -138,22 +226,36 @@ impl Inner {
         opened: Opened,
         now: u64,
     ) -> Result<Result<State<T>, Failed>, StoreError> {
-        let fail = |reason| Ok(Err(((reason, Some(opened.key_id)), None)));
+        let key_id = opened.key_id;
+        let fail = |reason, dead| {
+            Ok(Err(Failed {
+                refused: (reason, Some(key_id)),
+                unreadable: None,
+                dead,
+            }))
+        };
         let store = self.config.store.as_deref();
         if let (true, Some(store)) = (self.config.revocation, store) {
             let marker = StoreKey::revocation(&self.binding, opened.id.as_bytes());
-            if store.load(&marker).await?.is_some() {
-                return fail(Rejection::Revoked);
+            if let Some(ended) = store.load(&marker).await? {
+                return fail(Rejection::Revoked, self.ended_long_ago(&ended, now));
             }
         }
         let entry = match &opened.body {
             OpenedBody::Inline(_) => None,
             &OpenedBody::Stored(key) => {
                 let Some(store) = store else {
-                    return fail(Rejection::StoreNotConfigured);
+                    return fail(Rejection::StoreNotConfigured, false);
                 };
                 let Some(mut buf) = store.load(&key).await? else {
-                    return fail(Rejection::MissingStoreEntry);
+                    // Gone: when this library deleted it, a note says
+                    // when (kept if the note cannot be read).
+                    let dead = match store.load(&StoreKey::moved(&key)).await {
+                        Ok(Some(moved)) => self.ended_long_ago(&moved, now),
+                        Ok(None) => true,
+                        Err(_) => false,
+                    };
+                    return fail(Rejection::MissingStoreEntry, dead);
                 };
                 let opened_entry =
                     seal::open_raw(&self.keyring, seal::Purpose::Store, &mut buf, |_, id, v| {
@@ -161,7 +263,7 @@ impl Inner {
                     });
                 let Ok((position, version, body)) = opened_entry else {
                     tracing::warn!(store_key = %key, "session store entry did not authenticate");
-                    return fail(Rejection::StoreEntryInvalid);
+                    return fail(Rejection::StoreEntryInvalid, false);
                 };
                 Some(Entry {
                     key,
@@ -196,10 +298,13 @@ impl Inner {
                 (opened.buf, body, None, opened.key_position, opened.version)
             }
             (None, OpenedBody::Stored(_)) => {
-                return Err(((Rejection::StoreNotConfigured, Some(opened.key_id)), None));
+                return Err(Failed::from((
+                    Rejection::StoreNotConfigured,
+                    Some(opened.key_id),
+                )));
             }
         };
-        let refused = |reason| ((reason, Some(opened.key_id)), None);
+        let refused = |reason| Failed::from((reason, Some(opened.key_id)));
         // Version 2 values start with their schema version.
         let (schema, value) = match version {
             seal::V1 => (0, &buf[body.clone()]),
@@ -221,7 +326,11 @@ impl Inner {
                     stored,
                     lifetime,
                 };
-                return Err(((reason, Some(opened.key_id)), Some(Box::new(unreadable))));
+                return Err(Failed {
+                    refused: (reason, Some(opened.key_id)),
+                    unreadable: Some(Box::new(unreadable)),
+                    dead: false,
+                });
             }
             Err(reason) => {
                 // Authentic: written by an instance of ours (`rejection_log.rs`).
@@ -261,6 +370,8 @@ impl Inner {
             unreadable: false,
             imported: false,
             import: None,
+            dead: false,
+            import_given_up: false,
         })
     }
 }
@@ -309,10 +420,30 @@ pub(crate) struct Refusals {
     pub(crate) newer_schema: Option<u32>,
     /// That cookie's session, for a logout to end.
     pub(crate) unreadable: Option<Box<Unreadable>>,
+    /// Whether every cookie refused is dead for good (`None`: none was
+    /// refused).
+    pub(crate) dead: Option<bool>,
 }
 
-/// A refusal, with the session of a cookie refused as of a newer schema.
-pub(crate) type Failed = (seal::Refused, Option<Box<Unreadable>>);
+/// A refusal.
+pub(crate) struct Failed {
+    pub(crate) refused: seal::Refused,
+    /// The session of a cookie refused as of a newer schema.
+    pub(crate) unreadable: Option<Box<Unreadable>>,
+    /// Dead for good, for a row of the table above that waits
+    /// [`DEAD_FOR`] (the other rows: [`dead_at_once`]).
+    pub(crate) dead: bool,
+}
+
+impl From<seal::Refused> for Failed {
+    fn from(refused: seal::Refused) -> Failed {
+        Failed {
+            refused,
+            unreadable: None,
+            dead: false,
+        }
+    }
+}
 
 /// An authentic session of a newer schema than this instance knows: its
 /// value cannot be read, but its id can be ended.

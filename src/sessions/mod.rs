@@ -309,7 +309,7 @@ impl Sessions {
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
             let opened = match inner.open_cookie(value, now, &mut buf) {
                 Ok(opened) => inner.resolve(opened, now).await.map_err(LoadError::Store)?,
-                Err(refused) => Err((refused, None)),
+                Err(failed) => Err(failed),
             };
             match opened {
                 Ok(mut state) => {
@@ -341,7 +341,6 @@ impl Sessions {
         for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
             let opened = inner
                 .open_cookie(value, now, &mut buf)
-                .map_err(|refused| (refused, None))
                 .and_then(|opened| inner.decode(opened, None, now));
             match opened {
                 Ok(mut state) => {

@@ -41,6 +41,7 @@ use crate::error::SaveError;
 use crate::lifetime::session_lifetime::SessionLifetime;
 use crate::session::{Origin, Session, State};
 use crate::sessions::Inner;
+use crate::sessions::load::DEAD_FOR;
 use crate::store::{SessionStore, StoreError, StoreKey, StoreMode};
 use crate::wire::envelope::{self, Body, Envelope, SessionId, StoreRef};
 use crate::wire::seal;
@@ -73,6 +74,10 @@ pub(crate) struct End {
     /// The value carries on under a new id (`renew`): finding the old id
     /// already ended by another request is then a conflict.
     carried: bool,
+    /// When it ends (unix seconds): the marker's value, and the note
+    /// left where its entry was (`load.rs`, which refused cookies are
+    /// removed).
+    at: u64,
 }
 
 impl End {
@@ -138,6 +143,40 @@ pub(crate) struct Written {
 impl Inner {
     /// Decides what `save` must do.
     pub(crate) fn plan<T: Serialize + DeserializeOwned + Default + 'static>(
+        &self,
+        state: &mut State<T>,
+        now: u64,
+    ) -> Result<Plan, SaveError> {
+        let mut plan = self.decide(state, now)?;
+        // Nothing else to send, and the browser sent only cookies that
+        // will never open again: remove them (`load.rs` has the rules).
+        if matches!(plan.next, Next::Keep) && state.dead && state.origin.is_none() {
+            plan.next = Next::Remove;
+        }
+        Ok(plan)
+    }
+
+    /// Whether the session is a brand-new one (no cookie, or destroyed)
+    /// that holds nothing: its value still encodes as `T::default()` and
+    /// it chose no lifetime of its own. The browser then needs no cookie
+    /// for it, as for a new session nobody touched.
+    fn blank<T: Serialize + Default + 'static>(&self, state: &State<T>) -> Result<bool, SaveError> {
+        let fresh = state.origin.is_none() || state.destroyed;
+        if !fresh
+            || !state.lifetime.is_configured()
+            || state.imported
+            || state.import.is_some()
+            || state.import_given_up
+        {
+            return Ok(false);
+        }
+        let schemas = &self.config.schemas;
+        let schema = schemas.target::<T>(None);
+        let value = schemas.encode(&state.data, schema, Vec::new())?;
+        Ok(value == schemas.encode(&T::default(), schema, Vec::new())?)
+    }
+
+    fn decide<T: Serialize + DeserializeOwned + Default + 'static>(
         &self,
         state: &mut State<T>,
         now: u64,
@@ -215,13 +254,26 @@ impl Inner {
                 }),
                 stored: origin.stored,
                 carried: !state.destroyed,
+                at: now,
             }),
             _ => None,
         };
-        if state.destroyed && !state.changed {
+        // A value set to `T::default()` (or one `update` left as it was)
+        // on a brand-new session is no value: nothing to write for it.
+        let blank =
+            (state.changed || (state.restart && state.origin.is_none())) && self.blank(state)?;
+        if state.destroyed && (!state.changed || blank) {
             return Ok(Plan {
                 end,
                 next: Next::Remove,
+                generation,
+            });
+        }
+        if blank && state.origin.is_none() {
+            state.changed = false;
+            return Ok(Plan {
+                end,
+                next: Next::Keep,
                 generation,
             });
         }
@@ -364,7 +416,9 @@ impl Inner {
                     // Moving back into the cookie takes the entry: it
                     // must still be there.
                     if let Some(old) = write.continues {
-                        if !self.store()?.delete(&old).await.map_err(SaveError::Store)? {
+                        let store = self.store()?;
+                        self.leave_note(store, &old, now).await;
+                        if !store.delete(&old).await.map_err(SaveError::Store)? {
                             return gone();
                         }
                     }
@@ -484,12 +538,13 @@ impl Inner {
         if let Some((marker, ttl)) = &end.marker {
             // A marker already there: another request revoked this id.
             let created = store
-                .create(marker, &[], *ttl)
+                .create(marker, &end.at.to_be_bytes(), *ttl)
                 .await
                 .map_err(SaveError::Store)?;
             ended(!created)?;
         }
         if let Some(stored) = &end.stored {
+            self.leave_note(store, stored, end.at).await;
             match store.delete(stored).await {
                 Ok(deleted) => ended(!deleted)?,
                 Err(error) if end.marker.is_some() => tracing::warn!(
@@ -500,6 +555,25 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    /// Leaves the note that `entry` is deleted at `at`, before deleting
+    /// it: a request that then finds it gone knows it went a moment ago,
+    /// and leaves the browser's cookie alone rather than remove the one
+    /// this save is about to send (`load.rs`). Best effort: without the
+    /// note that request removes the cookie it carried, which a new cookie
+    /// sent meanwhile may follow.
+    async fn leave_note(&self, store: &dyn SessionStore, entry: &StoreKey, at: u64) {
+        let ttl = DEAD_FOR
+            .saturating_add(self.config.lifetime.skew)
+            .saturating_add(1);
+        let note = StoreKey::moved(entry);
+        if let Err(error) = store
+            .create(&note, &at.to_be_bytes(), Duration::from_secs(ttl))
+            .await
+        {
+            tracing::warn!(%error, "note of a deleted session store entry not written");
+        }
     }
 
     /// Undoes the entry a failed save created (best effort).
@@ -534,6 +608,7 @@ impl Inner {
         // Nothing the browser held is left to protect.
         state.newer_schema = None;
         state.unreadable = false;
+        state.dead = false;
         if state.generation == generation {
             state.destroyed = false;
             state.restart = false;
@@ -560,6 +635,7 @@ impl Inner {
         state.schema = Some(write.schema);
         state.newer_schema = None;
         state.unreadable = false;
+        state.dead = false;
         state.origin = Some(Origin {
             id: write.id,
             key_position: 0,

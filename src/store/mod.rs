@@ -92,6 +92,19 @@ impl StoreKey {
             .finalize();
         StoreKey(digest.into())
     }
+
+    /// The note left for a short while when an entry is deleted because
+    /// its session ended or moved (its value: when, in unix seconds), so a
+    /// request that finds the entry gone can tell a session that ended a
+    /// moment ago from one long gone. A hash of the entry's key, in a
+    /// namespace of its own.
+    pub(crate) fn moved(entry: &StoreKey) -> StoreKey {
+        let digest = Sha256::new()
+            .chain_update(b"sealed-session v1 moved\0")
+            .chain_update(entry.0)
+            .finalize();
+        StoreKey(digest.into())
+    }
 }
 
 impl fmt::Display for StoreKey {

@@ -212,9 +212,10 @@ impl Action {
         )
     }
 
-    /// Destroys with nothing set after: the removal cookie.
+    /// Destroys with nothing set after (or only `T::default()`, which is
+    /// no value): the removal cookie.
     fn removes(self) -> bool {
-        matches!(self, Action::Destroy)
+        matches!(self, Action::Destroy | Action::DestroyThenNoop)
     }
 }
 
@@ -854,7 +855,26 @@ impl World {
                 }
             }
             [removal] if removal.starts_with(&format!("{NAME}=;")) => {
-                assert!(action.removes(), "{what}: removal cookie without destroy");
+                // Without a destroy: only a cookie that can never open
+                // again, on any instance (the table in `src/sessions/load.rs`).
+                let dead = loaded.is_none()
+                    && matches!(
+                        session.rejection(),
+                        Some(
+                            Rejection::Malformed
+                                | Rejection::Forged
+                                | Rejection::BeforeCutoff
+                                | Rejection::AbsoluteExpired
+                                | Rejection::IdleExpired
+                                | Rejection::Revoked
+                                | Rejection::MissingStoreEntry
+                        )
+                    );
+                assert!(
+                    action.removes() || dead,
+                    "{what}: removal cookie without destroy, for a cookie refused as {:?}",
+                    session.rejection()
+                );
                 self.end(loaded.as_ref(), ends);
                 self.jars[jar] = None;
             }
