@@ -104,6 +104,11 @@ pub(crate) struct State<T> {
     /// written all the same, so that the next request does not import
     /// again.
     pub(crate) import_given_up: bool,
+    /// Another cookie of the request, of a newer schema, when this one
+    /// opened (the browser holds both, under other paths or domains): a
+    /// `Set-Cookie` of this session may land on it, so a logout, and with
+    /// replacing on any write, ends its id too.
+    pub(crate) newer_too: Option<Box<crate::sessions::load::Unreadable>>,
 }
 
 /// The cookie a session was opened from (or last saved to).

@@ -5,7 +5,12 @@
 //!
 //! Tests marked REPRODUCES fail on the code they were written against
 //! (main at b131192): each is a defect, with its severity. Tests marked
-//! HOLDS probe a promise and pass.
+//! HOLDS probe a promise and pass. Every REPRODUCES test passes since
+//! the fixes that followed the review (a newer-schema cookie beside the
+//! one that opened is protected and ended; timeouts a marker cannot
+//! outlast are refused with revocation; a re-seal at another schema
+//! version is checked; an unloadable import is given up); three were
+//! adjusted to the fixed behaviour, as their comments say.
 
 mod common;
 
@@ -376,7 +381,21 @@ async fn a_configured_idle_timeout_over_ten_years_outlives_its_marker() {
 /// panic nor give a marker shorter than the copy's life on this clock.
 #[tokio::test]
 async fn edge_lifetimes_neither_panic_nor_shorten_markers() {
-    for skew in [0, 60, u64::MAX] {
+    // A skew that leaves no room for any timeout under a marker's ten
+    // years is refused with revocation on (after this review).
+    let clock = ManualClock::new(START);
+    let refused = Sessions::new(
+        common::ring(&[1]),
+        common::config(&clock)
+            .with_shared_store(memory(&clock))
+            .with_revocation(true)
+            .with_clock_skew(secs(u64::MAX)),
+    );
+    assert!(matches!(
+        refused,
+        Err(sealed_session::ConfigError::TimeoutTooLong { .. })
+    ));
+    for skew in [0, 60, 3600] {
         let clock = ManualClock::new(START);
         let store = memory(&clock);
         let sessions = instance(&clock, |c| {
@@ -484,14 +503,13 @@ async fn an_untouched_replacement_writes_a_default_that_does_not_load() {
     let clock = ManualClock::new(START);
     let new = instance(&clock, |c| c.with_schema(Schema::<Cart>::new(1)));
     let old = instance(&clock, |c| c.with_replace_newer_schemas(true));
-    // The check does catch the same value saved on purpose.
+    // The same value set on a brand-new session is no value (issue 17
+    // item 4): nothing is written, so nothing fails to load.
     let fresh = old.load::<Cart>(&HeaderMap::new()).await.unwrap();
     fresh.set(Cart::default());
     let mut response = HeaderMap::new();
-    assert!(matches!(
-        old.save(&fresh, &mut response).await,
-        Err(SaveError::Unloadable { .. })
-    ));
+    assert_eq!(old.save(&fresh, &mut response).await, Ok(()));
+    assert!(response.is_empty(), "{response:?}");
     let victim = sealed(&new, Cart { items: vec![7] }).await;
     let session = old.load::<Cart>(&cookie_of(&victim)).await.unwrap();
     assert_eq!(session.rejection(), Some(Rejection::NewerSchema(1)));
@@ -633,12 +651,11 @@ async fn an_unloadable_import_fails_every_request_of_its_browser() {
         assert!(set_cookies(&response).len() <= 2, "{response:?}");
         results.push(saved);
     }
+    // Fixed: the import is given up at once (`import.rs`, rule 6), at
+    // ERROR; the empty cart does not load either, so no cookie of ours is
+    // written and each request gives it up again, without failing.
     assert!(
-        matches!(results[0], Err(SaveError::Unloadable { .. })),
-        "{results:?}"
-    );
-    assert!(
-        results[1..].iter().all(Result::is_ok),
+        results.iter().all(Result::is_ok),
         "every request of that browser fails: {results:?}"
     );
 }

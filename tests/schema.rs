@@ -308,7 +308,7 @@ async fn a_newer_schema_is_never_overwritten() {
                     .migrate(1, v1_to_v2),
             )
         }),
-        LoginV2::default(),
+        v1_to_v2(v0_to_v1(ann())),
     )
     .await;
     let session = phase_1

@@ -96,6 +96,13 @@ impl Lifetime {
         std::borrow::Cow::Owned(lifetime)
     }
 
+    /// The longest timeout a revocation marker outlasts (ten years less
+    /// the skew): with revocation on, a configured timeout must not be
+    /// longer.
+    pub(crate) fn longest_timeout(&self) -> u64 {
+        longest_chosen(self.skew)
+    }
+
     /// A session's own lifetime with its timeouts capped by this
     /// configuration's bounds: what is sealed.
     pub(crate) fn cap(&self, mut chosen: SessionLifetime) -> SessionLifetime {

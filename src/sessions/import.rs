@@ -55,6 +55,16 @@
 //!    store). The save succeeds: the user starts over but can use the
 //!    site. `Sessions::new` warns about an import registered without a
 //!    store; configure one for the cut-over.
+//! 6. **A value that cannot load back.** An imported value the save check
+//!    refuses (`SaveError::Unloadable`: the mapping produced a value
+//!    postcard cannot read back as `T`) is given up the same way, at
+//!    `ERROR` naming the serde problem: a new, empty session is written
+//!    instead, the old cookie's removal is sent if configured, the old
+//!    record is kept. If `T::default()` itself cannot load back, no cookie
+//!    of ours is written and only the old cookie's removal goes out
+//!    (without one configured, that browser imports again on its next
+//!    request and is given up again: it is never locked out, but the old
+//!    system's store is asked on each of its requests).
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -659,19 +669,46 @@ impl Inner {
         size: usize,
         limit: usize,
     ) -> Option<Option<HeaderValue>> {
+        self.give_import_up(session, |old_cookie| {
+            tracing::warn!(
+                old_cookie,
+                size,
+                limit,
+                "imported session too large for the cookie and no store configured: not imported; \
+                 the browser starts a new session and the old record is kept (configure a store \
+                 for the cut-over)"
+            )
+        })
+    }
+
+    /// At save, when the imported value cannot load back (rule 6): given
+    /// up as in [`Inner::abandon_import`], logged at `ERROR`.
+    pub(crate) fn abandon_unloadable_import<T: Default>(
+        &self,
+        session: &Session<T>,
+        error: &SaveError,
+    ) -> Option<Option<HeaderValue>> {
+        self.give_import_up(session, |old_cookie| {
+            tracing::error!(
+                old_cookie,
+                %error,
+                "imported session cannot be saved: the value the import gave does not load back; \
+                 not imported, the browser starts a new session and the old record is kept"
+            )
+        })
+    }
+
+    fn give_import_up<T: Default>(
+        &self,
+        session: &Session<T>,
+        log: impl FnOnce(&str),
+    ) -> Option<Option<HeaderValue>> {
         let mut state = session.lock();
         if state.import.as_ref().is_none_or(|p| p.failed.is_some()) {
             return None;
         }
         let pending = state.import.take()?;
-        tracing::warn!(
-            old_cookie = pending.cookie.as_str(),
-            size,
-            limit,
-            "imported session too large for the cookie and no store configured: not imported; \
-             the browser starts a new session and the old record is kept (configure a store \
-             for the cut-over)"
-        );
+        log(pending.cookie.as_str());
         state.data = T::default();
         state.imported = false;
         state.import_given_up = true;

@@ -109,6 +109,7 @@ impl Inner {
             import: None,
             dead,
             import_given_up: false,
+            newer_too: None,
         })
     }
 
@@ -141,6 +142,33 @@ impl Inner {
                 refusals.newer_schema = Some(version);
             }
         }
+    }
+
+    /// A session opened from one cookie, with what the request's other
+    /// cookies said: a cookie of a newer schema, before it (already in
+    /// `refusals`) or after it (`later`, the refusals of the cookies after
+    /// it), is protected as if it were the only one, and its id is ended
+    /// with a logout (or with any write, when such cookies may be
+    /// replaced): the `Set-Cookie` may land on it.
+    pub(crate) fn opened_among<T>(
+        &self,
+        state: &mut State<T>,
+        refusals: Refusals,
+        later: impl IntoIterator<Item = Failed>,
+    ) {
+        let mut refusals = refusals;
+        for failed in later {
+            if let (Rejection::NewerSchema(version), Some(_), None) =
+                (failed.refused.0, &failed.unreadable, &refusals.unreadable)
+            {
+                refusals.unreadable = failed.unreadable;
+                if !self.config.replace_newer_schemas {
+                    refusals.newer_schema = Some(version);
+                }
+            }
+        }
+        state.newer_schema = refusals.newer_schema;
+        state.newer_too = refusals.unreadable;
     }
 
     /// Opens one candidate cookie value: cryptography and lifetime only.
@@ -372,6 +400,7 @@ impl Inner {
             import: None,
             dead: false,
             import_given_up: false,
+            newer_too: None,
         })
     }
 }
@@ -448,10 +477,10 @@ impl From<seal::Refused> for Failed {
 /// An authentic session of a newer schema than this instance knows: its
 /// value cannot be read, but its id can be ended.
 pub(crate) struct Unreadable {
-    id: SessionId,
-    created: u64,
+    pub(crate) id: SessionId,
+    pub(crate) created: u64,
     issued: u64,
     key_position: usize,
-    stored: Option<StoreKey>,
-    lifetime: SessionLifetime,
+    pub(crate) stored: Option<StoreKey>,
+    pub(crate) lifetime: SessionLifetime,
 }

@@ -15,7 +15,7 @@
 
 pub(crate) mod import;
 pub(crate) mod inspect;
-mod load;
+pub(crate) mod load;
 pub(crate) mod rejection_log;
 mod save;
 mod save_check;
@@ -148,6 +148,14 @@ impl Sessions {
             || bounds.contains(&Some(Some(0)))
         {
             return Err(ConfigError::TimeoutTooShort);
+        }
+        let max_secs = lifetime.longest_timeout();
+        if config.revocation
+            && [lifetime.idle, lifetime.absolute]
+                .iter()
+                .any(|t| t.is_some_and(|t| t > max_secs))
+        {
+            return Err(ConfigError::TimeoutTooLong { max_secs });
         }
         config.schemas.check()?;
         config.imports.check(&config.attributes.name)?;
@@ -306,17 +314,30 @@ impl Sessions {
         let now = inner.config.clock.now();
         let mut buf = Vec::new();
         let mut refusals = Refusals::default();
-        for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
+        let mut values = cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES);
+        while let Some(value) = values.next() {
             let opened = match inner.open_cookie(value, now, &mut buf) {
                 Ok(opened) => inner.resolve(opened, now).await.map_err(LoadError::Store)?,
                 Err(failed) => Err(failed),
             };
             match opened {
                 Ok(mut state) => {
-                    // Opened after a cookie of a newer schema was refused
-                    // (the browser holds both): its Set-Cookie may replace
-                    // the newer one, so it is protected too.
-                    state.newer_schema = refusals.newer_schema;
+                    // The browser holds more than one: a cookie of a newer
+                    // schema among the others, before or after this one, is
+                    // protected (its Set-Cookie may land on it). The others
+                    // are opened only when there are others.
+                    let mut later = Vec::new();
+                    for value in values {
+                        let opened = match inner.open_cookie(value, now, &mut buf) {
+                            Ok(opened) => inner
+                                .resolve::<T>(opened, now)
+                                .await
+                                .map_err(LoadError::Store)?,
+                            Err(failed) => Err(failed),
+                        };
+                        later.extend(opened.err());
+                    }
+                    inner.opened_among(&mut state, refusals, later);
                     return Ok(Session::from_state(state));
                 }
                 Err(refused) => inner.rejected(refused, &mut refusals),
@@ -338,13 +359,18 @@ impl Sessions {
         let now = inner.config.clock.now();
         let mut buf = Vec::new();
         let mut refusals = Refusals::default();
-        for value in cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES) {
-            let opened = inner
+        let mut values = cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES);
+        let mut open = |value| {
+            inner
                 .open_cookie(value, now, &mut buf)
-                .and_then(|opened| inner.decode(opened, None, now));
-            match opened {
+                .and_then(|opened| inner.decode::<T>(opened, None, now))
+        };
+        while let Some(value) = values.next() {
+            match open(value) {
                 Ok(mut state) => {
-                    state.newer_schema = refusals.newer_schema;
+                    // As in `load`: the others, when there are others.
+                    let later: Vec<_> = values.filter_map(|v| open(v).err()).collect();
+                    inner.opened_among(&mut state, refusals, later);
                     return Session::from_state(state);
                 }
                 Err(refused) => inner.rejected(refused, &mut refusals),
@@ -432,15 +458,36 @@ impl Sessions {
         let now = inner.config.clock.now();
         // Decide under the lock, do the store I/O without it, then record
         // (the rules and their order: `save.rs`).
+        let planned = inner.plan(&mut session.lock(), now);
         let Plan {
             end,
             next,
             generation,
-        } = inner.plan(&mut session.lock(), now)?;
+            also,
+        } = match planned {
+            // An imported value that cannot load back: the import is given
+            // up for this browser rather than fail every request
+            // (`import.rs`, rule 6).
+            Err(error @ SaveError::Unloadable { .. }) => {
+                let Some(old_cookie) = inner.abandon_unloadable_import(session, &error) else {
+                    return Err(error);
+                };
+                match Box::pin(self.save(session, headers)).await {
+                    Ok(()) => {}
+                    // `T::default()` does not load back either: only the
+                    // old cookie's removal.
+                    Err(SaveError::Unloadable { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+                send_removal(headers, old_cookie);
+                return Ok(());
+            }
+            planned => planned?,
+        };
         match next {
             Next::Keep => Ok(()),
             Next::Remove => {
-                if let Some(end) = &end {
+                for end in end.iter().chain(&also) {
                     inner.end(end).await?;
                 }
                 let old_cookie = inner.complete_import(session).await?;
@@ -465,7 +512,7 @@ impl Sessions {
                     }
                     Err(error) => return Err(error),
                 };
-                if let Some(end) = &end {
+                for end in end.iter().chain(&also) {
                     if let Err(error) = inner.end(end).await {
                         inner.undo(&written).await;
                         return Err(error);
@@ -503,10 +550,11 @@ impl Sessions {
             end,
             next,
             generation,
+            also,
         } = inner.plan(&mut session.lock(), now)?;
         // Ending an id needs the store only for a marker or an entry, and
         // neither exists without one: a typed error rather than a panic.
-        if end.as_ref().is_some_and(End::needs_store) {
+        if end.iter().chain(&also).any(End::needs_store) {
             return inner.store().map(drop);
         }
         match next {

@@ -53,6 +53,9 @@ pub(crate) struct Plan {
     pub(crate) next: Next,
     /// The session's change count when this was decided.
     pub(crate) generation: u64,
+    /// Another id that must end: a newer-schema cookie the browser holds
+    /// beside the one loaded, on which this response's cookie may land.
+    pub(crate) also: Option<End>,
 }
 
 /// What the browser gets.
@@ -153,7 +156,50 @@ impl Inner {
         if matches!(plan.next, Next::Keep) && state.dead && state.origin.is_none() {
             plan.next = Next::Remove;
         }
+        // A cookie of a newer schema beside the one loaded: whatever this
+        // response sends may land on it, so its id ends too (a write gets
+        // here only when such cookies may be replaced).
+        if let (Some(newer), false) = (&state.newer_too, matches!(plan.next, Next::Keep)) {
+            plan.also = Some(self.ending(
+                &newer.id,
+                newer.created,
+                &newer.lifetime,
+                newer.stored,
+                false,
+                now,
+            ));
+        }
         Ok(plan)
+    }
+
+    /// What ending the id `id` of a session created at `created`, whose
+    /// cookie carries `lifetime`, takes.
+    fn ending(
+        &self,
+        id: &SessionId,
+        created: u64,
+        lifetime: &SessionLifetime,
+        stored: Option<StoreKey>,
+        carried: bool,
+        now: u64,
+    ) -> End {
+        let config_lifetime = &self.config.lifetime;
+        End {
+            marker: self.config.revocation.then(|| {
+                // Any copy of the id may carry the longest lifetime the
+                // configuration allows, or the one sealed in the cookie
+                // loaded (an instance with higher bounds wrote it).
+                let longest = config_lifetime.longest().copies_ttl(created, now);
+                let sealed = config_lifetime.uncapped(lifetime).copies_ttl(created, now);
+                (
+                    StoreKey::revocation(&self.binding, id.as_bytes()),
+                    longest.max(sealed),
+                )
+            }),
+            stored,
+            carried,
+            at: now,
+        }
     }
 
     /// Whether the session is a brand-new one (no cookie, or destroyed)
@@ -191,6 +237,7 @@ impl Inner {
             }
             if !state.destroyed {
                 return Ok(Plan {
+                    also: None,
                     end: None,
                     next: Next::Keep,
                     generation,
@@ -237,25 +284,14 @@ impl Inner {
         }
         let lifetime = config_lifetime.of(&state.lifetime);
         let end = match &state.origin {
-            Some(origin) if state.end_origin => Some(End {
-                marker: self.config.revocation.then(|| {
-                    // Any copy of the id may carry the longest lifetime
-                    // the configuration allows, or the one sealed in the
-                    // cookie loaded (an instance with higher bounds wrote
-                    // it).
-                    let longest = config_lifetime.longest().copies_ttl(state.created, now);
-                    let sealed = config_lifetime
-                        .uncapped(&origin.lifetime)
-                        .copies_ttl(state.created, now);
-                    (
-                        StoreKey::revocation(&self.binding, origin.id.as_bytes()),
-                        longest.max(sealed),
-                    )
-                }),
-                stored: origin.stored,
-                carried: !state.destroyed,
-                at: now,
-            }),
+            Some(origin) if state.end_origin => Some(self.ending(
+                &origin.id,
+                state.created,
+                &origin.lifetime,
+                origin.stored,
+                !state.destroyed,
+                now,
+            )),
             _ => None,
         };
         // A value set to `T::default()` (or one `update` left as it was)
@@ -264,6 +300,7 @@ impl Inner {
             (state.changed || (state.restart && state.origin.is_none())) && self.blank(state)?;
         if state.destroyed && (!state.changed || blank) {
             return Ok(Plan {
+                also: None,
                 end,
                 next: Next::Remove,
                 generation,
@@ -272,6 +309,7 @@ impl Inner {
         if blank && state.origin.is_none() {
             state.changed = false;
             return Ok(Plan {
+                also: None,
                 end,
                 next: Next::Keep,
                 generation,
@@ -291,6 +329,7 @@ impl Inner {
             });
         if !must_reissue && !state.changed {
             return Ok(Plan {
+                also: None,
                 end,
                 next: Next::Keep,
                 generation,
@@ -317,13 +356,16 @@ impl Inner {
         if !must_reissue && !changed {
             state.changed = false;
             return Ok(Plan {
+                also: None,
                 end,
                 next: Next::Keep,
                 generation,
             });
         }
-        // Bytes other than those loaded must load back (`save_check.rs`).
-        if changed {
+        // Bytes other than those loaded, or loaded at another schema
+        // version (a migration, a replaced newer-schema cookie), must load
+        // back at the version they are written at (`save_check.rs`).
+        if changed || state.schema != Some(schema) {
             self.check_loads::<T>(version, &body)?;
         }
         let issue_at = state.loaded_at;
@@ -354,6 +396,7 @@ impl Inner {
             return Err(SaveError::Ended);
         }
         Ok(Plan {
+            also: None,
             end,
             generation,
             next: Next::Write(Write {
@@ -609,6 +652,7 @@ impl Inner {
         state.newer_schema = None;
         state.unreadable = false;
         state.dead = false;
+        state.newer_too = None;
         if state.generation == generation {
             state.destroyed = false;
             state.restart = false;
@@ -636,6 +680,7 @@ impl Inner {
         state.newer_schema = None;
         state.unreadable = false;
         state.dead = false;
+        state.newer_too = None;
         state.origin = Some(Origin {
             id: write.id,
             key_position: 0,
