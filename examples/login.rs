@@ -1,8 +1,8 @@
 //! Set, read and end a user session, with a "keep me signed in" choice.
 //!
 //! - `GET /` is a login form: a user name and a "keep me signed in"
-//!   checkbox, sent to `/set-session`;
-//! - `GET /set-session` stores the user (`name`, default `Juan`, role
+//!   checkbox, posted to `/set-session`;
+//! - `POST /set-session` (the form's fields, URL-encoded) stores the user (`name`, default `Juan`, role
 //!   `admin`) under a new session id, as after a login. With
 //!   `remember=1` (the box ticked) the session is kept across browser
 //!   restarts, may idle for 30 days and lasts at most 90
@@ -17,14 +17,20 @@
 //! - `GET /get-session` shows name and role, or says there is no session;
 //! - `GET /logout` destroys the session.
 //!
-//! The form logs in with `GET` to keep the example to one extractor; a
-//! real login form posts its fields (and checks a password).
+//! The handler takes the session and the form together
+//! (`Session<Login>` first, axum's `Form` last: it reads the body). Only a
+//! `POST` logs in: `GET /set-session` is `405 Method Not Allowed`, so a
+//! link or an image on another page cannot start a session. A real login
+//! also checks a password, and the request's `Origin` (or a CSRF token),
+//! so that another site's form cannot log a visitor in under someone
+//! else's name: `SameSite=Lax` keeps the visitor's cookie off a
+//! cross-site `POST`, but does not stop its answer from setting one.
 //!
 //! ```sh
 //! SESSION_SECURE=0 cargo run --example login --features axum
 //! # then open http://127.0.0.1:3000/ in a browser, or:
-//! curl -c jar -b jar http://127.0.0.1:3000/set-session              # browser session
-//! curl -c jar -b jar 'http://127.0.0.1:3000/set-session?remember=1' # 30 days idle
+//! curl -c jar -b jar -d name=Ann http://127.0.0.1:3000/set-session              # browser session
+//! curl -c jar -b jar -d 'name=Ann&remember=1' http://127.0.0.1:3000/set-session # 30 days idle
 //! curl -c jar -b jar http://127.0.0.1:3000/get-session
 //! curl -c jar -b jar http://127.0.0.1:3000/logout
 //! ```
@@ -34,10 +40,9 @@ mod common;
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::Query;
 use axum::response::Html;
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Form, Router};
 use sealed_session::{Session, SessionConfig, SessionLayer, SessionLifetime, Sessions};
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +81,7 @@ pub fn remember_me() -> SessionLifetime {
 pub fn app(sessions: Sessions) -> Router {
     Router::new()
         .route("/", get(form))
-        .route("/set-session", get(set_session))
+        .route("/set-session", post(set_session))
         .route("/get-session", get(get_session))
         .route("/logout", get(logout))
         .layer(SessionLayer::<Login>::new(sessions))
@@ -86,7 +91,7 @@ async fn form() -> Html<&'static str> {
     Html(
         r#"<!doctype html>
 <title>Log in</title>
-<form action="/set-session" method="get">
+<form action="/set-session" method="post">
   <label>Name <input name="name" value="Juan" maxlength="64"></label>
   <label><input type="checkbox" name="remember" value="1"> Keep me signed in</label>
   <button>Log in</button>
@@ -103,7 +108,7 @@ struct LoginForm {
     remember: Option<String>,
 }
 
-async fn set_session(session: Session<Login>, Query(form): Query<LoginForm>) -> String {
+async fn set_session(session: Session<Login>, Form(form): Form<LoginForm>) -> String {
     let name: String = match form.name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => name.chars().take(64).collect(),
         _ => "Juan".into(),

@@ -121,6 +121,37 @@ async fn text(client: &Client, url: &str) -> String {
     .expect("page loaded within 20 s")
 }
 
+/// Fills in the login example's form at `login` (the default name,
+/// "keep me signed in" ticked if `remember`), posts it with its button and
+/// returns the text of the page it lands on.
+async fn log_in(client: &Client, login: SocketAddr, remember: bool) -> String {
+    client.goto(&url(login, "/")).await.unwrap();
+    let mut clicks = vec!["button"];
+    if remember {
+        clicks.insert(0, "input[name=remember]");
+    }
+    for css in clicks {
+        let element = client.find(Locator::Css(css)).await.unwrap();
+        element.click().await.unwrap();
+    }
+    // The form's navigation must land before the next one starts, or it
+    // replaces it (bounded: 5 s).
+    for _ in 0..50 {
+        let at = client.current_url().await.unwrap();
+        if at.path() == "/set-session" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Whether the browser's `session` cookie has an expiry (is kept across
 /// browser restarts); `None` without one.
 async fn session_expiry(client: &Client) -> Option<bool> {
@@ -166,7 +197,7 @@ async fn counter_login_and_cart_in_a_real_browser() {
         "No active session"
     );
     assert_eq!(
-        text(&client, &url(login, "/set-session")).await,
+        log_in(&client, login, false).await,
         "Session set for Juan (admin), until the browser closes"
     );
     assert_eq!(
@@ -180,20 +211,10 @@ async fn counter_login_and_cart_in_a_real_browser() {
         "No active session"
     );
     // The form, with "keep me signed in" ticked: a persistent cookie.
-    client.goto(&url(login, "/")).await.unwrap();
-    for css in ["input[name=remember]", "button"] {
-        let element = client.find(Locator::Css(css)).await.unwrap();
-        element.click().await.unwrap();
-    }
-    // The form's navigation must land before the next one starts, or it
-    // replaces it (bounded: 5 s).
-    for _ in 0..50 {
-        let at = client.current_url().await.unwrap();
-        if at.path() == "/set-session" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    assert_eq!(
+        log_in(&client, login, true).await,
+        "Session set for Juan (admin), kept across browser restarts"
+    );
     assert_eq!(
         text(&client, &url(login, "/get-session")).await,
         "Name: Juan, Role: admin"

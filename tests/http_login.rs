@@ -1,5 +1,6 @@
-//! End to end over real HTTP on loopback: the `login` example's "keep me
-//! signed in" choice, on a manual clock.
+//! End to end over real HTTP on loopback: the `login` example's form,
+//! posted as a browser posts it, and its "keep me signed in" choice, on a
+//! manual clock.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::START;
-use common::client::{get, pair};
+use common::client::{get, pair, post_form};
 use sealed_session::{ManualClock, SessionLifetime, Sessions};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -23,9 +24,10 @@ async fn start(clock: &ManualClock) -> (SocketAddr, Sessions) {
     (common::serve(login::app(sessions.clone())).await, sessions)
 }
 
-/// Logs in at `path`; returns the one `Set-Cookie`, parsed.
-async fn log_in(addr: SocketAddr, path: &str) -> cookie::Cookie<'static> {
-    let reply = get(addr, path, None).await;
+/// Posts the login form with `form` (URL-encoded fields); returns the one
+/// `Set-Cookie`, parsed.
+async fn log_in(addr: SocketAddr, form: &str) -> cookie::Cookie<'static> {
+    let reply = post_form(addr, "/set-session", None, form).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.set_cookies.len(), 1, "{:?}", reply.set_cookies);
     cookie::Cookie::parse(reply.set_cookies[0].clone()).unwrap()
@@ -43,7 +45,13 @@ async fn the_form_offers_to_keep_the_user_signed_in() {
     let (addr, _) = start(&ManualClock::new(START)).await;
     let reply = get(addr, "/", None).await;
     assert_eq!(reply.status, 200);
-    assert!(reply.body.contains(r#"action="/set-session""#));
+    assert!(
+        reply
+            .body
+            .contains(r#"<form action="/set-session" method="post">"#),
+        "{}",
+        reply.body
+    );
     assert!(
         reply
             .body
@@ -56,7 +64,7 @@ async fn the_form_offers_to_keep_the_user_signed_in() {
 async fn a_remembered_login_gets_max_age_and_outlasts_the_configured_idle_timeout() {
     let clock = ManualClock::new(START);
     let (addr, sessions) = start(&clock).await;
-    let cookie = log_in(addr, "/set-session?name=Ann&remember=1").await;
+    let cookie = log_in(addr, "name=Ann&remember=1").await;
 
     // Max-Age counts to the nearer deadline: the 30 days this session may
     // idle, before its own 90-day absolute timeout (the configured one is
@@ -81,7 +89,7 @@ async fn a_remembered_login_gets_max_age_and_outlasts_the_configured_idle_timeou
 async fn a_login_not_remembered_gets_a_browser_session_cookie_with_the_configured_idle_timeout() {
     let clock = ManualClock::new(START);
     let (addr, sessions) = start(&clock).await;
-    let cookie = log_in(addr, "/set-session").await;
+    let cookie = log_in(addr, "").await;
     assert_eq!(cookie.max_age(), None);
     assert_eq!(cookie.expires(), None);
     assert_eq!(
@@ -99,7 +107,7 @@ async fn a_login_not_remembered_gets_a_browser_session_cookie_with_the_configure
 #[tokio::test]
 async fn the_client_cannot_change_the_sealed_lifetime() {
     let (addr, _) = start(&ManualClock::new(START)).await;
-    let cookie = log_in(addr, "/set-session").await;
+    let cookie = log_in(addr, "").await;
     assert_eq!(who(addr, &cookie).await, "Name: Juan, Role: admin\n");
 
     // Any byte changed (where the lifetime is sealed, or anywhere) and the
@@ -111,4 +119,21 @@ async fn the_client_cannot_change_the_sealed_lifetime() {
         let tampered = cookie::Cookie::new(cookie.name().to_owned(), tampered);
         assert_eq!(who(addr, &tampered).await, "No active session\n", "at {at}");
     }
+}
+
+#[tokio::test]
+async fn the_posted_name_is_decoded_as_a_browser_encodes_it() {
+    let (addr, _) = start(&ManualClock::new(START)).await;
+    let cookie = log_in(addr, "name=Ana+Mar%C3%ADa&remember=1").await;
+    assert_eq!(who(addr, &cookie).await, "Name: Ana María, Role: admin\n");
+}
+
+#[tokio::test]
+async fn a_get_does_not_log_in() {
+    // A link or an image on another site must not start a session: only
+    // the form's POST does.
+    let (addr, _) = start(&ManualClock::new(START)).await;
+    let reply = get(addr, "/set-session?name=Mallory&remember=1", None).await;
+    assert_eq!(reply.status, 405, "{}", reply.body);
+    assert!(reply.set_cookies.is_empty(), "{:?}", reply.set_cookies);
 }

@@ -5,7 +5,7 @@
 //! failed then) and now checks its fix; each `held_*` test records an
 //! attack that they withstood. Limits found and documented rather than
 //! fixed (README, "Changing the session type" and "Per-session
-//! lifetime"): a logout ends only the first of two cookies of one name, a
+//! lifetime"; in full in docs/session-type.md): a logout ends only the first of two cookies of one name, a
 //! newer-schema cookie is protected only when it comes before the one that
 //! opens, and instances must share their lifetime bounds.
 

@@ -144,7 +144,7 @@ fn sessions_with(config: SessionConfig) -> Sessions {
 /// browser's `connect.sid` imports, the save fails with `TooLarge`, the
 /// layer answers 500 with no Set-Cookie, the record and the old cookie
 /// stay, and the next request does the same. The browser is locked out
-/// of every route under the layer until `connect.sid` expires. README:
+/// of every route under the layer until `connect.sid` expires. docs/migrating.md:
 /// "Either way the browser keeps the old cookie and the record is still
 /// there, so the next request imports again" -- and fails again.
 #[tokio::test]
@@ -327,7 +327,7 @@ async fn finding_a_record_that_is_not_a_utf8_string_is_a_503_on_every_request() 
     );
 }
 
-/// F5. The cut-over race the README does not describe: a second request
+/// F5. The cut-over race the docs did not describe: a second request
 /// of the same browser that still carries only the old cookie (restored
 /// tabs, parallel XHRs at the first page load) and arrives just AFTER
 /// the first one deleted the record imports nothing; if its handler
@@ -337,7 +337,7 @@ async fn finding_a_record_that_is_not_a_utf8_string_is_a_503_on_every_request() 
 ///
 /// Fixed in the example's `on_saved` (the library cannot know the old
 /// store), so this runs on it rather than on `OldStore`, whose `on_saved`
-/// deletes and still shows the race (README, "The cut-over"): the record
+/// deletes and still shows the race (docs/migrating.md, "The cut-over"): the record
 /// becomes a "moved" marker for a minute, which the import answers with
 /// an error (the layer's 503, no Set-Cookie): request B cannot replace
 /// A's session, and its retry carries A's cookie.

@@ -2,7 +2,7 @@
 //! connection per request, like a browser tab that does not reuse.
 
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -27,23 +27,58 @@ pub async fn send(
     path: &str,
     cookie: Option<&str>,
 ) -> Reply {
+    let request = builder(addr, method, path, cookie)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    exchange(addr, request).await
+}
+
+/// `POST path` on `addr` with `form` as an
+/// `application/x-www-form-urlencoded` body (already encoded, as a
+/// browser sends it) and an optional `Cookie` header. Bounded: 10 s.
+pub async fn post_form(addr: SocketAddr, path: &str, cookie: Option<&str>, form: &str) -> Reply {
+    let request = builder(addr, http::Method::POST, path, cookie)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(Full::new(Bytes::from(form.to_owned())))
+        .unwrap();
+    exchange(addr, request).await
+}
+
+/// A request to `addr` with its `Host` and optional `Cookie` headers.
+fn builder(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    cookie: Option<&str>,
+) -> http::request::Builder {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, addr.to_string());
+    if let Some(cookie) = cookie {
+        request = request.header(http::header::COOKIE, cookie);
+    }
+    request
+}
+
+/// Sends `request` on a new connection to `addr` and reads the whole
+/// reply. Bounded: 10 s.
+async fn exchange<B>(addr: SocketAddr, request: Request<B>) -> Reply
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     tokio::time::timeout(Duration::from_secs(10), async {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .unwrap();
         tokio::spawn(conn);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::HOST, addr.to_string());
-        if let Some(cookie) = cookie {
-            request = request.header(http::header::COOKIE, cookie);
-        }
-        let response = sender
-            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
-            .await
-            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
         let status = response.status();
         let set_cookies = response
             .headers()

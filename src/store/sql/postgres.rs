@@ -231,7 +231,7 @@ impl PostgresStore {
     /// statements, values bound as parameters) instead of sending it as
     /// text with its values written in. PostgreSQL then parses and plans
     /// a statement once per connection rather than on every call. In
-    /// `scripts/compare.sh` (README), the default costs 1.54 times the CPU
+    /// `scripts/compare.sh` (docs/performance.md), the default costs 1.54 times the CPU
     /// of this per session write and 1.34 times per read (the app and
     /// PostgreSQL together), sessions just over the cookie limit (about
     /// 3.8 KB) get about half the requests a second, and values of
