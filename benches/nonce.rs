@@ -20,12 +20,10 @@
 //! `draw_24_bytes`: a random draw (a nonce, a session id):
 //!
 //! - `thread_rng`: `rand`'s `ThreadRng`;
-//! - `ours`: `rng::fill`: a per-thread `StdRng` after checking the process
-//!   id (a fork);
-//! - `process_id`: `std::process::id()` alone, the check's system call.
-//!
-//! Cargo compiles benches with `--cfg test`, so `rng.rs` here also reads its
-//! test-only simulated-fork counter (one thread-local read) per draw.
+//! - `ours`: `rng::fill`: one `getrandom` system call (`SysRng`);
+//! - `process_id`: `std::process::id()` alone: the system call the
+//!   releases before this one made per draw to notice a fork, before
+//!   drawing from a per-thread `StdRng`.
 //!
 //! Run: `cargo bench --bench nonce`; medians are in
 //! `target/criterion/<group>/<row>/new/estimates.json`.

@@ -335,23 +335,6 @@ mod tests {
         assert_eq!((&for_a, &for_b), (b"message a", b"message b"));
     }
 
-    /// A forked child holds a copy of its parent's generator; with the fork
-    /// seen (the process id changed) it seals under other nonces than the
-    /// parent does from that same state.
-    #[test]
-    fn a_forked_child_seals_under_other_nonces() {
-        use crate::crypto::rng::testing::{fork, install, stream};
-        let key = XaesKey::new(&[11; 32]);
-        install([3; 32]);
-        let (parent, _) = key.seal(b"", &mut []);
-        assert_eq!(parent, stream::<NONCE_LEN>([3; 32]));
-        install([3; 32]);
-        fork();
-        let (child, _) = key.seal(b"", &mut []);
-        assert_ne!(child[..PREFIX_LEN], parent[..PREFIX_LEN]);
-        assert_ne!(child[PREFIX_LEN..], parent[PREFIX_LEN..]);
-    }
-
     /// Moving a key copies no key material (a ring's `Vec` moves its keys
     /// when it grows, and frees the old buffer without wiping it).
     #[test]
