@@ -123,9 +123,9 @@ pub enum ConfigError {
     /// are whole seconds: it would end every session at once).
     TimeoutTooShort,
     /// With revocation on, an idle or absolute timeout longer than a
-    /// revocation marker can live (ten years less the clock skew): a
-    /// logged-out copy would open again once its marker expired. Turn the
-    /// timeout off (`None`) instead.
+    /// revocation marker can live (ten years less the clock skew), or both
+    /// turned off: a logged-out copy would open again once its marker
+    /// expired. Use a shorter timeout.
     TimeoutTooLong {
         /// The longest timeout allowed, in seconds.
         max_secs: u64,
@@ -168,7 +168,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::TimeoutTooShort => f.write_str("idle and absolute timeouts must be at least one second (or None to turn one off)"),
-            ConfigError::TimeoutTooLong { max_secs } => write!(f, "with revocation, idle and absolute timeouts must be at most {max_secs} s (ten years less the clock skew: a revocation marker lives no longer); use None to turn one off"),
+            ConfigError::TimeoutTooLong { max_secs } => write!(f, "with revocation, idle and absolute timeouts must be at most {max_secs} s (ten years less the clock skew: a revocation marker lives no longer); use a shorter timeout, and not both None"),
             ConfigError::InvalidName => f.write_str("invalid cookie name: use letters, digits and !#$%&'*+-.^_`|~"),
             ConfigError::InvalidAttribute { attribute } => write!(f, "invalid cookie {attribute}: no control characters or ';'"),
             ConfigError::HostPrefixNeedsSecure => f.write_str("a __Host- cookie needs Secure (for plain-HTTP testing use a name without the prefix)"),

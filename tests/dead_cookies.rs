@@ -205,7 +205,16 @@ async fn an_expired_cookie_is_removed_only_a_minute_past_its_deadline() {
         c.with_idle_timeout(Some(secs(3600)))
             .with_clock_skew(secs(60))
     });
-    let value = sealed(&sessions, 7_u32).await;
+    // A lifetime of its own: the deadline travels in the cookie.
+    let (_, response, ()) = round::<u32, _>(&sessions, &HeaderMap::new(), |s| {
+        s.set(7);
+        s.set_lifetime(SessionLifetime::configured().with_idle_timeout(secs(3600)));
+    })
+    .await;
+    let value = the_cookie(&response).value().to_owned();
+    // Following the configured timeouts: never removed here (an instance
+    // configured with longer ones may open it; its Max-Age ends it).
+    let follows = sealed(&sessions, 7_u32).await;
     for (after, want) in [
         (3600, Sent::Nothing),
         (3600 + 60, Sent::Nothing),
@@ -228,6 +237,8 @@ async fn an_expired_cookie_is_removed_only_a_minute_past_its_deadline() {
             "{after}: {rejection:?}"
         );
         assert_eq!(sent, want, "{after} s after the cookie was issued");
+        let (_, sent) = read_only(&later, &cookie_of(&follows)).await;
+        assert_eq!(sent, Sent::Nothing, "{after}: configured timeouts");
     }
 }
 

@@ -133,6 +133,15 @@ impl Lifetime {
         lifetime
     }
 
+    /// The rules a copy sealed with `chosen` carries itself: its own
+    /// timeouts only (none where it follows the configuration).
+    pub(crate) fn sealed_only(&self, chosen: &SessionLifetime) -> Lifetime {
+        let mut lifetime = self.clone();
+        lifetime.idle = chosen.idle_secs();
+        lifetime.absolute = chosen.absolute_secs();
+        lifetime
+    }
+
     /// The rules of the longest-lived session the configuration allows:
     /// what a revocation marker must outlast, whatever lifetime each copy
     /// of the id carries. A bound turned off (`Some(None)`) still allows

@@ -22,17 +22,18 @@
 //!
 //! | Refusal | Removed | Why |
 //! |---|---|---|
-//! | `Malformed` | yes | not base64, or too short: nothing of ours |
-//! | `Forged` | yes | a key of the ring refuses it: no instance opens it |
+//! | `Malformed` | with a `__Host-` name | not base64, or too short: nothing of ours; without the prefix it may be another application's cookie (a parent domain, another path) that the removal cannot reach |
+//! | `Forged` | with a `__Host-` name | a key of the ring refuses it: no instance opens it (same limit) |
 //! | `BeforeCutoff` | yes | the cut-off ends it on every instance that has it |
-//! | `AbsoluteExpired`, `IdleExpired` | after [`DEAD_FOR`] | past the deadline it was sealed with, ignoring this instance's bounds (an instance with higher ones could open it) |
+//! | `AbsoluteExpired`, `IdleExpired` | after [`DEAD_FOR`], if it carries that timeout | past a deadline sealed in it (a lifetime of its own), ignoring this instance's bounds; a cookie following the configured timeouts is kept (a rollout may lengthen them; the browser drops it by its `Max-Age`) |
 //! | `Revoked` | after [`DEAD_FOR`] | the marker records when the id ended; a marker written by an earlier release records nothing: kept |
-//! | `MissingStoreEntry` | after [`DEAD_FOR`] | an entry this library deletes leaves a short-lived note with the time; no note: gone long ago, or flushed, expired or evicted |
+//! | `MissingStoreEntry` | after [`DEAD_FOR`] | an entry this library deletes leaves a short-lived note with the time (a delete whose note cannot be written fails, unless a marker protects the id); no note: gone long ago, or flushed, expired or evicted (an instance on another store would open it: move stores all at once) |
 //! | `UnknownKey` | no | a rotation under way: another instance may hold the key |
 //! | `UnknownVersion` | no | a newer release's wire format |
 //! | `NewerSchema` | no | a newer release's session (and protected from overwriting) |
 //! | `Incompatible`, `OldSchema`, `MigrationFailed` | no | authentic: another release may read it |
 //! | `TooLarge` | no | an instance with a higher size limit may open it |
+//! | any, with more than four values of the name | no | the ones after the fourth are not looked at, and one may be live |
 //! | `FromFuture` | no | another instance's clock may be ahead |
 //! | `StoreNotConfigured`, `StoreEntryInvalid` | no | an instance with the store, or with the key of the entry, may open it |
 //!
@@ -63,11 +64,17 @@ pub(crate) const DEAD_FOR: u64 = 60;
 /// Whether a cookie refused for `reason` is dead for good whatever the
 /// time (the rule table above); the rows that wait [`DEAD_FOR`] are
 /// decided where the refusal is.
-fn dead_at_once(reason: Rejection) -> bool {
-    matches!(
-        reason,
-        Rejection::Malformed | Rejection::Forged | Rejection::BeforeCutoff
-    )
+fn dead_at_once(reason: Rejection, host_only: bool) -> bool {
+    match reason {
+        // Authentic: one of ours, so the removal reaches it.
+        Rejection::BeforeCutoff => true,
+        // Not ours, or not provably: only a `__Host-` name guarantees the
+        // cookie is host-only with `Path=/`, the one the removal reaches;
+        // another one (a parent domain's, a narrower path's) would be
+        // answered with a removal on every request.
+        Rejection::Malformed | Rejection::Forged => host_only,
+        _ => false,
+    }
 }
 
 impl Inner {
@@ -123,7 +130,9 @@ impl Inner {
             unreadable,
             dead,
         } = failed;
-        refusals.dead = Some(refusals.dead.unwrap_or(true) && (dead || dead_at_once(reason)));
+        let host_only = self.config.attributes.name.starts_with("__Host-");
+        refusals.dead =
+            Some(refusals.dead.unwrap_or(true) && (dead || dead_at_once(reason, host_only)));
         self.rejections.count(reason);
         tracing::debug!(
             reason = %reason,
@@ -171,6 +180,18 @@ impl Inner {
         state.newer_too = refusals.unreadable;
     }
 
+    /// A request with more values of the cookie's name than are looked
+    /// at: one not looked at may be live, and the removal would reach it.
+    pub(crate) fn not_all_seen(&self, headers: &http::HeaderMap, refusals: &mut Refusals) {
+        if refusals.dead == Some(true)
+            && crate::wire::header::cookie_values(headers, &self.config.attributes.name)
+                .nth(crate::sessions::MAX_CANDIDATES)
+                .is_some()
+        {
+            refusals.dead = Some(false);
+        }
+    }
+
     /// Opens one candidate cookie value: cryptography and lifetime only.
     pub(crate) fn open_cookie(
         &self,
@@ -191,7 +212,10 @@ impl Inner {
             // capped by this instance's bounds) already DEAD_FOR seconds
             // plus the skew ago.
             let dead = matches!(reason, Rejection::AbsoluteExpired | Rejection::IdleExpired) && {
-                let sealed = lifetime.uncapped(&opened.lifetime.unwrap_or_default());
+                // Only the timeouts the cookie carries: one that follows
+                // the configuration may follow a longer one elsewhere (a
+                // rollout that lengthens it).
+                let sealed = lifetime.sealed_only(&opened.lifetime.unwrap_or_default());
                 let then = now.saturating_sub(DEAD_FOR.saturating_add(lifetime.skew));
                 matches!(
                     sealed.check(opened.created, opened.issued, then),

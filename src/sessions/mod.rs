@@ -150,10 +150,13 @@ impl Sessions {
             return Err(ConfigError::TimeoutTooShort);
         }
         let max_secs = lifetime.longest_timeout();
+        // Both off is longer still: the session never ends on the server.
+        let both_off = lifetime.idle.is_none() && lifetime.absolute.is_none();
         if config.revocation
-            && [lifetime.idle, lifetime.absolute]
-                .iter()
-                .any(|t| t.is_some_and(|t| t > max_secs))
+            && (both_off
+                || [lifetime.idle, lifetime.absolute]
+                    .iter()
+                    .any(|t| t.is_some_and(|t| t > max_secs)))
         {
             return Err(ConfigError::TimeoutTooLong { max_secs });
         }
@@ -328,14 +331,16 @@ impl Sessions {
                     // are opened only when there are others.
                     let mut later = Vec::new();
                     for value in values {
-                        let opened = match inner.open_cookie(value, now, &mut buf) {
-                            Ok(opened) => inner
-                                .resolve::<T>(opened, now)
-                                .await
-                                .map_err(LoadError::Store)?,
-                            Err(failed) => Err(failed),
+                        // A store failure here does not fail the session
+                        // that opened: that cookie counts as not newer.
+                        let refused = match inner.open_cookie(value, now, &mut buf) {
+                            Ok(opened) => match inner.resolve::<T>(opened, now).await {
+                                Ok(resolved) => resolved.err(),
+                                Err(_) => None,
+                            },
+                            Err(failed) => Some(failed),
                         };
-                        later.extend(opened.err());
+                        later.extend(refused);
                     }
                     inner.opened_among(&mut state, refusals, later);
                     return Ok(Session::from_state(state));
@@ -343,6 +348,7 @@ impl Sessions {
                 Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
+        inner.not_all_seen(headers, &mut refusals);
         Ok(inner.fresh(now, refusals))
     }
 
@@ -376,6 +382,7 @@ impl Sessions {
                 Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
+        inner.not_all_seen(headers, &mut refusals);
         inner.fresh(now, refusals)
     }
 

@@ -159,7 +159,16 @@ impl Inner {
         // A cookie of a newer schema beside the one loaded: whatever this
         // response sends may land on it, so its id ends too (a write gets
         // here only when such cookies may be replaced).
-        if let (Some(newer), false) = (&state.newer_too, matches!(plan.next, Next::Keep)) {
+        // Not when it is this very session (a newer release migrated it
+        // and kept its id or entry): ending it would end the cookie sent.
+        let continued = state.origin.as_ref().and_then(|o| o.stored);
+        let own = |newer: &crate::sessions::load::Unreadable| {
+            newer.id == state.id
+                || state.origin.as_ref().is_some_and(|o| o.id == newer.id)
+                || (newer.stored.is_some() && newer.stored == continued)
+        };
+        let newer = state.newer_too.as_deref().filter(|newer| !own(newer));
+        if let (Some(newer), false) = (newer, matches!(plan.next, Next::Keep)) {
             plan.also = Some(self.ending(
                 &newer.id,
                 newer.created,
@@ -460,7 +469,9 @@ impl Inner {
                     // must still be there.
                     if let Some(old) = write.continues {
                         let store = self.store()?;
-                        self.leave_note(store, &old, now).await;
+                        self.leave_note(store, &old, now)
+                            .await
+                            .map_err(SaveError::Store)?;
                         if !store.delete(&old).await.map_err(SaveError::Store)? {
                             return gone();
                         }
@@ -587,7 +598,14 @@ impl Inner {
             ended(!created)?;
         }
         if let Some(stored) = &end.stored {
-            self.leave_note(store, stored, end.at).await;
+            // Without a marker, the note is what keeps a parallel request
+            // from removing the cookie this save sends: no note, no delete.
+            if let Err(error) = self.leave_note(store, stored, end.at).await {
+                if end.marker.is_none() {
+                    return Err(SaveError::Store(error));
+                }
+                tracing::warn!(%error, "note of a deleted session store entry not written");
+            }
             match store.delete(stored).await {
                 Ok(deleted) => ended(!deleted)?,
                 Err(error) if end.marker.is_some() => tracing::warn!(
@@ -603,20 +621,22 @@ impl Inner {
     /// Leaves the note that `entry` is deleted at `at`, before deleting
     /// it: a request that then finds it gone knows it went a moment ago,
     /// and leaves the browser's cookie alone rather than remove the one
-    /// this save is about to send (`load.rs`). Best effort: without the
-    /// note that request removes the cookie it carried, which a new cookie
-    /// sent meanwhile may follow.
-    async fn leave_note(&self, store: &dyn SessionStore, entry: &StoreKey, at: u64) {
+    /// this save is about to send (`load.rs`). A note already there (a
+    /// retried save) is fine.
+    async fn leave_note(
+        &self,
+        store: &dyn SessionStore,
+        entry: &StoreKey,
+        at: u64,
+    ) -> Result<(), StoreError> {
         let ttl = DEAD_FOR
             .saturating_add(self.config.lifetime.skew)
             .saturating_add(1);
         let note = StoreKey::moved(entry);
-        if let Err(error) = store
+        store
             .create(&note, &at.to_be_bytes(), Duration::from_secs(ttl))
             .await
-        {
-            tracing::warn!(%error, "note of a deleted session store entry not written");
-        }
+            .map(drop)
     }
 
     /// Undoes the entry a failed save created (best effort).
