@@ -362,7 +362,12 @@ impl<T> Session<T> {
     /// timeouts within the configured bounds
     /// ([`SessionConfig::with_max_idle_timeout`](crate::SessionConfig::with_max_idle_timeout)).
     /// The choice is sealed into the cookie (wire format version 2),
-    /// capped by the bounds when it is saved, and enforced on the server
+    /// capped by the bounds when it is saved (a timeout over its bound is
+    /// logged at `warn` the first time, once per process and bound, with
+    /// the value asked for, the bound and the setting that raises it:
+    /// [`with_max_idle_timeout`](crate::SessionConfig::with_max_idle_timeout),
+    /// [`with_max_absolute_timeout`](crate::SessionConfig::with_max_absolute_timeout)),
+    /// and enforced on the server
     /// within the bounds at every load, so lowering a bound shortens
     /// existing sessions at once. Save re-issues the cookie with it; a
     /// lifetime that leaves the session already past its deadline ends the

@@ -5,6 +5,7 @@
 //! timestamps at every request, so a configuration change applies to
 //! existing cookies at once.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::lifetime::session_lifetime::{Persistence, SessionLifetime};
@@ -67,6 +68,45 @@ fn capped(chosen: u64, bound: Option<u64>) -> u64 {
     bound.map_or(chosen, |bound| chosen.min(bound))
 }
 
+/// A bound of the timeouts one session may choose.
+#[derive(Clone, Copy, Debug)]
+enum Bound {
+    Idle,
+    Absolute,
+}
+
+/// Set once a lifetime was capped by the bound (once per process each).
+static IDLE_CAPPED: AtomicBool = AtomicBool::new(false);
+static ABSOLUTE_CAPPED: AtomicBool = AtomicBool::new(false);
+
+/// A session asked for a timeout of `asked` seconds, over its `bound`
+/// (seconds; `explicit`: set with `with_max_*_timeout`, not the configured
+/// timeout it follows by default): logged at `warn`, once per process and
+/// bound, since [`Lifetime::cap`] caps it silently otherwise.
+#[cold]
+fn warn_capped(bound: Bound, asked: u64, most: u64, explicit: bool) {
+    let (flag, timeout, setting) = match bound {
+        Bound::Idle => (&IDLE_CAPPED, "idle", "with_max_idle_timeout"),
+        Bound::Absolute => (&ABSOLUTE_CAPPED, "absolute", "with_max_absolute_timeout"),
+    };
+    if flag.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let source = if explicit {
+        format!("set with SessionConfig::{setting}")
+    } else {
+        format!(
+            "the configured {timeout} timeout, as SessionConfig::{setting} is not set, so a \
+             session can only be made shorter"
+        )
+    };
+    tracing::warn!(
+        "Session::set_lifetime asked for an {timeout} timeout of {asked} s, more than the \
+         bound of {most} s ({source}): the session gets {most} s. To let sessions choose \
+         longer, raise the bound with SessionConfig::{setting}. Logged once per process"
+    );
+}
+
 /// The longer of two timeouts, `None` (off) being the longest.
 fn longer(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     Some(a?.max(b?))
@@ -104,16 +144,29 @@ impl Lifetime {
     }
 
     /// A session's own lifetime with its timeouts capped by this
-    /// configuration's bounds: what is sealed.
+    /// configuration's bounds: what is sealed. A timeout over its bound is
+    /// logged at `warn`, once per process and bound (what asked for it is
+    /// [`Session::set_lifetime`](crate::Session::set_lifetime)).
     pub(crate) fn cap(&self, mut chosen: SessionLifetime) -> SessionLifetime {
         // Also within what a revocation marker can outlast.
         let longest = longest_chosen(self.skew);
-        if let Some(idle) = chosen.idle_secs() {
-            let idle = capped(idle, self.max_idle.unwrap_or(self.idle));
+        if let Some(asked) = chosen.idle_secs() {
+            let idle = capped(asked, self.max_idle.unwrap_or(self.idle));
+            if idle < asked {
+                warn_capped(Bound::Idle, asked, idle, self.max_idle.is_some());
+            }
             chosen.idle = idle.min(longest).max(1);
         }
-        if let Some(absolute) = chosen.absolute_secs() {
-            let absolute = capped(absolute, self.max_absolute.unwrap_or(self.absolute));
+        if let Some(asked) = chosen.absolute_secs() {
+            let absolute = capped(asked, self.max_absolute.unwrap_or(self.absolute));
+            if absolute < asked {
+                warn_capped(
+                    Bound::Absolute,
+                    asked,
+                    absolute,
+                    self.max_absolute.is_some(),
+                );
+            }
             chosen.absolute = absolute.min(longest).max(1);
         }
         chosen

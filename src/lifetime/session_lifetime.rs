@@ -15,9 +15,10 @@ use std::time::Duration;
 /// ([`SessionConfig::with_max_idle_timeout`](crate::SessionConfig::with_max_idle_timeout),
 /// [`SessionConfig::with_max_absolute_timeout`](crate::SessionConfig::with_max_absolute_timeout);
 /// by default the configured timeouts, so a session can only be made
-/// shorter) when it is sealed, and again at every load, so lowering a
-/// bound shortens existing sessions at once (raising one does not
-/// lengthen them). A timeout left unset follows the
+/// shorter) when it is sealed (the first timeout capped per bound is
+/// logged at `warn`, once per process), and again at every load, so
+/// lowering a bound shortens existing sessions at once (raising one does
+/// not lengthen them). A timeout left unset follows the
 /// configuration. The choice survives [`Session::renew`](crate::Session::renew);
 /// [`Session::destroy`](crate::Session::destroy) resets it.
 ///

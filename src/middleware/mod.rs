@@ -5,6 +5,9 @@
 //! - `tower`: [`SessionLayer`](crate::SessionLayer) and its service.
 //! - `axum`: [`Session<T>`](crate::Session) as an extractor.
 //! - `cache_headers`: `Vary: Cookie` and `Cache-Control: private`.
+//! - `layer_types`: the session types of the layers a request went
+//!   through, for the extractor's rejection.
+//! - `plain_http`: the warning for a `Secure` cookie sent over plain HTTP.
 //!
 //! This is where a request's way through the crate starts. Uses
 //! [`Sessions`](crate::Sessions) and the shared types; nothing in the crate
@@ -15,5 +18,9 @@
 pub(crate) mod axum;
 #[cfg(feature = "tower")]
 pub(crate) mod cache_headers;
+#[cfg(feature = "tower")]
+pub(crate) mod layer_types;
+#[cfg(feature = "tower")]
+pub(crate) mod plain_http;
 #[cfg(feature = "tower")]
 pub(crate) mod tower;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::{Arc, Once};
 use std::task::{Context, Poll, ready};
 
 use http::{Request, Response, StatusCode};
@@ -16,6 +17,8 @@ use tower_service::Service;
 
 use crate::error::SaveError;
 use crate::middleware::cache_headers::mark_for_caches;
+use crate::middleware::layer_types;
+use crate::middleware::plain_http;
 use crate::session::Session;
 use crate::sessions::Sessions;
 
@@ -79,6 +82,28 @@ use crate::sessions::Sessions;
 /// behind the layer included): serve what is the same for everyone
 /// outside the layer to keep it cacheable.
 ///
+/// # Mistakes it points out
+///
+/// - The layer records its session type (once per process, on its first
+///   request), so that a handler asking for a `Session` of another type
+///   is told which layers wrap it
+///   ([`MissingSessionLayer`](crate::MissingSessionLayer), feature `axum`).
+/// - A `Secure` cookie (the default) sent in answer to a request that looks
+///   like plain HTTP to a host other than localhost is dropped by browsers,
+///   so every request starts a new session. The first time the layer sends
+///   one, it logs a `warn` (once per process) saying so and how to fix it.
+///   A request looks like plain HTTP when its URI's scheme is not `https`
+///   (hyper's HTTP/1 requests carry none) and it has neither
+///   `X-Forwarded-Proto: https` nor `Forwarded: proto=https`; behind a
+///   proxy that ends TLS, have the proxy send one of them. Browsers keep
+///   `Secure` cookies from `localhost`, `*.localhost` and loopback
+///   addresses over plain HTTP, a request with no host is not a
+///   browser's, and one that carries a cookie of the session's name came
+///   over HTTPS (or not from a browser): none is warned about, and for
+///   the last the request's headers are not even read. A server that ends TLS itself sees
+///   no scheme in HTTP/1 requests either; there the warning is a false
+///   alarm (once).
+///
 /// # Example
 ///
 /// ```
@@ -90,8 +115,17 @@ use crate::sessions::Sessions;
 /// # Ok::<(), sealed_session::ConfigError>(())
 /// ```
 pub struct SessionLayer<T> {
-    sessions: Sessions,
+    shared: Arc<Shared>,
     _session: PhantomData<fn() -> T>,
+}
+
+/// What a layer and every service it makes share.
+struct Shared {
+    sessions: Sessions,
+    /// The layer's session type was recorded for the extractor's rejection
+    /// ([`layer_types`]): on the first request, where `T`'s bounds are
+    /// known, so `new` needs none.
+    recorded: Once,
 }
 
 impl<T> SessionLayer<T> {
@@ -107,7 +141,10 @@ impl<T> SessionLayer<T> {
     /// ```
     pub fn new(sessions: Sessions) -> SessionLayer<T> {
         SessionLayer {
-            sessions,
+            shared: Arc::new(Shared {
+                sessions,
+                recorded: Once::new(),
+            }),
             _session: PhantomData,
         }
     }
@@ -115,14 +152,17 @@ impl<T> SessionLayer<T> {
 
 impl<T> Clone for SessionLayer<T> {
     fn clone(&self) -> Self {
-        SessionLayer::new(self.sessions.clone())
+        SessionLayer {
+            shared: Arc::clone(&self.shared),
+            _session: PhantomData,
+        }
     }
 }
 
 impl<T> fmt::Debug for SessionLayer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionLayer")
-            .field("sessions", &self.sessions)
+            .field("sessions", &self.shared.sessions)
             .finish()
     }
 }
@@ -133,7 +173,7 @@ impl<S, T> Layer<S> for SessionLayer<T> {
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {
             inner,
-            sessions: self.sessions.clone(),
+            shared: Arc::clone(&self.shared),
             _session: PhantomData,
         }
     }
@@ -163,7 +203,7 @@ impl<S, T> Layer<S> for SessionLayer<T> {
 /// ```
 pub struct SessionService<S, T> {
     inner: S,
-    sessions: Sessions,
+    shared: Arc<Shared>,
     _session: PhantomData<fn() -> T>,
 }
 
@@ -171,7 +211,7 @@ impl<S: Clone, T> Clone for SessionService<S, T> {
     fn clone(&self) -> Self {
         SessionService {
             inner: self.inner.clone(),
-            sessions: self.sessions.clone(),
+            shared: Arc::clone(&self.shared),
             _session: PhantomData,
         }
     }
@@ -181,9 +221,22 @@ impl<S: fmt::Debug, T> fmt::Debug for SessionService<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionService")
             .field("inner", &self.inner)
-            .field("sessions", &self.sessions)
+            .field("sessions", &self.shared.sessions)
             .finish()
     }
+}
+
+/// Whether to warn if the response to `request` sets the session's cookie
+/// ([`plain_http::watch`]): it is `Secure`, and the request carried no
+/// cookie of the session's name (a browser never sends a `Secure` cookie
+/// over plain HTTP, so one that did is not the case to warn about; and
+/// then the request's headers are not read).
+#[inline]
+fn watch_plain_http<B, T>(request: &Request<B>, sessions: &Sessions, session: &Session<T>) -> bool {
+    plain_http::watch(request, sessions.config().attributes.secure, || {
+        let state = session.lock();
+        state.new && state.rejection.is_none()
+    })
 }
 
 fn empty_response<B: Default>(status: StatusCode) -> Response<B> {
@@ -209,17 +262,20 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let sessions = self.sessions.clone();
+        self.shared.recorded.call_once(layer_types::record::<T>);
+        let sessions = self.shared.sessions.clone();
         if !sessions.has_store() && !sessions.has_import::<T>() {
             // Nothing to wait for: the inner service is called now, so the
             // one that was polled ready serves it and needs no clone.
             let session = sessions.load_now::<T>(request.headers());
+            let plain = watch_plain_http(&request, &sessions, &session);
             request.extensions_mut().insert(session.clone());
             return ResponseFuture {
                 kind: Kind::Inline {
                     future: self.inner.call(request),
                     session,
                     sessions,
+                    plain,
                 },
             };
         }
@@ -235,11 +291,12 @@ where
                     return Ok(empty_response(StatusCode::SERVICE_UNAVAILABLE));
                 }
             };
+            let plain = watch_plain_http(&request, &sessions, &session);
             request.extensions_mut().insert(session.clone());
             let mut response = inner.call(request).await?;
             let before = response.headers().len();
             let saved = sessions.save(&session, response.headers_mut()).await;
-            Ok(finish(saved, &session, response, before))
+            Ok(finish(saved, &session, response, before, plain))
         });
         ResponseFuture {
             kind: Kind::Boxed { future },
@@ -250,17 +307,23 @@ where
 /// The response once the session was saved onto it (`saved`; the headers
 /// numbered `before` values until then): marked for caches, or, when the
 /// save failed, replaced by an empty one with no `Set-Cookie`, so the
-/// browser keeps its cookie.
+/// browser keeps its cookie. `plain`: the request looked like plain HTTP
+/// to another host than localhost, and the cookie is `Secure`
+/// ([`plain_http::watch`]).
 fn finish<T, B: Default>(
     saved: Result<(), SaveError>,
     session: &Session<T>,
     mut response: Response<B>,
     before: usize,
+    plain: bool,
 ) -> Response<B> {
     match saved {
         Ok(()) => {
             // `save` adds nothing but its `Set-Cookie`.
             let set_cookie = response.headers().len() > before;
+            if plain && set_cookie {
+                plain_http::warn_dropped();
+            }
             mark_for_caches(response.headers_mut(), set_cookie, || {
                 let state = session.lock();
                 !state.new || state.rejection.is_some()
@@ -325,6 +388,8 @@ pin_project! {
             future: F,
             session: Session<T>,
             sessions: Sessions,
+            // The request looked like plain HTTP (see `finish`).
+            plain: bool,
         },
         // A store: load, inner service and save in one future.
         Boxed {
@@ -347,11 +412,12 @@ where
                 future,
                 session,
                 sessions,
+                plain,
             } => {
                 let mut response = ready!(future.poll(cx))?;
                 let before = response.headers().len();
                 let saved = sessions.save_now(session, response.headers_mut());
-                Poll::Ready(Ok(finish(saved, session, response, before)))
+                Poll::Ready(Ok(finish(saved, session, response, before, *plain)))
             }
             KindProjection::Boxed { future } => future.as_mut().poll(cx),
         }
