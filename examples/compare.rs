@@ -11,6 +11,10 @@
 //!   `STORE` is the Redis or PostgreSQL URL, the Redis Cluster nodes' URLs
 //!   separated by commas, or the SQLite file, of the modes that need one.
 //! - `compare load PORT PATH SECONDS CONNECTIONS`: one load run.
+//! - `compare drill [SECONDS] [STOP_AT] [OUTAGE] [CONNECTIONS] [ROUNDS]`:
+//!   the circuit breaker drill (run it with `scripts/breaker-drill.sh`):
+//!   PostgreSQL stopped at `STOP_AT` s for `OUTAGE` s under a load of
+//!   `SECONDS` s, with the breaker off and on in turns.
 //!
 //! Modes: `none` (no session layer: the ceiling), `none_bytes` (no
 //! session layer, but `/` answers with a fixed sealed cookie of cookie
@@ -20,7 +24,8 @@
 //! session in the store), `fallback_STORE` (cookie mode with a session of
 //! 3,100 bytes of padding, just over the cookie limit, so in the store) for
 //! STORE `memory`, `redis`, `postgres`, `postgres_prepared` (with
-//! `with_prepared_statements`) or `sqlite`, `server_redis_cluster`
+//! `with_prepared_statements`), `postgres_nobreaker` (with
+//! `with_circuit_breaker(None)`) or `sqlite`, `server_redis_cluster`
 //! (a local Redis Cluster of three masters with a replica each, which
 //! `run` starts when `redis-server` and `redis-cli` are installed),
 //! `server_redis_cluster_wait` (the same with `with_wait(1, 100 ms)`:
@@ -93,6 +98,10 @@ mod redis_server;
 #[allow(dead_code)]
 mod postgres_server;
 
+/// The circuit breaker drill: PostgreSQL stopped under load.
+#[path = "breaker_drill/mod.rs"]
+mod breaker_drill;
+
 /// The session configuration of `mode`; `store` is the Redis or
 /// PostgreSQL URL, or the SQLite file, of a server mode that needs one.
 async fn sessions(mode: &str, store: Option<&str>) -> Sessions {
@@ -105,13 +114,18 @@ async fn sessions(mode: &str, store: Option<&str>) -> Sessions {
         config = match kind {
             "memory" => config.with_store(MemoryStore::new()),
             "redis" => config.with_store(RedisStore::connect(url()).await.unwrap()),
-            "postgres" | "postgres_prepared" => {
+            "postgres" | "postgres_prepared" | "postgres_nobreaker" => {
                 let mut store = PostgresStore::connect(url()).await.unwrap();
                 if kind == "postgres_prepared" {
                     store = store.with_prepared_statements();
                 }
                 store.migrate().await.unwrap();
-                config.with_store(store)
+                let config = config.with_store(store);
+                if kind == "postgres_nobreaker" {
+                    config.with_circuit_breaker(None)
+                } else {
+                    config
+                }
             }
             "sqlite" => {
                 let store = SqliteStore::open(url()).await.unwrap();
@@ -147,11 +161,12 @@ fn store_kind(mode: &str) -> Option<(StoreMode, &str)> {
         })
 }
 
-/// The server a store kind needs (`postgres_prepared` is a setting of the
-/// PostgreSQL client, on the same server).
+/// The server a store kind needs (`postgres_prepared` and
+/// `postgres_nobreaker` are settings of the PostgreSQL client, on the same
+/// server).
 fn server_kind(kind: &str) -> &str {
     match kind {
-        "postgres_prepared" => "postgres",
+        "postgres_prepared" | "postgres_nobreaker" => "postgres",
         other => other,
     }
 }
@@ -819,9 +834,20 @@ async fn main() {
             let runs = arg(3).map_or(5, |s| s.parse().unwrap());
             run(&against(other), seconds, runs).await;
         }
+        Some("drill") => {
+            let number = |i: usize, default: u64| arg(i).map_or(default, |s| s.parse().unwrap());
+            breaker_drill::drill(breaker_drill::Plan {
+                seconds: number(1, 30),
+                stop_at: number(2, 10),
+                outage: number(3, 10),
+                connections: number(4, 64) as usize,
+                rounds: number(5, 2) as usize,
+            })
+            .await;
+        }
         Some(other) => {
             eprintln!(
-                "usage: compare [run [SECONDS] [RUNS] | against OTHER_COMPARE [SECONDS] [RUNS] | serve MODE PORT [STORE] | load PORT PATH SECONDS CONNECTIONS] (got {other})"
+                "usage: compare [run [SECONDS] [RUNS] | against OTHER_COMPARE [SECONDS] [RUNS] | serve MODE PORT [STORE] | load PORT PATH SECONDS CONNECTIONS | drill [SECONDS] [STOP_AT] [OUTAGE] [CONNECTIONS] [ROUNDS]] (got {other})"
             );
             std::process::exit(2);
         }
