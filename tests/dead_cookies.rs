@@ -74,11 +74,14 @@ fn memory(clock: &ManualClock) -> Arc<dyn SessionStore> {
 
 // ---- a new session at T::default() -----------------------------------
 
+/// What a handler does.
+type Act = fn(&sealed_session::Session<u32>);
+
 #[tokio::test]
 async fn a_new_session_left_at_its_default_sends_no_cookie() {
     let clock = clock();
     let sessions = instance(&clock, |c| c);
-    let cases: [(&str, fn(&sealed_session::Session<u32>)); 5] = [
+    let cases: [(&str, Act); 5] = [
         ("a no-op update", |s| s.update(|_| ())),
         ("set to the default", |s| s.set(0)),
         ("set, then set back", |s| {

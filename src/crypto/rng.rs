@@ -15,10 +15,10 @@
 //!
 //! The releases before this one kept a per-thread ChaCha12 generator and
 //! compared the process id before each draw, which missed the last two
-//! cases (SECURITY.md). The system call costs about what the `getpid` call
-//! that check made per draw did (`cargo bench --bench nonce`,
-//! `draw_24_bytes`), and it is made before every draw for the same reason:
-//! a fork between two draws must not be missed.
+//! cases (SECURITY.md). The system call costs about 410 ns per 24-byte
+//! draw against 147 ns for the `getpid` that check made (`cargo bench
+//! --bench nonce -- draw_24_bytes`, one run, side by side): about 0.25 us
+//! more per cookie sealed, the price of having no state to copy.
 
 use rand::TryRng as _;
 use rand::rngs::SysRng;

@@ -35,7 +35,7 @@ use crate::session::Session;
 ///
 /// # Response
 ///
-/// As a response ([`IntoResponse`]) it logs that sentence with `tracing`
+/// As a response ([`IntoResponse`](https://docs.rs/axum-core/0.5/axum_core/response/trait.IntoResponse.html)) it logs that sentence with `tracing`
 /// at `error` level and answers `500`. In a debug build of this crate
 /// (`cfg(debug_assertions)`, as `cargo run` and `cargo test` build it) the
 /// sentence is also the body, as `text/plain`, so the mistake shows in the
