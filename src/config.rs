@@ -398,7 +398,7 @@ impl SessionConfig {
     /// calls fail at once for a short, growing interval, probing with one
     /// call, instead of each waiting the store's whole timeout. `None`
     /// turns it off. Default on: [`CircuitBreaker::default`] (5 failures,
-    /// open 1 s doubling to 30 s). While it is open, a request that needs
+    /// open 1 s doubling to 4 s). While it is open, a request that needs
     /// the store gets [`LoadError::Store`](crate::LoadError::Store) or
     /// [`SaveError::Store`](crate::SaveError::Store) (the layer's 503) at
     /// once; sessions held in the cookie are not affected.

@@ -515,3 +515,36 @@ async fn a_note_that_cannot_be_read_keeps_the_cookie() {
     let (_, sent) = read_only(&restarted, &cookie_of(&value)).await;
     assert_eq!(sent, Sent::Removal);
 }
+
+// ---- duplicates ---------------------------------------------------------
+
+#[tokio::test]
+async fn duplicates_opened_to_look_for_a_newer_schema_do_not_count_as_opens() {
+    // A request with two valid cookies of the name: one session, one open
+    // counted for its key (the count says how many sessions a key still
+    // serves, the signal for retiring it).
+    let clock = clock();
+    for store in [false, true] {
+        let sessions = if store {
+            let store = memory(&clock);
+            Sessions::new(common::ring(&[1]), with_store(&clock, &store)).unwrap()
+        } else {
+            instance(&clock, |c| c)
+        };
+        let a = sealed(&sessions, 1_u32).await;
+        let b = sealed(&sessions, 2_u32).await;
+        let before = sessions.keyring().stats()[0].opens;
+        let (session, _, ()) = round::<u32, _>(
+            &sessions,
+            &request(&[("__Host-session", &a), ("__Host-session", &b)]),
+            |_| (),
+        )
+        .await;
+        assert_eq!(session.get(), 1, "the first that opens wins");
+        assert_eq!(
+            sessions.keyring().stats()[0].opens - before,
+            1,
+            "store {store}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Rejections that mean our own deploy is broken are loud (issue 17,
 //! item 2): an authentic cookie that does not decode as the session type,
-//! or of a newer schema, is logged at `warn` at most once per interval
+//! of a newer schema, or of an older one that cannot be brought up to
+//! date (review 6), is logged at `warn` at most once per interval
 //! with a count; forged cookies stay at `debug`; every rejection is
 //! counted in `Sessions::rejection_stats`.
 //!
@@ -117,6 +118,43 @@ async fn authentic_cookies_that_do_not_load_warn_once_per_interval_and_forged_on
         warns[2]
     );
     assert!(warns[2].contains("schema=2"), "{}", warns[2]);
+
+    // An older schema that cannot be brought up to date: no migration
+    // from it, or one that fails. One limiter for both, naming the reason.
+    let at_1 = sealed(
+        &instance(&clock, |c| c.with_schema(Schema::<u64>::new(1))),
+        7u64,
+    )
+    .await;
+    let at_2 = sealed(
+        &instance(&clock, |c| c.with_schema(Schema::<u64>::new(2))),
+        7u64,
+    )
+    .await;
+    let current = instance(&clock, |c| {
+        c.with_schema(
+            Schema::<u64>::new(3).try_migrate(2, |_: u64| Err::<u64, _>("a bug in the migration")),
+        )
+    });
+    for _ in 0..2 {
+        let session = current.load::<u64>(&cookie_of(&at_1)).await.unwrap();
+        assert_eq!(session.rejection(), Some(Rejection::OldSchema(1)));
+        let session = current.load::<u64>(&cookie_of(&at_2)).await.unwrap();
+        assert_eq!(session.rejection(), Some(Rejection::MigrationFailed(2)));
+    }
+    let log = capture.text();
+    let warns = lines_at(&log, "WARN");
+    assert_eq!(warns.len(), 4, "{log}");
+    assert!(warns[3].contains("older schema version"), "{}", warns[3]);
+    assert!(warns[3].contains("old_schema(1)"), "{}", warns[3]);
+    clock.advance(secs(REJECTION_WARN_INTERVAL));
+    let session = current.load::<u64>(&cookie_of(&at_2)).await.unwrap();
+    assert_eq!(session.rejection(), Some(Rejection::MigrationFailed(2)));
+    let log = capture.text();
+    let warns = lines_at(&log, "WARN");
+    assert_eq!(warns.len(), 5, "{log}");
+    assert!(warns[4].contains("migration_failed(2)"), "{}", warns[4]);
+    assert!(warns[4].contains("unlogged=3"), "{}", warns[4]);
 
     let stats = sessions.rejection_stats();
     assert_eq!(stats.count(Rejection::Incompatible), 4);

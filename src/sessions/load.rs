@@ -277,6 +277,7 @@ impl Inner {
         &self,
         opened: Opened,
         now: u64,
+        count: bool,
     ) -> Result<Result<State<T>, Failed>, StoreError> {
         let key_id = opened.key_id;
         let fail = |reason, dead| {
@@ -326,17 +327,19 @@ impl Inner {
                 })
             }
         };
-        Ok(self.decode(opened, entry, now))
+        Ok(self.decode(opened, entry, now, count))
     }
 
     /// Decodes the value, from the cookie (`entry` is `None`) or from its
     /// opened store entry, into the session's state. Without an entry, a
-    /// store-held cookie is `StoreNotConfigured`.
+    /// store-held cookie is `StoreNotConfigured`. `count`: a session that
+    /// opens counts for its key (`Keyring` statistics).
     pub(crate) fn decode<T: DeserializeOwned + 'static>(
         &self,
         opened: Opened,
         entry: Option<Entry>,
         now: u64,
+        count: bool,
     ) -> Result<State<T>, Failed> {
         let (buf, body, stored, key_position, version) = match (entry, opened.body) {
             (Some(entry), _) => (
@@ -386,15 +389,25 @@ impl Inner {
             }
             Err(reason) => {
                 // Authentic: written by an instance of ours (`rejection_log.rs`).
-                if reason == Rejection::Incompatible {
-                    let schemas = &self.config.schemas;
-                    self.rejections
-                        .undecodable::<T>(schemas, now, schema, value);
+                match reason {
+                    Rejection::Incompatible => {
+                        let schemas = &self.config.schemas;
+                        self.rejections
+                            .undecodable::<T>(schemas, now, schema, value);
+                    }
+                    Rejection::OldSchema(_) | Rejection::MigrationFailed(_) => {
+                        self.rejections.old_schema::<T>(now, reason)
+                    }
+                    _ => {}
                 }
                 return Err(refused(reason));
             }
         };
-        self.keyring.keys()[opened.key_position].count_open();
+        // (Not for a duplicate opened only to look for a newer schema:
+        // the key's count is the sessions it served.)
+        if count {
+            self.keyring.keys()[opened.key_position].count_open();
+        }
         Ok(State {
             data,
             id: opened.id,

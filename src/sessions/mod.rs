@@ -320,7 +320,10 @@ impl Sessions {
         let mut values = cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES);
         while let Some(value) = values.next() {
             let opened = match inner.open_cookie(value, now, &mut buf) {
-                Ok(opened) => inner.resolve(opened, now).await.map_err(LoadError::Store)?,
+                Ok(opened) => inner
+                    .resolve(opened, now, true)
+                    .await
+                    .map_err(LoadError::Store)?,
                 Err(failed) => Err(failed),
             };
             match opened {
@@ -334,7 +337,7 @@ impl Sessions {
                         // A store failure here does not fail the session
                         // that opened: that cookie counts as not newer.
                         let refused = match inner.open_cookie(value, now, &mut buf) {
-                            Ok(opened) => match inner.resolve::<T>(opened, now).await {
+                            Ok(opened) => match inner.resolve::<T>(opened, now, false).await {
                                 Ok(resolved) => resolved.err(),
                                 Err(_) => None,
                             },
@@ -366,16 +369,16 @@ impl Sessions {
         let mut buf = Vec::new();
         let mut refusals = Refusals::default();
         let mut values = cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES);
-        let mut open = |value| {
+        let mut open = |value, count| {
             inner
                 .open_cookie(value, now, &mut buf)
-                .and_then(|opened| inner.decode::<T>(opened, None, now))
+                .and_then(|opened| inner.decode::<T>(opened, None, now, count))
         };
         while let Some(value) = values.next() {
-            match open(value) {
+            match open(value, true) {
                 Ok(mut state) => {
                     // As in `load`: the others, when there are others.
-                    let later: Vec<_> = values.filter_map(|v| open(v).err()).collect();
+                    let later: Vec<_> = values.filter_map(|v| open(v, false).err()).collect();
                     inner.opened_among(&mut state, refusals, later);
                     return Session::from_state(state);
                 }

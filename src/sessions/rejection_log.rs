@@ -6,8 +6,10 @@
 //! key) that does not decode as the session type can only have been
 //! written by one of our own instances, with another session type and no
 //! schema version for the change; one of a schema version newer than this
-//! instance knows means a rolling deploy out of order. Both log out users,
-//! so both are logged at `warn`: at most once per
+//! instance knows means a rolling deploy out of order; one of an older
+//! version with no migration from it, or whose migration failed, a
+//! migration removed too early or one with a bug. All log out users, so
+//! all are logged at `warn`: at most once per
 //! [`REJECTION_WARN_INTERVAL`] per reason and [`Sessions`], with the
 //! number of the same rejections left unlogged since the last one, the
 //! session type, the schema version and (for a value that does not decode)
@@ -90,6 +92,7 @@ pub(crate) struct RejectionLog {
     counts: [AtomicU64; REASONS.len()],
     undecodable: Limiter,
     newer_schema: Limiter,
+    old_schema: Limiter,
 }
 
 impl RejectionLog {
@@ -123,6 +126,23 @@ impl RejectionLog {
             unlogged,
             interval_secs = REJECTION_WARN_INTERVAL,
             "authentic session cookie does not decode as the session type: an instance of ours wrote it with another type and no schema version for the change (see \"Changing the session type\"); its users are logged out"
+        );
+    }
+
+    /// An authentic value of an older schema version that cannot be
+    /// brought up to date (`OldSchema`: no migration registered from it;
+    /// `MigrationFailed`: the migration returned an error): a `warn`,
+    /// unless one was logged less than an interval ago.
+    pub(crate) fn old_schema<T: 'static>(&self, now: u64, reason: Rejection) {
+        let Some(unlogged) = self.old_schema.admit(now) else {
+            return;
+        };
+        tracing::warn!(
+            session_type = std::any::type_name::<T>(),
+            %reason,
+            unlogged,
+            interval_secs = REJECTION_WARN_INTERVAL,
+            "authentic session cookie of an older schema version that this instance cannot bring up to date (no migration registered from it, or the migration returned an error); its users are logged out"
         );
     }
 

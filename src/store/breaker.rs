@@ -28,8 +28,10 @@ use crate::store::{SessionStore, StoreError, StoreFuture, StoreKey};
 ///
 /// On by default for every configured store
 /// ([`SessionConfig::with_circuit_breaker`](crate::SessionConfig::with_circuit_breaker)):
-/// 5 consecutive failures open it for 1 s, doubling up to 30 s while the
-/// probes keep failing.
+/// 5 consecutive failures open it for 1 s, doubling up to 4 s while the
+/// probes keep failing. The cap bounds how long the breaker keeps
+/// answering `503` after the store is back (it notices at its next probe);
+/// one probe every 4 s is no load on a store that is down.
 ///
 /// # Example
 ///
@@ -57,7 +59,7 @@ impl Default for CircuitBreaker {
         CircuitBreaker {
             failures: 5,
             open_for: Duration::from_secs(1),
-            max_open_for: Duration::from_secs(30),
+            max_open_for: Duration::from_secs(4),
         }
     }
 }
@@ -126,7 +128,7 @@ impl CircuitBreaker {
     /// ```
     /// use std::time::Duration;
     /// let breaker = sealed_session::CircuitBreaker::default();
-    /// assert_eq!(breaker.max_open_for(), Duration::from_secs(30));
+    /// assert_eq!(breaker.max_open_for(), Duration::from_secs(4));
     /// ```
     pub fn max_open_for(&self) -> Duration {
         self.max_open_for
