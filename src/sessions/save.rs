@@ -215,7 +215,7 @@ impl Inner {
     /// that holds nothing: its value still encodes as `T::default()` and
     /// it chose no lifetime of its own. The browser then needs no cookie
     /// for it, as for a new session nobody touched.
-    fn blank<T: Serialize + Default + 'static>(&self, state: &State<T>) -> Result<bool, SaveError> {
+    fn blank<T: Serialize + Default + 'static>(&self, state: &State<T>) -> bool {
         let fresh = state.origin.is_none() || state.destroyed;
         if !fresh
             || !state.lifetime.is_configured()
@@ -223,12 +223,15 @@ impl Inner {
             || state.import.is_some()
             || state.import_given_up
         {
-            return Ok(false);
+            return false;
         }
         let schemas = &self.config.schemas;
         let schema = schemas.target::<T>(None);
-        let value = schemas.encode(&state.data, schema, Vec::new())?;
-        Ok(value == schemas.encode(&T::default(), schema, Vec::new())?)
+        // A value or default that does not encode is not blank: the write
+        // goes on, and fails (or not) on the value itself.
+        let value = schemas.encode(&state.data, schema, Vec::new()).ok();
+        let default = schemas.encode(&T::default(), schema, Vec::new()).ok();
+        value.is_some() && value == default
     }
 
     fn decide<T: Serialize + DeserializeOwned + Default + 'static>(
@@ -306,7 +309,7 @@ impl Inner {
         // A value set to `T::default()` (or one `update` left as it was)
         // on a brand-new session is no value: nothing to write for it.
         let blank =
-            (state.changed || (state.restart && state.origin.is_none())) && self.blank(state)?;
+            (state.changed || (state.restart && state.origin.is_none())) && self.blank(state);
         if state.destroyed && (!state.changed || blank) {
             return Ok(Plan {
                 also: None,
