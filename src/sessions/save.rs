@@ -5,8 +5,12 @@
 //! by [`Sessions::save`](crate::Sessions::save):
 //!
 //! 1. **What the browser gets.** Nothing when nothing changed (same
-//!    encoding, same key, rolling threshold not reached); a removal cookie
-//!    after `destroy` with no value set after it; otherwise the value
+//!    encoding, same key, rolling threshold not reached), nor for a
+//!    brand-new session still at `T::default()` with no lifetime of its
+//!    own; a removal cookie after `destroy` with no value (or only the
+//!    default) set after it, and when nothing else is sent and every
+//!    cookie the request carried is dead for good (`load.rs`); otherwise
+//!    the value
 //!    sealed into the cookie, or into the store (too large for the cookie,
 //!    or server mode) with a sealed pointer in the cookie. A cookie written
 //!    is issued at the time the session was loaded; a request that ran
@@ -20,8 +24,11 @@
 //!    written, the session is never brought back.
 //! 3. **Ending an id sticks.** `destroy` and `renew` end the id the
 //!    request loaded, whatever the handler did afterwards: with revocation
-//!    on, a marker is created that lives as long as any copy of that id
-//!    could still open, then its store entry is deleted. Both must succeed
+//!    on, a marker is created (holding the time) that lives as long as any
+//!    copy of that id could still open, then a note with the time is left
+//!    where its store entry was, then the entry is deleted. A newer-schema
+//!    cookie the request carried beside the one loaded is ended the same
+//!    way on a logout (or any write, when such cookies may be replaced). Both must succeed
 //!    before any cookie is sent, or the save fails. A renew whose old id
 //!    was ended (or whose entry was taken) meanwhile by another request
 //!    fails with [`SaveError::Ended`] rather than carry the value into a
