@@ -37,12 +37,13 @@
 //! | `FromFuture` | no | another instance's clock may be ahead |
 //! | `StoreNotConfigured`, `StoreEntryInvalid` | no | an instance with the store, or with the key of the entry, may open it |
 //!
-//! What is left (SECURITY.md): a browser that still holds a dead cookie
-//! of the first three rows, or one whose entry vanished without a note,
-//! when it sends a login in parallel with another request, can have the
-//! login's new cookie removed by that other request's answer. Removing
-//! such a cookie is the first response to any request that carries it,
-//! so this needs the login to be among the first requests after it died.
+//! What is left (SECURITY.md): a browser that still holds a cookie of a
+//! removed row (past the wait, for the rows that have one) when it sends
+//! a login in parallel with another request can have the login's new
+//! cookie removed by that other request's answer. The first answer to any
+//! request carrying such a cookie removes it, so this needs the login to
+//! be among the first requests after the cookie died (or after the
+//! browser came back with it).
 
 use std::ops::Range;
 
