@@ -606,3 +606,57 @@ async fn dead_for_good_time_math_at_the_edges_does_not_panic() {
         }
     }
 }
+
+/// REPRODUCES (low-medium; cookie tossing, which the threat model allows
+/// for names without `__Host-`). The `__Host-` rule was applied to
+/// garbage and forged values only, on the ground that a cookie in a slot
+/// the removal cannot reach "would be answered with a removal on every
+/// request". The same holds for *authentic* dead cookies: an attacker
+/// holds authentic cookies of their own (their own session, logged out
+/// more than a minute ago: `Revoked` with the marker's time) and tosses
+/// one from a sibling subdomain (`Domain=` the parent, or a longer
+/// `Path`) into the victim's browser. The removal this instance answers
+/// with never reaches that slot, so the dead cookie stays, and *every*
+/// request the browser sends before it holds a live cookie is answered
+/// with a removal of the host's slot. SECURITY.md's remaining race ("the
+/// login must be among the first requests after the cookie died") then
+/// holds for every login in that browser: a parallel request (an XHR, a
+/// prefetch) answered after the login removes the login's new cookie; the
+/// user is logged out silently, again at each attempt.
+///
+/// Fix: in `dead_at_once` and `Inner::rejected` (src/sessions/load.rs),
+/// require `host_only` for every dead row (`dead || dead_at_once`), i.e.
+/// `refusals.dead = Some(prev && host_only && (dead || ...))`: only a
+/// `__Host-` name guarantees the removal lands on the cookie refused.
+/// Update the table in load.rs and docs/reference.md.
+#[tokio::test]
+async fn a_tossed_authentic_dead_cookie_is_answered_with_removals_forever() {
+    let clock = ManualClock::new(START);
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
+    let sessions = instance(&clock, |c| {
+        c.with_cookie_name("session")
+            .with_shared_store(store)
+            .with_circuit_breaker(None)
+            .with_revocation(true)
+    });
+    // The attacker's own session, logged out.
+    let own = {
+        let (_, response, ()) = round::<u32, _>(&sessions, &HeaderMap::new(), |s| s.set(1)).await;
+        the_cookie(&response).value().to_owned()
+    };
+    let (_, response, ()) =
+        round::<u32, _>(&sessions, &request(&[("session", &own)]), |s| s.destroy()).await;
+    assert_eq!(Sent::of(&response), Sent::Removal);
+    clock.advance(secs(10 * 60));
+    // Tossed into the victim's browser in a slot of the parent domain:
+    // each request the victim sends carries it, and each answer removes.
+    for _ in 0..2 {
+        let (rejection, sent) = read_only(&sessions, &request(&[("session", &own)])).await;
+        assert_eq!(rejection, Some(Rejection::Revoked));
+        assert_eq!(
+            sent,
+            Sent::Nothing,
+            "a removal for a cookie the removal cannot reach (no __Host- prefix): it lands on the host's slot, a login's new cookie in a race"
+        );
+    }
+}
