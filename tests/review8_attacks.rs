@@ -6,8 +6,10 @@
 //! arithmetic.
 //!
 //! Tests marked REPRODUCES fail on that code: each is a defect, with its
-//! severity and a suggested fix. Tests marked HOLDS probe a promise and
-//! pass.
+//! severity and a suggested fix (five: the marker timed without the newer
+//! copy of the same id, a full store refusing every logout, two store
+//! faults on a later duplicate, and an authentic dead cookie without the
+//! `__Host-` prefix). Tests marked HOLDS probe a promise and pass.
 
 mod common;
 
