@@ -109,6 +109,9 @@ pub(crate) struct State<T> {
     /// `Set-Cookie` of this session may land on it, so a logout, and with
     /// replacing on any write, ends its id too.
     pub(crate) newer_too: Option<Box<crate::sessions::load::Unreadable>>,
+    /// Another cookie of the request could not be checked for a newer
+    /// schema (the store failed on it): saving anything is refused.
+    pub(crate) unchecked: bool,
 }
 
 /// The cookie a session was opened from (or last saved to).

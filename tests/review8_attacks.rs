@@ -11,6 +11,13 @@
 //! faults on a later duplicate, and an authentic dead cookie without the
 //! `__Host-` prefix). Tests marked HOLDS probe a promise and pass.
 
+//!
+//! Every reproduction passes since the fixes that followed: a logout's
+//! marker outlives a newer copy of the same id; a logout sends only the
+//! removal, so a note it cannot write no longer stops it; a save is
+//! refused while another cookie of the request could not be checked; no
+//! removal without a `__Host-` name.
+
 mod common;
 
 use std::collections::HashSet;

@@ -11,7 +11,12 @@
 //! A cookie that can never open again is removed, so the browser stops
 //! sending it (in server mode each such request would cost a store read):
 //! when no cookie of the request opened and every one refused is dead for
-//! good, a save that writes nothing else sends the removal cookie. A
+//! good, a save that writes nothing else sends the removal cookie. Only
+//! under a `__Host-` name (the default): it guarantees the cookie is the
+//! host-only, `Path=/` one the removal reaches; a cookie of another name
+//! may sit in another slot (a parent domain's, another path's, or tossed
+//! there by a sibling subdomain), where a removal would never reach it and
+//! would land on ours on every request. A
 //! cookie that another instance of the application may still open is
 //! never removed. Where the cookie died because of another request (a
 //! renew, a logout, a session moving back into its cookie, an idle
@@ -22,8 +27,8 @@
 //!
 //! | Refusal | Removed | Why |
 //! |---|---|---|
-//! | `Malformed` | with a `__Host-` name | not base64, or too short: nothing of ours; without the prefix it may be another application's cookie (a parent domain, another path) that the removal cannot reach |
-//! | `Forged` | with a `__Host-` name | a key of the ring refuses it: no instance opens it (same limit) |
+//! | `Malformed` | yes | not base64, or too short: nothing of ours |
+//! | `Forged` | yes | a key of the ring refuses it: no instance opens it |
 //! | `BeforeCutoff` | yes | the cut-off ends it on every instance that has it |
 //! | `AbsoluteExpired`, `IdleExpired` | after [`DEAD_FOR`], if it carries that timeout | past a deadline sealed in it (a lifetime of its own), ignoring this instance's bounds; a cookie following the configured timeouts is kept (a rollout may lengthen them; the browser drops it by its `Max-Age`) |
 //! | `Revoked` | after [`DEAD_FOR`] | the marker records when the id ended; a marker written by an earlier release records nothing: kept |
@@ -65,17 +70,11 @@ pub(crate) const DEAD_FOR: u64 = 60;
 /// Whether a cookie refused for `reason` is dead for good whatever the
 /// time (the rule table above); the rows that wait [`DEAD_FOR`] are
 /// decided where the refusal is.
-fn dead_at_once(reason: Rejection, host_only: bool) -> bool {
-    match reason {
-        // Authentic: one of ours, so the removal reaches it.
-        Rejection::BeforeCutoff => true,
-        // Not ours, or not provably: only a `__Host-` name guarantees the
-        // cookie is host-only with `Path=/`, the one the removal reaches;
-        // another one (a parent domain's, a narrower path's) would be
-        // answered with a removal on every request.
-        Rejection::Malformed | Rejection::Forged => host_only,
-        _ => false,
-    }
+fn dead_at_once(reason: Rejection) -> bool {
+    matches!(
+        reason,
+        Rejection::Malformed | Rejection::Forged | Rejection::BeforeCutoff
+    )
 }
 
 impl Inner {
@@ -118,6 +117,7 @@ impl Inner {
             dead,
             import_given_up: false,
             newer_too: None,
+            unchecked: false,
         })
     }
 
@@ -131,9 +131,14 @@ impl Inner {
             unreadable,
             dead,
         } = failed;
+        // Only a `__Host-` name guarantees the cookie is the host-only,
+        // `Path=/` one the removal reaches: a cookie of another name may
+        // sit in another slot (a parent domain's, another path's, tossed
+        // there by a sibling subdomain), and would be answered with a
+        // removal that lands on ours on every request.
         let host_only = self.config.attributes.name.starts_with("__Host-");
         refusals.dead =
-            Some(refusals.dead.unwrap_or(true) && (dead || dead_at_once(reason, host_only)));
+            Some(refusals.dead.unwrap_or(true) && host_only && (dead || dead_at_once(reason)));
         self.rejections.count(reason);
         tracing::debug!(
             reason = %reason,
@@ -439,6 +444,7 @@ impl Inner {
             dead: false,
             import_given_up: false,
             newer_too: None,
+            unchecked: false,
         })
     }
 }

@@ -334,12 +334,16 @@ impl Sessions {
                     // are opened only when there are others.
                     let mut later = Vec::new();
                     for value in values {
-                        // A store failure here does not fail the session
-                        // that opened: that cookie counts as not newer.
+                        // A store failure here does not fail the read of
+                        // the session that opened, but that cookie may be
+                        // of a newer schema: no save until it can tell.
                         let refused = match inner.open_cookie(value, now, &mut buf) {
                             Ok(opened) => match inner.resolve::<T>(opened, now, false).await {
                                 Ok(resolved) => resolved.err(),
-                                Err(_) => None,
+                                Err(_) => {
+                                    state.unchecked = true;
+                                    None
+                                }
                             },
                             Err(failed) => Some(failed),
                         };

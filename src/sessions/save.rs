@@ -88,6 +88,11 @@ pub(crate) struct End {
     /// left where its entry was (`load.rs`, which refused cookies are
     /// removed).
     at: u64,
+    /// The save sends a session cookie: without a marker, the note is
+    /// what keeps a parallel request from removing it, so the delete
+    /// waits for the note. (A logout sends only the removal: a note that
+    /// cannot be written does not stop it.)
+    guards: bool,
 }
 
 impl End {
@@ -163,6 +168,18 @@ impl Inner {
         if matches!(plan.next, Next::Keep) && state.dead && state.origin.is_none() {
             plan.next = Next::Remove;
         }
+        // A cookie of the request could not be checked for a newer schema
+        // (the store failed on it): anything sent may land on a session
+        // this save cannot end, so nothing is, until the store answers.
+        if state.unchecked && !matches!(plan.next, Next::Keep) {
+            return Err(SaveError::Store(StoreError::Unavailable(
+                "a session cookie of this request could not be checked (the store failed)".into(),
+            )));
+        }
+        let sends_cookie = matches!(plan.next, Next::Write(_));
+        if let Some(end) = &mut plan.end {
+            end.guards = sends_cookie;
+        }
         // A cookie of a newer schema beside the one loaded: whatever this
         // response sends may land on it, so its id ends too (a write gets
         // here only when such cookies may be replaced).
@@ -174,16 +191,47 @@ impl Inner {
                 || state.origin.as_ref().is_some_and(|o| o.id == newer.id)
                 || (newer.stored.is_some() && newer.stored == continued)
         };
-        let newer = state.newer_too.as_deref().filter(|newer| !own(newer));
-        if let (Some(newer), false) = (newer, matches!(plan.next, Next::Keep)) {
-            plan.also = Some(self.ending(
-                &newer.id,
-                newer.created,
-                &newer.lifetime,
-                newer.stored,
-                false,
-                now,
-            ));
+        let ends_something = !matches!(plan.next, Next::Keep);
+        match state.newer_too.as_deref() {
+            Some(newer) if ends_something && !own(newer) => {
+                let mut also = self.ending(
+                    &newer.id,
+                    newer.created,
+                    &newer.lifetime,
+                    newer.stored,
+                    false,
+                    now,
+                );
+                also.guards = sends_cookie;
+                plan.also = Some(also);
+            }
+            // The same id: the marker that ends it must also outlive the
+            // newer copy, which may carry a longer lifetime (sealed by an
+            // instance with higher bounds), and an entry of its own goes
+            // too.
+            Some(newer) if ends_something => {
+                if let Some(end) = &mut plan.end {
+                    let newer_ttl = self
+                        .config
+                        .lifetime
+                        .uncapped(&newer.lifetime)
+                        .copies_ttl(newer.created, now);
+                    if let Some((_, ttl)) = &mut end.marker {
+                        *ttl = (*ttl).max(newer_ttl);
+                    }
+                }
+                let ended = plan.end.as_ref().and_then(|end| end.stored);
+                if newer.stored.is_some() && newer.stored != ended && newer.stored != continued {
+                    plan.also = Some(End {
+                        marker: None,
+                        stored: newer.stored,
+                        carried: false,
+                        at: now,
+                        guards: sends_cookie,
+                    });
+                }
+            }
+            _ => {}
         }
         Ok(plan)
     }
@@ -215,6 +263,7 @@ impl Inner {
             stored,
             carried,
             at: now,
+            guards: false,
         }
     }
 
@@ -611,7 +660,7 @@ impl Inner {
             // Without a marker, the note is what keeps a parallel request
             // from removing the cookie this save sends: no note, no delete.
             if let Err(error) = self.leave_note(store, stored, end.at).await {
-                if end.marker.is_none() {
+                if end.marker.is_none() && end.guards {
                     return Err(SaveError::Store(error));
                 }
                 tracing::warn!(%error, "note of a deleted session store entry not written");
