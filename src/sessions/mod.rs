@@ -382,7 +382,7 @@ impl Sessions {
             match open(value, true) {
                 Ok(mut state) => {
                     // As in `load`: the others, when there are others.
-                    let later: Vec<_> = values.filter_map(|v| open(v, false).err()).collect();
+                    let later = values.filter_map(|v| open(v, false).err());
                     inner.opened_among(&mut state, refusals, later);
                     return Session::from_state(state);
                 }
@@ -501,7 +501,7 @@ impl Sessions {
         match next {
             Next::Keep => Ok(()),
             Next::Remove => {
-                for end in end.iter().chain(&also) {
+                for end in end.iter().chain(also.as_deref()) {
                     inner.end(end).await?;
                 }
                 let old_cookie = inner.complete_import(session).await?;
@@ -526,7 +526,7 @@ impl Sessions {
                     }
                     Err(error) => return Err(error),
                 };
-                for end in end.iter().chain(&also) {
+                for end in end.iter().chain(also.as_deref()) {
                     if let Err(error) = inner.end(end).await {
                         inner.undo(&written).await;
                         return Err(error);
@@ -568,7 +568,7 @@ impl Sessions {
         } = inner.plan(&mut session.lock(), now)?;
         // Ending an id needs the store only for a marker or an entry, and
         // neither exists without one: a typed error rather than a panic.
-        if end.iter().chain(&also).any(End::needs_store) {
+        if end.iter().chain(also.as_deref()).any(End::needs_store) {
             return inner.store().map(drop);
         }
         match next {

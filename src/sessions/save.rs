@@ -62,7 +62,7 @@ pub(crate) struct Plan {
     pub(crate) generation: u64,
     /// Another id that must end: a newer-schema cookie the browser holds
     /// beside the one loaded, on which this response's cookie may land.
-    pub(crate) also: Option<End>,
+    pub(crate) also: Option<Box<End>>,
 }
 
 /// What the browser gets.
@@ -183,55 +183,54 @@ impl Inner {
         // A cookie of a newer schema beside the one loaded: whatever this
         // response sends may land on it, so its id ends too (a write gets
         // here only when such cookies may be replaced).
+        let Some(newer) = state.newer_too.as_deref() else {
+            return Ok(plan);
+        };
+        if matches!(plan.next, Next::Keep) {
+            return Ok(plan);
+        }
         // Not when it is this very session (a newer release migrated it
         // and kept its id or entry): ending it would end the cookie sent.
         let continued = state.origin.as_ref().and_then(|o| o.stored);
-        let own = |newer: &crate::sessions::load::Unreadable| {
-            newer.id == state.id
-                || state.origin.as_ref().is_some_and(|o| o.id == newer.id)
-                || (newer.stored.is_some() && newer.stored == continued)
-        };
-        let ends_something = !matches!(plan.next, Next::Keep);
-        match state.newer_too.as_deref() {
-            Some(newer) if ends_something && !own(newer) => {
-                let mut also = self.ending(
-                    &newer.id,
-                    newer.created,
-                    &newer.lifetime,
-                    newer.stored,
-                    false,
-                    now,
-                );
-                also.guards = sends_cookie;
-                plan.also = Some(also);
-            }
+        let own = newer.id == state.id
+            || state.origin.as_ref().is_some_and(|o| o.id == newer.id)
+            || (newer.stored.is_some() && newer.stored == continued);
+        if !own {
+            let mut also = self.ending(
+                &newer.id,
+                newer.created,
+                &newer.lifetime,
+                newer.stored,
+                false,
+                now,
+            );
+            also.guards = sends_cookie;
+            plan.also = Some(Box::new(also));
+        } else {
             // The same id: the marker that ends it must also outlive the
             // newer copy, which may carry a longer lifetime (sealed by an
             // instance with higher bounds), and an entry of its own goes
             // too.
-            Some(newer) if ends_something => {
-                if let Some(end) = &mut plan.end {
-                    let newer_ttl = self
-                        .config
-                        .lifetime
-                        .uncapped(&newer.lifetime)
-                        .copies_ttl(newer.created, now);
-                    if let Some((_, ttl)) = &mut end.marker {
-                        *ttl = (*ttl).max(newer_ttl);
-                    }
-                }
-                let ended = plan.end.as_ref().and_then(|end| end.stored);
-                if newer.stored.is_some() && newer.stored != ended && newer.stored != continued {
-                    plan.also = Some(End {
-                        marker: None,
-                        stored: newer.stored,
-                        carried: false,
-                        at: now,
-                        guards: sends_cookie,
-                    });
+            if let Some(end) = &mut plan.end {
+                let newer_ttl = self
+                    .config
+                    .lifetime
+                    .uncapped(&newer.lifetime)
+                    .copies_ttl(newer.created, now);
+                if let Some((_, ttl)) = &mut end.marker {
+                    *ttl = (*ttl).max(newer_ttl);
                 }
             }
-            _ => {}
+            let ended = plan.end.as_ref().and_then(|end| end.stored);
+            if newer.stored.is_some() && newer.stored != ended && newer.stored != continued {
+                plan.also = Some(Box::new(End {
+                    marker: None,
+                    stored: newer.stored,
+                    carried: false,
+                    at: now,
+                    guards: sends_cookie,
+                }));
+            }
         }
         Ok(plan)
     }
