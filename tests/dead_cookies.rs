@@ -11,8 +11,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use common::{
     START, config, cookie_of, instance, request, request_after, round, sealed, secs, set_cookies,
@@ -21,7 +19,7 @@ use common::{
 use http::HeaderMap;
 use sealed_session::{
     Key, Keyring, ManualClock, MemoryStore, Rejection, SessionConfig, SessionLifetime,
-    SessionStore, Sessions, StoreError, StoreFuture, StoreKey, StoreMode,
+    SessionStore, Sessions, StoreMode,
 };
 use time::OffsetDateTime;
 
@@ -448,43 +446,6 @@ async fn a_pointer_whose_entry_vanished_without_a_note_is_removed() {
     assert_eq!(sent, Sent::Removal);
 }
 
-/// A store whose `n`-th load fails (counting from 1); the rest pass
-/// through.
-#[derive(Debug)]
-struct FailsLoad {
-    inner: MemoryStore,
-    n: usize,
-    loads: AtomicUsize,
-}
-
-impl SessionStore for FailsLoad {
-    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
-        if self.loads.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
-            return Box::pin(async { Err(StoreError::Unavailable("down".into())) });
-        }
-        self.inner.load(key)
-    }
-    fn create<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.create(key, value, ttl)
-    }
-    fn replace<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.replace(key, value, ttl)
-    }
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
-        self.inner.delete(key)
-    }
-}
-
 #[tokio::test]
 async fn a_note_that_cannot_be_read_keeps_the_cookie() {
     // The entry is gone and the store fails when asked for the note: not
@@ -498,11 +459,9 @@ async fn a_note_that_cannot_be_read_keeps_the_cookie() {
     .unwrap();
     let value = sealed(&sessions, 7_u32).await;
     // Load 1: the entry (gone), load 2: the note (fails).
-    let flaky: Arc<dyn SessionStore> = Arc::new(FailsLoad {
-        inner: MemoryStore::new().with_clock(clock.clone()),
-        n: 2,
-        loads: AtomicUsize::new(0),
-    });
+    let failing = common::fail_load::FailLoad::new(&clock);
+    failing.fail_load(2);
+    let flaky: Arc<dyn SessionStore> = Arc::new(failing);
     let restarted = Sessions::new(
         common::ring(&[1]),
         with_store(&clock, &flaky).with_store_mode(StoreMode::Server),

@@ -16,14 +16,13 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
+use common::fail_load::FailLoad;
 use common::*;
 use http::HeaderMap;
 use sealed_session::{
     ManualClock, MemoryStore, Rejection, Schema, SessionConfig, SessionStore, Sessions, StoreError,
-    StoreFuture, StoreKey, StoreMode,
+    StoreMode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -314,43 +313,6 @@ async fn a_newer_cookie_beside_one_that_opened_read_only_and_logout() {
 // D. Opening the later candidates: store reads and failures.
 // =====================================================================
 
-/// A store that counts loads and fails the `fail`-th one (from 1; 0:
-/// never).
-#[derive(Debug)]
-struct Counting {
-    inner: MemoryStore,
-    loads: AtomicUsize,
-    fail: usize,
-}
-
-impl SessionStore for Counting {
-    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
-        if self.loads.fetch_add(1, Ordering::SeqCst) + 1 == self.fail {
-            return Box::pin(async { Err(StoreError::Unavailable("shard down".into())) });
-        }
-        self.inner.load(key)
-    }
-    fn create<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.create(key, value, ttl)
-    }
-    fn replace<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.replace(key, value, ttl)
-    }
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
-        self.inner.delete(key)
-    }
-}
-
 /// REPRODUCES (low). The cookies after the one that opens are now
 /// resolved too, store reads included, and a store error on any of them
 /// fails the whole load (`LoadError::Store`, a 503). A browser holding a
@@ -369,12 +331,7 @@ impl SessionStore for Counting {
 #[tokio::test]
 async fn a_store_failure_on_a_later_duplicate_fails_a_good_request() {
     let clock = ManualClock::new(START);
-    let store = Arc::new(Counting {
-        inner: MemoryStore::new().with_clock(clock.clone()),
-        loads: AtomicUsize::new(0),
-        // Load 1: the first cookie's entry; load 2: the second's.
-        fail: 2,
-    });
+    let store = Arc::new(FailLoad::new(&clock));
     let sessions = Sessions::new(
         ring(&[1]),
         with_store(&clock, store.clone()).with_store_mode(StoreMode::Server),
@@ -382,7 +339,8 @@ async fn a_store_failure_on_a_later_duplicate_fails_a_good_request() {
     .unwrap();
     let mine = sealed(&sessions, 7_u32).await;
     let other = sealed(&sessions, 8_u32).await;
-    store.loads.store(0, Ordering::SeqCst);
+    // Load 1: the first cookie's entry; load 2: the second's.
+    store.fail_load(2);
     let loaded = sessions
         .load::<u32>(&request(&[(NAME, &mine), (NAME, &other)]))
         .await;
@@ -398,11 +356,7 @@ async fn a_store_failure_on_a_later_duplicate_fails_a_good_request() {
 #[tokio::test]
 async fn duplicates_cost_at_most_one_read_each_and_the_first_still_wins() {
     let clock = ManualClock::new(START);
-    let store = Arc::new(Counting {
-        inner: MemoryStore::new().with_clock(clock.clone()),
-        loads: AtomicUsize::new(0),
-        fail: 0,
-    });
+    let store = Arc::new(FailLoad::new(&clock));
     let sessions = Sessions::new(
         ring(&[1]),
         with_store(&clock, store.clone()).with_store_mode(StoreMode::Server),
@@ -410,13 +364,13 @@ async fn duplicates_cost_at_most_one_read_each_and_the_first_still_wins() {
     .unwrap();
     let first = sealed(&sessions, 1_u32).await;
     let second = sealed(&sessions, 2_u32).await;
-    store.loads.store(0, Ordering::SeqCst);
+    store.reset_loads();
     let pairs: Vec<(&str, &str)> = std::iter::once((NAME, first.as_str()))
         .chain(std::iter::repeat_n((NAME, second.as_str()), 9))
         .collect();
     let session = sessions.load::<u32>(&request(&pairs)).await.unwrap();
     assert_eq!(session.get(), 1);
-    assert_eq!(store.loads.load(Ordering::SeqCst), 4);
+    assert_eq!(store.loads(), 4);
 }
 
 // =====================================================================

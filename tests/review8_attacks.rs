@@ -20,17 +20,15 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
+use common::fail_load::FailLoad;
 use common::*;
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 use sealed_session::{
     ManualClock, MemoryStore, Rejection, SaveError, Schema, SessionConfig, SessionLifetime,
-    SessionStore, Sessions, StoreError, StoreFuture, StoreKey, StoreMode,
+    SessionStore, Sessions, StoreMode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -274,67 +272,6 @@ async fn a_store_that_refuses_writes_fails_a_login_fast_and_loses_nothing() {
 // C. Store errors on later duplicates: the newer copy goes unseen.
 // =====================================================================
 
-/// A store whose loads fail while `failing` is set and the load is the
-/// `fail_at`-th since the last reset (from 1).
-#[derive(Debug)]
-struct Flaky {
-    inner: MemoryStore,
-    loads: AtomicUsize,
-    fail_at: AtomicUsize,
-    failing: AtomicBool,
-    failed: Mutex<HashSet<usize>>,
-}
-
-impl Flaky {
-    fn new(clock: &ManualClock) -> Flaky {
-        Flaky {
-            inner: MemoryStore::new().with_clock(clock.clone()),
-            loads: AtomicUsize::new(0),
-            fail_at: AtomicUsize::new(0),
-            failing: AtomicBool::new(false),
-            failed: Mutex::new(HashSet::new()),
-        }
-    }
-    fn fail_load(&self, n: usize) {
-        self.loads.store(0, Ordering::SeqCst);
-        self.fail_at.store(n, Ordering::SeqCst);
-        self.failing.store(true, Ordering::SeqCst);
-    }
-    fn heal(&self) {
-        self.failing.store(false, Ordering::SeqCst);
-    }
-}
-
-impl SessionStore for Flaky {
-    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
-        let n = self.loads.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.failing.load(Ordering::SeqCst) && n == self.fail_at.load(Ordering::SeqCst) {
-            self.failed.lock().unwrap().insert(n);
-            return Box::pin(async { Err(StoreError::Unavailable("shard down".into())) });
-        }
-        self.inner.load(key)
-    }
-    fn create<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.create(key, value, ttl)
-    }
-    fn replace<'a>(
-        &'a self,
-        key: &'a StoreKey,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.replace(key, value, ttl)
-    }
-    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
-        self.inner.delete(key)
-    }
-}
-
 /// REPRODUCES (medium, needs a partial store fault: one Redis Cluster
 /// shard down, which the threat model allows). Review 6 made a logout
 /// beside a newer-schema cookie end that cookie's session too (the
@@ -358,7 +295,7 @@ impl SessionStore for Flaky {
 #[tokio::test]
 async fn a_logout_while_the_newer_copys_shard_is_down_leaves_it_logged_in() {
     let clock = ManualClock::new(START);
-    let flaky = Arc::new(Flaky::new(&clock));
+    let flaky = Arc::new(FailLoad::new(&clock));
     let store: Arc<dyn SessionStore> = flaky.clone();
     let shared = |c: SessionConfig| {
         c.with_shared_store(Arc::clone(&store))
@@ -396,7 +333,7 @@ async fn a_logout_while_the_newer_copys_shard_is_down_leaves_it_logged_in() {
     let mut response = HeaderMap::new();
     let saved = old.save(&session, &mut response).await;
     flaky.heal();
-    assert_eq!(flaky.failed.lock().unwrap().len(), 1, "the fault was hit");
+    assert_eq!(flaky.failures(), 1, "the fault was hit");
     let copy = new.load::<Two>(&cookie_of(&v2)).await.unwrap();
     assert!(
         saved.is_err() || copy.rejection().is_some(),
@@ -418,7 +355,7 @@ async fn a_logout_while_the_newer_copys_shard_is_down_leaves_it_logged_in() {
 #[tokio::test]
 async fn a_write_while_the_newer_copys_shard_is_down_is_not_refused() {
     let clock = ManualClock::new(START);
-    let flaky = Arc::new(Flaky::new(&clock));
+    let flaky = Arc::new(FailLoad::new(&clock));
     let store: Arc<dyn SessionStore> = flaky.clone();
     let shared = |c: SessionConfig| {
         c.with_shared_store(Arc::clone(&store))

@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod client;
 pub mod express;
+pub mod fail_load;
 pub mod pgbouncer;
 pub mod postgres_server;
 pub mod ready;
