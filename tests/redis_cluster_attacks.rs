@@ -388,16 +388,34 @@ async fn with_wait_an_unconfirmed_delete_is_reported_done_so_the_session_moves_i
     let sessions =
         sealed_session::Sessions::new(common::ring(&[1]), common::config(&clock).with_store(store))
             .unwrap();
+    let mut seen: Vec<String> = Vec::new();
     let big = vec![6u8; 6000];
-    let (_, first, ()) =
-        common::round(&sessions, &http::HeaderMap::new(), |s| s.set(big.clone())).await;
-    let cookie = common::request_after(&first);
-    // The master holding the entry, and its replica.
-    let master = cluster
-        .masters()
-        .into_iter()
-        .find(|m| !cluster.keys_on(m.port, "sealed-session:*").is_empty())
-        .expect("the entry is on some master");
+    // A session whose entry and whose note (written when the entry is
+    // deleted) live on the same master: the case where the note's write
+    // met the paused replica too, and failed the save. About one session
+    // in three; at most 64 tries.
+    let (cookie, master, entry) = 'found: {
+        let masters = cluster.masters();
+        for _ in 0..64 {
+            let (_, first, ()) =
+                common::round(&sessions, &http::HeaderMap::new(), |s| s.set(big.clone())).await;
+            let fresh: Vec<String> = masters
+                .iter()
+                .flat_map(|m| cluster.keys_on(m.port, "sealed-session:*"))
+                .filter(|k| !seen.contains(k))
+                .collect();
+            assert_eq!(fresh.len(), 1, "one new entry: {fresh:?}");
+            let entry = fresh[0].clone();
+            seen.push(entry.clone());
+            let slot = cluster.slot(&entry);
+            let note = cluster.slot(&format!("sealed-session:{}", moved_note(&entry)));
+            let master = masters.iter().find(|m| m.holds(slot)).unwrap();
+            if master.holds(note) {
+                break 'found (common::request_after(&first), master.clone(), entry);
+            }
+        }
+        panic!("no session of 64 had its note on its entry's master");
+    };
     let replica = master.replicas[0];
 
     cluster.pause(replica, true);
@@ -408,17 +426,40 @@ async fn with_wait_an_unconfirmed_delete_is_reported_done_so_the_session_moves_i
     let saved = sessions.save(&session, &mut response).await;
     cluster.pause(replica, false);
     // The delete ran on the master: it is reported done (with a warning),
-    // so the browser gets the cookie that now holds the session.
+    // so the browser gets the cookie that now holds the session. The
+    // note left before it (a hint, written without `WAIT`) does not fail
+    // the save either, whichever master its slot is on: before, it
+    // failed this save whenever it landed on the paused replica's master.
     assert_eq!(saved, Ok(()));
     let next = sessions
         .load::<Vec<u8>>(&common::request_after(&response))
         .await
         .unwrap();
     assert_eq!((next.rejection(), next.get().len()), (None, 10));
+    let on_master = cluster.keys_on(master.port, "sealed-session:*");
+    assert!(!on_master.contains(&entry), "the entry was deleted");
+    let note = format!("sealed-session:{}", moved_note(&entry));
     assert!(
-        cluster.keys_on(master.port, "sealed-session:*").is_empty(),
-        "the entry was deleted"
+        on_master.contains(&note),
+        "the note was left: {on_master:?}"
     );
+}
+
+/// The key of the note the lifecycle leaves when it deletes the entry
+/// under the Redis key `entry` (`StoreKey::moved`: SHA-256 of a
+/// namespace and the entry's 32 bytes), in hex.
+fn moved_note(entry: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hex = entry.trim_start_matches("sealed-session:");
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let digest = Sha256::new()
+        .chain_update(b"sealed-session v1 moved\0")
+        .chain_update(&bytes)
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fourth master added (`redis-cli --cluster add-node`), given a few

@@ -692,7 +692,7 @@ impl Inner {
             .saturating_add(1);
         let note = StoreKey::moved(entry);
         store
-            .create(&note, &at.to_be_bytes(), Duration::from_secs(ttl))
+            .create_hint(&note, &at.to_be_bytes(), Duration::from_secs(ttl))
             .await
             .map(drop)
     }

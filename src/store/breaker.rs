@@ -328,6 +328,15 @@ impl SessionStore for Guarded {
         self.call(move || self.inner.create(key, value, ttl))
     }
 
+    fn create_hint<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.call(move || self.inner.create_hint(key, value, ttl))
+    }
+
     fn replace<'a>(
         &'a self,
         key: &'a StoreKey,
@@ -404,6 +413,15 @@ mod tests {
             self.calls.fetch_add(1, Ordering::SeqCst);
             Box::pin(async { Err(StoreError::Full) })
         }
+        fn create_hint<'a>(
+            &'a self,
+            _: &'a StoreKey,
+            _: &'a [u8],
+            _: Duration,
+        ) -> StoreFuture<'a, bool> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(true) })
+        }
         fn replace<'a>(
             &'a self,
             _: &'a StoreKey,
@@ -477,6 +495,29 @@ mod tests {
             );
         }
         assert_eq!(calls(&flaky), 15, "never opened");
+    }
+
+    #[test]
+    fn a_hint_goes_to_the_inner_stores_own_create_hint() {
+        // A Redis store writes hints without `WAIT`: the breaker must not
+        // turn them back into plain creates (`Flaky::create` is `Full`).
+        let (flaky, store) = setup(3);
+        let key = StoreKey::from_bytes([1; 32]);
+        let ttl = Duration::from_secs(1);
+        assert_eq!(block(store.create_hint(&key, b"t", ttl)), Ok(true));
+        assert_eq!(calls(&flaky), 1);
+        flaky.down.store(true, Ordering::SeqCst);
+        for _ in 0..3 {
+            assert_eq!(block(store.load(&key)), Err(StoreError::Timeout));
+        }
+        assert!(
+            matches!(
+                block(store.create_hint(&key, b"t", ttl)),
+                Err(StoreError::Unavailable(_))
+            ),
+            "an open breaker fails hints at once too"
+        );
+        assert_eq!(calls(&flaky), 4);
     }
 
     #[test]

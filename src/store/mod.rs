@@ -268,6 +268,38 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// `Ok(false)` if nothing was (not an error).
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
 
+    /// Like [`create`](SessionStore::create), for a short-lived hint the
+    /// lifecycle can do without if a failover loses it: the note, kept
+    /// about two minutes, that an entry was deleted a moment ago (it
+    /// keeps a parallel request from removing the cookie the deleting
+    /// save sends). A store that makes its writes wait for replicas
+    /// (`RedisClusterStore::with_wait`)
+    /// does not wait for this one, so one slow replica does not fail a
+    /// save over a hint. The default calls `create`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use sealed_session::{MemoryStore, SessionStore, StoreKey};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = MemoryStore::new();
+    /// let key = StoreKey::from_bytes([7; 32]);
+    /// let ttl = std::time::Duration::from_secs(60);
+    /// assert_eq!(store.create_hint(&key, b"t", ttl).await, Ok(true));
+    /// assert_eq!(store.create_hint(&key, b"u", ttl).await, Ok(false));
+    /// assert_eq!(store.load(&key).await, Ok(Some(b"t".to_vec())));
+    /// # }
+    /// ```
+    fn create_hint<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.create(key, value, ttl)
+    }
+
     /// Whether one call that finds the store unreachable says the whole
     /// store is down: `true` (the default) for a store on one server or
     /// one database, so a [`CircuitBreaker`](crate::CircuitBreaker) in
@@ -292,7 +324,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 /// (the Redis and SQL stores).
 #[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 macro_rules! delegate_session_store {
-    ($store:ident, $inner:ident $(, fails_as_one = $one:expr)?) => {
+    ($store:ident, $inner:ident $(, fails_as_one = $one:expr)? $(, hint = $hint:ident)?) => {
         impl $crate::store::SessionStore for $store {
             fn load<'a>(
                 &'a self,
@@ -325,6 +357,17 @@ macro_rules! delegate_session_store {
             ) -> $crate::store::StoreFuture<'a, bool> {
                 Box::pin(self.$inner.delete(key))
             }
+
+            $(
+                fn create_hint<'a>(
+                    &'a self,
+                    key: &'a $crate::store::StoreKey,
+                    value: &'a [u8],
+                    ttl: std::time::Duration,
+                ) -> $crate::store::StoreFuture<'a, bool> {
+                    Box::pin(self.$inner.$hint(key, value, ttl))
+                }
+            )?
 
             $(
                 fn fails_as_one(&self) -> bool {

@@ -202,8 +202,13 @@ impl RedisClusterStore {
     /// `Timeout`; a delete that ran is reported done even unconfirmed
     /// (with a `warn`): the session it ended or moved back into its
     /// cookie must not be reported kept, and a failover that undoes it
-    /// only brings back an entry, as without `WAIT`. Timeouts under a
-    /// millisecond count as one (Redis reads `WAIT n 0` as "forever").
+    /// only brings back an entry, as without `WAIT`. The two-minute note
+    /// a delete leaves ([`SessionStore::create_hint`](crate::SessionStore::create_hint))
+    /// does not wait: a failover that loses it only lets a request that
+    /// raced the delete remove the browser's cookie, and waiting for it
+    /// failed the save whenever its slot's replica was slow. Timeouts
+    /// under a millisecond count as one (Redis reads `WAIT n 0` as
+    /// "forever").
     ///
     /// # Example
     ///

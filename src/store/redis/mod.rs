@@ -252,13 +252,15 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
 
     /// `SET key value <condition> PX ttl`: one atomic command, so a write
     /// that fails leaves the old value; `Ok(false)` when the condition
-    /// (`NX`: absent, `XX`: present) did not hold.
+    /// (`NX`: absent, `XX`: present) did not hold. `wait`: whether
+    /// [`Wait`] applies to it.
     async fn set_if(
         &self,
         key: &StoreKey,
         value: &[u8],
         ttl: Duration,
         condition: &str,
+        wait: bool,
     ) -> Result<bool, StoreError> {
         let mut command = redis::cmd("SET");
         command
@@ -268,9 +270,11 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
             .arg("PX")
             .arg(millis(ttl).max(1));
         // `OK` when written, nil when the condition did not hold.
-        let reply = self
-            .write::<Option<String>>(command, Option::is_some, true)
-            .await?;
+        let reply: Option<String> = if wait {
+            self.write(command, Option::is_some, true).await?
+        } else {
+            self.query(command).await?
+        };
         Ok(reply.is_some())
     }
 
@@ -281,7 +285,18 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.set_if(key, value, ttl, "NX").await
+        self.set_if(key, value, ttl, "NX", true).await
+    }
+
+    /// `SET … NX PX` without `WAIT`: see
+    /// [`SessionStore::create_hint`](crate::SessionStore::create_hint).
+    pub(crate) async fn create_hint(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.set_if(key, value, ttl, "NX", false).await
     }
 
     /// `SET … XX PX`: see [`SessionStore::replace`](crate::SessionStore::replace).
@@ -291,7 +306,7 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Redis<C> {
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.set_if(key, value, ttl, "XX").await
+        self.set_if(key, value, ttl, "XX", true).await
     }
 
     pub(crate) async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
@@ -350,7 +365,7 @@ pub(crate) fn store_error(error: redis::RedisError) -> StoreError {
 /// Redis<_>` field.
 macro_rules! redis_session_store {
     ($store:ident $(, $($extra:tt)*)?) => {
-        $crate::store::delegate_session_store!($store, core $(, $($extra)*)?);
+        $crate::store::delegate_session_store!($store, core $(, $($extra)*)?, hint = create_hint);
 
         impl std::fmt::Debug for $store {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
