@@ -311,7 +311,11 @@ impl Inner {
                     // when (kept if the note cannot be read).
                     let dead = match store.load(&StoreKey::moved(&key)).await {
                         Ok(Some(moved)) => self.ended_long_ago(&moved, now),
-                        Ok(None) => true,
+                        Ok(None) => {
+                            // Not deleted by us lately: lost (`rejection_log.rs`).
+                            self.rejections.vanished_entry::<T>(now);
+                            true
+                        }
                         Err(_) => false,
                     };
                     return fail(Rejection::MissingStoreEntry, dead);

@@ -8,8 +8,10 @@
 //! schema version for the change; one of a schema version newer than this
 //! instance knows means a rolling deploy out of order; one of an older
 //! version with no migration from it, or whose migration failed, a
-//! migration removed too early or one with a bug. All log out users, so
-//! all are logged at `warn`: at most once per
+//! migration removed too early or one with a bug. A pointer to a store
+//! entry that is gone, with no note of this library deleting it, means
+//! the store lost data or instances use different stores. All log out
+//! users, so all are logged at `warn`: at most once per
 //! [`REJECTION_WARN_INTERVAL`] per reason and [`Sessions`], with the
 //! number of the same rejections left unlogged since the last one, the
 //! session type, the schema version and (for a value that does not decode)
@@ -93,6 +95,7 @@ pub(crate) struct RejectionLog {
     undecodable: Limiter,
     newer_schema: Limiter,
     old_schema: Limiter,
+    vanished: Limiter,
 }
 
 impl RejectionLog {
@@ -161,6 +164,22 @@ impl RejectionLog {
         );
     }
 
+    /// An authentic cookie pointing at a store entry that is gone with no
+    /// note of this library deleting it: the store lost it, or this
+    /// instance reads another store than the one that wrote it. A `warn`,
+    /// unless one was logged less than an interval ago.
+    pub(crate) fn vanished_entry<T: 'static>(&self, now: u64) {
+        let Some(unlogged) = self.vanished.admit(now) else {
+            return;
+        };
+        tracing::warn!(
+            session_type = std::any::type_name::<T>(),
+            unlogged,
+            interval_secs = REJECTION_WARN_INTERVAL,
+            "authentic session cookie points at a store entry that is gone, and this library did not delete it in the last two minutes: the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), its time to live ran out (timeouts lengthened since it was written), or this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves); its user is logged out"
+        );
+    }
+
     fn stats(&self) -> RejectionStats {
         RejectionStats {
             counts: std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed)),
@@ -205,8 +224,10 @@ impl Limiter {
 /// [`Rejection::Incompatible`] and [`Rejection::NewerSchema`]: authentic
 /// cookies that this instance cannot read, which only our own deploys
 /// produce (a session type changed without a schema version, a rolling
-/// deploy out of order). The other reasons are what clients send
-/// (forged, expired, foreign cookies) and only worth a rate.
+/// deploy out of order). A rise of [`Rejection::MissingStoreEntry`]
+/// means the store lost entries (also logged at `warn`). The other
+/// reasons are what clients send (forged, expired, foreign cookies) and
+/// only worth a rate.
 ///
 /// # Example
 ///
