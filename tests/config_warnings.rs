@@ -12,13 +12,7 @@ use sealed_session::{Key, Keyring, SessionConfig, Sessions};
 /// The `warn` lines logged while building `Sessions` from `config`.
 fn warnings(config: SessionConfig) -> Vec<String> {
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::with_default(capture.subscriber(tracing::Level::WARN), || {
         Sessions::new(Keyring::new(Key::generate()), config).unwrap();
     });
     capture.text().lines().map(str::to_owned).collect()

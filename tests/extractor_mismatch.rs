@@ -26,14 +26,7 @@ fn app() -> Router {
 /// Calls `app` once; returns the status, the body and the `error` lines
 /// logged meanwhile.
 async fn call(app: Router) -> (StatusCode, String, Option<String>, Vec<String>) {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::ERROR)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(tracing::Level::ERROR);
     let request = Request::get("/").body(Body::empty()).unwrap();
     let response = app.oneshot(request).await.unwrap();
     let status = response.status();

@@ -20,14 +20,7 @@ const DAY: u64 = 24 * 3600;
 
 /// Saves a new session with `lifetime`; returns the `warn` lines logged.
 async fn save_with(sessions: &Sessions, lifetime: SessionLifetime) -> Vec<String> {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(tracing::Level::WARN);
     round(sessions, &HeaderMap::new(), |s| {
         s.set(1u32);
         s.set_lifetime(lifetime);

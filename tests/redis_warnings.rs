@@ -11,14 +11,7 @@ use sealed_session::RedisStore;
 
 /// The `warn` lines logged while connecting to `server`.
 async fn warnings(server: &RedisServer) -> Vec<String> {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(tracing::Level::WARN);
     RedisStore::connect(&server.url()).await.unwrap();
     capture.text().lines().map(str::to_owned).collect()
 }

@@ -24,14 +24,7 @@ async fn a_rejection_emits_a_tracing_event_without_secrets() {
     let last = raw.len() - 1;
     raw[last] ^= 1;
     let forged = encode(&raw);
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(tracing::Level::DEBUG);
     let session = sessions
         .load::<u64>(&request(&[(NAME, &forged)]))
         .await

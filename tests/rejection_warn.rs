@@ -11,16 +11,9 @@
 
 mod common;
 
-use common::capture::Capture;
+use common::capture::{Capture, lines_at};
 use common::*;
 use sealed_session::{ManualClock, REJECTION_WARN_INTERVAL, Rejection, Schema};
-
-/// The lines of `log` at `level`.
-fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
-    log.lines()
-        .filter(|line| line.split_whitespace().nth(1) == Some(level))
-        .collect()
-}
 
 #[tokio::test]
 async fn authentic_cookies_that_do_not_load_warn_once_per_interval_and_forged_ones_do_not() {
@@ -37,14 +30,7 @@ async fn authentic_cookies_that_do_not_load_warn_once_per_interval_and_forged_on
     let newer = instance(&clock, |config| config.with_schema(Schema::<u64>::new(2)));
     let newer_cookie = sealed(&newer, 5u64).await;
 
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(tracing::Level::DEBUG);
 
     let load = |value: String| {
         let sessions = sessions.clone();

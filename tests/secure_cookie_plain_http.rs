@@ -23,14 +23,7 @@ use tower::{Layer as _, ServiceExt as _, service_fn};
 /// session, anything else leaves it alone. Returns whether the response
 /// set a cookie and the `warn` lines logged meanwhile.
 async fn call(sessions: &Sessions, request: Request<()>) -> (bool, Vec<String>) {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(tracing::Level::WARN);
     let service = SessionLayer::<u32>::new(sessions.clone()).layer(service_fn(
         |request: Request<()>| async move {
             if request.uri().path() == "/write" {

@@ -14,18 +14,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::capture::Capture;
+use common::capture::{Capture, lines_at};
 use common::*;
 use sealed_session::{
     ManualClock, MemoryStore, REJECTION_WARN_INTERVAL, Rejection, SessionStore, Sessions, StoreMode,
 };
-
-/// The lines of `log` at `level`.
-fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
-    log.lines()
-        .filter(|line| line.split_whitespace().nth(1) == Some(level))
-        .collect()
-}
 
 /// Sessions in server mode on `store` (no breaker: every call reaches it).
 fn on(store: &Arc<dyn SessionStore>, clock: &ManualClock) -> Sessions {
@@ -52,14 +45,7 @@ async fn a_pointer_to_an_entry_the_store_lost_warns_once_per_interval() {
     let emptied: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let restarted = on(&emptied, &clock);
 
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::start(tracing::Level::DEBUG);
 
     let load = |sessions: &Sessions, value: &str| {
         let sessions = sessions.clone();

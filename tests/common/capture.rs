@@ -10,10 +10,35 @@ use std::sync::{Arc, Mutex};
 pub struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Capture {
+    /// Captures the events at `level` and above logged on this thread
+    /// until the guard is dropped (plain text, no colours).
+    pub fn start(level: tracing::Level) -> (Capture, tracing::subscriber::DefaultGuard) {
+        let capture = Capture::default();
+        let guard = tracing::subscriber::set_default(capture.subscriber(level));
+        (capture, guard)
+    }
+
+    /// A subscriber writing the events at `level` and above here.
+    pub fn subscriber(&self, level: tracing::Level) -> impl tracing::Subscriber + Send + Sync {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+
     /// Everything written so far, as text.
     pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
+}
+
+/// The lines of `log` at `level` (`"WARN"`, `"DEBUG"`, ...).
+pub fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
+    log.lines()
+        .filter(|line| line.split_whitespace().nth(1) == Some(level))
+        .collect()
 }
 
 impl Write for Capture {
