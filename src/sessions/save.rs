@@ -679,22 +679,33 @@ impl Inner {
     /// Leaves the note that `entry` is deleted at `at`, before deleting
     /// it: a request that then finds it gone knows it went a moment ago,
     /// and leaves the browser's cookie alone rather than remove the one
-    /// this save is about to send (`load.rs`). A note already there (a
-    /// retried save) is fine.
+    /// this save is about to send (`load.rs`). A note already there (an
+    /// earlier attempt whose delete failed) holds an earlier time and is
+    /// replaced by this one: kept, it would tell a request racing this
+    /// delete that the entry died long ago, and that request would remove
+    /// the cookie this save sends (review 9). The replace is an ordinary
+    /// write (under `with_wait` it waits for replicas, and its failure
+    /// fails the save as a note not written does); it is sent only when a
+    /// note is already there.
     async fn leave_note(
         &self,
         store: &dyn SessionStore,
         entry: &StoreKey,
         at: u64,
     ) -> Result<(), StoreError> {
-        let ttl = DEAD_FOR
-            .saturating_add(self.config.lifetime.skew)
-            .saturating_add(1);
+        let ttl = Duration::from_secs(
+            DEAD_FOR
+                .saturating_add(self.config.lifetime.skew)
+                .saturating_add(1),
+        );
         let note = StoreKey::moved(entry);
-        store
-            .create_hint(&note, &at.to_be_bytes(), Duration::from_secs(ttl))
-            .await
-            .map(drop)
+        let value = at.to_be_bytes();
+        if store.create_hint(&note, &value, ttl).await? || store.replace(&note, &value, ttl).await?
+        {
+            return Ok(());
+        }
+        // The earlier note expired between the two calls.
+        store.create_hint(&note, &value, ttl).await.map(drop)
     }
 
     /// Undoes the entry a failed save created (best effort).

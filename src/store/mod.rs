@@ -270,12 +270,15 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 
     /// Like [`create`](SessionStore::create), for a short-lived hint the
     /// lifecycle can do without if a failover loses it: the note, kept
-    /// about two minutes, that an entry was deleted a moment ago (it
-    /// keeps a parallel request from removing the cookie the deleting
-    /// save sends). A store that makes its writes wait for replicas
-    /// (`RedisClusterStore::with_wait`)
+    /// 60 s plus the clock skew plus 1 s, that an entry was deleted a
+    /// moment ago (it keeps a parallel request from removing the cookie
+    /// the deleting save sends). A store that makes its writes wait for
+    /// replicas (`RedisClusterStore::with_wait`)
     /// does not wait for this one, so one slow replica does not fail a
-    /// save over a hint. The default calls `create`.
+    /// save over a hint. The default calls `create`: a wrapper around
+    /// another store (metrics, tracing) must forward this method to the
+    /// inner store's `create_hint`, or its hints become creates that
+    /// wait (a save then fails on a slow replica, deleting nothing).
     ///
     /// # Example
     ///

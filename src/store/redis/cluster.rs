@@ -179,7 +179,8 @@ impl RedisClusterStore {
         self
     }
 
-    /// Makes every write (create, replace, delete) wait until `replicas`
+    /// Makes every write (create, replace, delete; not the note below)
+    /// wait until `replicas`
     /// replicas of the key's master have it, for at most `timeout`
     /// (Redis's `WAIT`, sent on the same connection once the write's reply
     /// shows it ran: one more round trip per write; a write refused, e.g.
@@ -195,18 +196,23 @@ impl RedisClusterStore {
     /// restarts without persistence before the failover), and it costs
     /// availability: while a master has fewer live replicas than
     /// `replicas` (after a failover, until the old master is back as a
-    /// replica), every write to its slots fails. Reads do not wait: writes
+    /// replica), every create and replace to its slots fails (deletes and
+    /// notes go through, see below). Reads do not wait: writes
     /// that wait go over a connection of their own to each master.
     ///
     /// A create or replace that fewer replicas confirmed in time is a
     /// `Timeout`; a delete that ran is reported done even unconfirmed
     /// (with a `warn`): the session it ended or moved back into its
     /// cookie must not be reported kept, and a failover that undoes it
-    /// only brings back an entry, as without `WAIT`. The two-minute note
-    /// a delete leaves ([`SessionStore::create_hint`](crate::SessionStore::create_hint))
+    /// only brings back an entry, as without `WAIT`. The note a delete
+    /// leaves (60 s plus the clock skew plus 1 s;
+    /// [`SessionStore::create_hint`](crate::SessionStore::create_hint))
     /// does not wait: a failover that loses it only lets a request that
     /// raced the delete remove the browser's cookie, and waiting for it
-    /// failed the save whenever its slot's replica was slow. Timeouts
+    /// failed the save whenever its slot's replica was slow. (A note
+    /// already there, left by an attempt whose delete failed, is replaced
+    /// by an ordinary write, which waits.) A wrapper around this store
+    /// must forward `create_hint`, or its notes wait. Timeouts
     /// under a millisecond count as one (Redis reads `WAIT n 0` as
     /// "forever").
     ///
