@@ -176,7 +176,7 @@ impl RejectionLog {
             session_type = std::any::type_name::<T>(),
             unlogged,
             interval_secs = REJECTION_WARN_INTERVAL,
-            "authentic session cookie points at a store entry that is gone, and this library did not delete it in the last two minutes: the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), its time to live ran out (timeouts lengthened since it was written), or this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves); its user is logged out"
+            "authentic session cookie points at a store entry that is gone, and no note says this library deleted it lately (a note lives 60 s plus the clock skew plus 1 s): the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), its time to live ran out (timeouts lengthened since it was written), or this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves); its user is logged out"
         );
     }
 
