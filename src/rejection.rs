@@ -61,7 +61,8 @@ pub enum Rejection {
     /// error (from this version).
     MigrationFailed(u32),
     /// `created` or `issued` lies further in the future than the allowed
-    /// clock skew.
+    /// clock skew: the instance that sealed it has a clock that far ahead
+    /// (logged at `warn`, rate-limited).
     FromFuture,
     /// Created before the configured cut-off time.
     BeforeCutoff,
@@ -70,10 +71,12 @@ pub enum Rejection {
     /// The idle timeout (from `issued`) has passed.
     IdleExpired,
     /// The cookie points at a server-store entry but no store is
-    /// configured.
+    /// configured: another instance has one (logged at `warn`,
+    /// rate-limited).
     StoreNotConfigured,
     /// The cookie points at a server-store entry that is gone (deleted,
-    /// expired, or the store was emptied).
+    /// expired, or the store was emptied; logged at `warn`, rate-limited,
+    /// when no note says this library deleted it lately).
     MissingStoreEntry,
     /// The server-store entry did not authenticate (tampered, or moved
     /// from another key).

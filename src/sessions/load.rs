@@ -214,6 +214,11 @@ impl Inner {
                 .check(opened.created, opened.issued, now),
         };
         if let Err(reason) = checked {
+            if reason == Rejection::FromFuture {
+                // Authentic: another instance's clock (`rejection_log.rs`).
+                let ahead = opened.created.max(opened.issued).saturating_sub(now);
+                self.rejections.issued_ahead(now, ahead, lifetime.skew);
+            }
             // Expired for good: past the deadline sealed with it (not
             // capped by this instance's bounds) already DEAD_FOR seconds
             // plus the skew ago.
@@ -363,6 +368,7 @@ impl Inner {
                 (opened.buf, body, None, opened.key_position, opened.version)
             }
             (None, OpenedBody::Stored(_)) => {
+                self.rejections.no_store::<T>(now);
                 return Err(Failed::from((
                     Rejection::StoreNotConfigured,
                     Some(opened.key_id),

@@ -10,8 +10,11 @@
 //! version with no migration from it, or whose migration failed, a
 //! migration removed too early or one with a bug. A pointer to a store
 //! entry that is gone, with no note of this library deleting it, means
-//! the store lost data or instances use different stores. All log out
-//! users, so all are logged at `warn`: at most once per
+//! the store lost data or instances use different stores; one on an
+//! instance without a store, that instances are configured differently;
+//! one issued further in the future than the clock skew allows, that the
+//! instances' clocks disagree. All log out users, so all are logged at
+//! `warn`: at most once per
 //! [`REJECTION_WARN_INTERVAL`] per reason and [`Sessions`], with the
 //! number of the same rejections left unlogged since the last one, the
 //! session type, the schema version and (for a value that does not decode)
@@ -96,6 +99,8 @@ pub(crate) struct RejectionLog {
     newer_schema: Limiter,
     old_schema: Limiter,
     vanished: Limiter,
+    issued_ahead: Limiter,
+    no_store: Limiter,
 }
 
 impl RejectionLog {
@@ -177,6 +182,38 @@ impl RejectionLog {
             unlogged,
             interval_secs = REJECTION_WARN_INTERVAL,
             "authentic session cookie points at a store entry that is gone, and no note says this library deleted it lately (a note lives 60 s plus the clock skew plus 1 s): the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), its time to live ran out (timeouts lengthened since it was written), or this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves); its user is logged out"
+        );
+    }
+
+    /// An authentic cookie issued `ahead` seconds later than this
+    /// instance's clock, more than the allowed `skew`: the instances'
+    /// clocks disagree by more than the skew. A `warn`, unless one was
+    /// logged less than an interval ago.
+    pub(crate) fn issued_ahead(&self, now: u64, ahead: u64, skew: u64) {
+        let Some(unlogged) = self.issued_ahead.admit(now) else {
+            return;
+        };
+        tracing::warn!(
+            ahead_secs = ahead,
+            skew_secs = skew,
+            unlogged,
+            interval_secs = REJECTION_WARN_INTERVAL,
+            "authentic session cookie issued later than this instance's clock allows: the instance that sealed it has a clock ahead of this one's by more than the allowed clock skew (check time synchronisation on every instance, or raise SessionConfig::with_clock_skew); its users get a new session on this instance"
+        );
+    }
+
+    /// An authentic cookie pointing at a store entry, on an instance with
+    /// no store configured: the instances are configured differently. A
+    /// `warn`, unless one was logged less than an interval ago.
+    pub(crate) fn no_store<T: 'static>(&self, now: u64) {
+        let Some(unlogged) = self.no_store.admit(now) else {
+            return;
+        };
+        tracing::warn!(
+            session_type = std::any::type_name::<T>(),
+            unlogged,
+            interval_secs = REJECTION_WARN_INTERVAL,
+            "authentic session cookie points at a server store entry, and this instance has no store configured: another instance of the application has one (configure the same store on every instance); its users get a new session on this instance"
         );
     }
 
