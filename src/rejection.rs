@@ -61,8 +61,9 @@ pub enum Rejection {
     /// error (from this version).
     MigrationFailed(u32),
     /// `created` or `issued` lies further in the future than the allowed
-    /// clock skew: the instance that sealed it has a clock that far ahead
-    /// (logged at `warn`, rate-limited).
+    /// clock skew: the instance that sealed it has a clock that far ahead,
+    /// or a cut-off is set in the future (sessions are sealed as created
+    /// at the cut-off; logged at `warn`, rate-limited).
     FromFuture,
     /// Created before the configured cut-off time.
     BeforeCutoff,
@@ -76,7 +77,8 @@ pub enum Rejection {
     StoreNotConfigured,
     /// The cookie points at a server-store entry that is gone (deleted,
     /// expired, or the store was emptied; logged at `warn`, rate-limited,
-    /// when no note says this library deleted it lately).
+    /// when no note says this library deleted it lately: a client can
+    /// raise that by keeping its own cookie past the note's life).
     MissingStoreEntry,
     /// The server-store entry did not authenticate (tampered, or moved
     /// from another key).

@@ -5,7 +5,8 @@
 //! Run with `cargo test --features axum --test review10_attacks`.
 //!
 //! Tests named `finding_*` show a weakness and assert the behaviour as it
-//! is on e3e5da4 (they pass there; the report says what a fix would flip).
+//! is on e3e5da4 (they pass there; the report says what a fix would flip),
+//! except where a test says it was fixed on this branch.
 //! Tests named `holds_*` probe a promise and passed there.
 //!
 //! Logs: one global subscriber for the whole binary (a thread-local one
@@ -126,6 +127,15 @@ async fn finding_a_visitor_raises_the_store_lost_warn_with_its_own_cookie_every_
         warns(&[LOST, type_name]),
         replays,
         "one visitor, one warn per interval: {}",
+        log().text()
+    );
+    // Fixed on this branch (this failed on e3e5da4): the warn says a
+    // replayed cookie is one of its causes, not only a store that lost
+    // data.
+    assert_eq!(
+        warns(&[LOST, type_name, "replayed"]),
+        replays,
+        "{}",
         log().text()
     );
     // Nothing was lost: the visitor's session is there all along.
@@ -331,13 +341,14 @@ async fn holds_no_new_warn_without_a_cookie_our_key_sealed() {
     assert_eq!(warns(&["ahead_secs=100000"]), 0);
 }
 
-/// Finding 2 (low): a cut-off set in the future (planned ahead, or taken
-/// from a clock that is ahead) makes every new session `FromFuture`
-/// (`created` is the cut-off, `Lifetime::start`), and the `warn` blames
-/// the instances' clocks, with the distance to the cut-off as
-/// `ahead_secs`. The refusal itself is older than this change.
+/// Finding 2 (low, fixed on this branch; this test failed on e3e5da4): a
+/// cut-off set in the future (planned ahead, or taken from a clock that
+/// is ahead) makes every new session `FromFuture` (`created` is the
+/// cut-off, `Lifetime::start`), and the `warn` blamed the instances'
+/// clocks, with the distance to the cut-off as `ahead_secs`. It now names
+/// the cut-off. (The refusal itself is older than this change.)
 #[tokio::test]
-async fn finding_a_cut_off_in_the_future_is_reported_as_clocks_that_disagree() {
+async fn finding_a_cut_off_in_the_future_is_reported_as_a_cut_off_not_as_clocks() {
     log();
     let clock = ManualClock::new(START);
     let planned = time::OffsetDateTime::from_unix_timestamp((START + 7_777) as i64).unwrap();
@@ -349,8 +360,14 @@ async fn finding_a_cut_off_in_the_future_is_reported_as_clocks_that_disagree() {
     );
     assert_eq!(
         warns(&[AHEAD, "ahead_secs=7777"]),
+        0,
+        "not the clocks: {}",
+        log().text()
+    );
+    assert_eq!(
+        warns(&["with_cutoff", "ahead_secs=7777", "skew_secs=60"]),
         1,
-        "the warn names clocks, not the cut-off: {}",
+        "the cut-off: {}",
         log().text()
     );
 }

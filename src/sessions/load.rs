@@ -215,9 +215,14 @@ impl Inner {
         };
         if let Err(reason) = checked {
             if reason == Rejection::FromFuture {
-                // Authentic: another instance's clock (`rejection_log.rs`).
+                // Authentic: another instance's clock, or a cut-off set
+                // in the future, which new sessions are sealed as created
+                // at (`Lifetime::start`; `rejection_log.rs`).
                 let ahead = opened.created.max(opened.issued).saturating_sub(now);
-                self.rejections.issued_ahead(now, ahead, lifetime.skew);
+                let at_cutoff = lifetime.cutoff == Some(opened.created)
+                    && opened.created > now.saturating_add(lifetime.skew);
+                self.rejections
+                    .issued_ahead(now, ahead, lifetime.skew, at_cutoff);
             }
             // Expired for good: past the deadline sealed with it (not
             // capped by this instance's bounds) already DEAD_FOR seconds

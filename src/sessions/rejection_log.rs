@@ -10,7 +10,9 @@
 //! version with no migration from it, or whose migration failed, a
 //! migration removed too early or one with a bug. A pointer to a store
 //! entry that is gone, with no note of this library deleting it, means
-//! the store lost data or instances use different stores; one on an
+//! the store lost data or instances use different stores (or a client
+//! kept its own cookie from before a renew, logout or move back into the
+//! cookie past the note's life: any client can raise this one); one on an
 //! instance without a store, that instances are configured differently;
 //! one issued further in the future than the clock skew allows, that the
 //! instances' clocks disagree. All log out users, so all are logged at
@@ -22,7 +24,7 @@
 //! [`Sessions::rejection_stats`].
 //!
 //! The cost: a relaxed atomic increment per rejected cookie, and for the
-//! two loud reasons one atomic load (a compare-and-swap when the interval
+//! loud reasons one atomic load (a compare-and-swap when the interval
 //! has passed). Nothing at all per cookie that opens.
 
 use std::fmt;
@@ -35,8 +37,8 @@ use crate::schema::versions::Schemas;
 use crate::sessions::Sessions;
 
 /// The shortest time, in seconds, between two `warn` events of the same
-/// rejection reason (an authentic cookie that does not decode as the
-/// session type, or one of a newer schema) from one [`Sessions`]. The
+/// rejection reason (the refusals of authentic cookies only our own
+/// instances cause: see [`Rejection`]) from one [`Sessions`]. The
 /// rejections in between are counted, and the next event says how many.
 ///
 /// # Example
@@ -181,18 +183,29 @@ impl RejectionLog {
             session_type = std::any::type_name::<T>(),
             unlogged,
             interval_secs = REJECTION_WARN_INTERVAL,
-            "authentic session cookie points at a store entry that is gone, and no note says this library deleted it lately (a note lives 60 s plus the clock skew plus 1 s): the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), its time to live ran out (timeouts lengthened since it was written), or this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves); its user is logged out"
+            "authentic session cookie points at a store entry that is gone, and no note says this library deleted it lately (a note lives 60 s plus the clock skew plus 1 s): the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), its time to live ran out (timeouts lengthened since it was written), or this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves); or a client sent a cookie whose entry this library deleted longer ago than the note lives (a renew, logout or move back into the cookie whose answer was lost, or a cookie kept and replayed: any client can do this with its own cookie, so one event proves nothing, a rise of missing_store_entry across many sessions does); its user is logged out"
         );
     }
 
     /// An authentic cookie issued `ahead` seconds later than this
     /// instance's clock, more than the allowed `skew`: the instances'
-    /// clocks disagree by more than the skew. A `warn`, unless one was
-    /// logged less than an interval ago.
-    pub(crate) fn issued_ahead(&self, now: u64, ahead: u64, skew: u64) {
+    /// clocks disagree by more than the skew, or (`at_cutoff`: created at
+    /// the configured cut-off) the cut-off lies in the future. A `warn`,
+    /// unless one was logged less than an interval ago.
+    pub(crate) fn issued_ahead(&self, now: u64, ahead: u64, skew: u64, at_cutoff: bool) {
         let Some(unlogged) = self.issued_ahead.admit(now) else {
             return;
         };
+        if at_cutoff {
+            tracing::warn!(
+                ahead_secs = ahead,
+                skew_secs = skew,
+                unlogged,
+                interval_secs = REJECTION_WARN_INTERVAL,
+                "authentic session cookie created at the configured cut-off, which lies further in the future than the allowed clock skew: SessionConfig::with_cutoff is set in the future, and sessions are sealed as created at the cut-off, so every session created before it is refused (set the cut-off to the present or the past)"
+            );
+            return;
+        }
         tracing::warn!(
             ahead_secs = ahead,
             skew_secs = skew,
