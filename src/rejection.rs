@@ -77,8 +77,7 @@ pub enum Rejection {
     StoreNotConfigured,
     /// The cookie points at a server-store entry that is gone (deleted,
     /// expired, or the store was emptied; logged at `warn`, rate-limited,
-    /// when no note says this library deleted it lately: a client can
-    /// raise that by keeping its own cookie past the note's life).
+    /// when no note says this library deleted it: the store lost it).
     MissingStoreEntry,
     /// The server-store entry did not authenticate (tampered, or moved
     /// from another key).

@@ -32,7 +32,7 @@
 //! | `BeforeCutoff` | yes | the cut-off ends it on every instance that has it |
 //! | `AbsoluteExpired`, `IdleExpired` | after [`DEAD_FOR`], if it carries that timeout | past a deadline sealed in it (a lifetime of its own), ignoring this instance's bounds; a cookie following the configured timeouts is kept (a rollout may lengthen them; the browser drops it by its `Max-Age`) |
 //! | `Revoked` | after [`DEAD_FOR`] | the marker records when the id ended; a marker written by an earlier release records nothing: kept |
-//! | `MissingStoreEntry` | after [`DEAD_FOR`] | an entry this library deletes leaves a short-lived note with the time (a delete whose note cannot be written fails, unless a marker protects the id); no note: gone long ago, or flushed, expired or evicted (an instance on another store would open it: move stores all at once) |
+//! | `MissingStoreEntry` | after [`DEAD_FOR`] | an entry this library deletes leaves a note with the time, for as long as a cookie pointing at it could open (a save that sends a session cookie fails if the note cannot be written, unless a marker protects the id); no note: flushed, expired or evicted (logged at `warn`) (an instance on another store would open it: move stores all at once) |
 //! | `UnknownKey` | no | a rotation under way: another instance may hold the key |
 //! | `UnknownVersion` | no | a newer release's wire format |
 //! | `NewerSchema` | no | a newer release's session (and protected from overwriting) |

@@ -9,10 +9,10 @@
 //! instance knows means a rolling deploy out of order; one of an older
 //! version with no migration from it, or whose migration failed, a
 //! migration removed too early or one with a bug. A pointer to a store
-//! entry that is gone, with no note of this library deleting it, means
-//! the store lost data or instances use different stores (or a client
-//! kept its own cookie from before a renew, logout or move back into the
-//! cookie past the note's life: any client can raise this one); one on an
+//! entry that is gone, with no note of this library deleting it (a note
+//! lives as long as any copy of a cookie pointing at the entry could
+//! open), means the store lost data or instances use different stores;
+//! one on an
 //! instance without a store, that instances are configured differently;
 //! one issued further in the future than the clock skew allows, that the
 //! instances' clocks disagree. All log out users, so all are logged at
@@ -183,7 +183,7 @@ impl RejectionLog {
             session_type = std::any::type_name::<T>(),
             unlogged,
             interval_secs = REJECTION_WARN_INTERVAL,
-            "authentic session cookie points at a store entry that is gone, and no note says this library deleted it lately (a note lives 60 s plus the clock skew plus 1 s): the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), its time to live ran out (timeouts lengthened since it was written), or this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves); or a client sent a cookie whose entry this library deleted longer ago than the note lives (a renew, logout or move back into the cookie whose answer was lost, or a cookie kept and replayed: any client can do this with its own cookie, so one event proves nothing, a rise of missing_store_entry across many sessions does); its user is logged out"
+            "authentic session cookie points at a store entry that is gone, and no note says this library deleted it (each delete leaves one for as long as a cookie pointing at the entry could open): the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves), or timeouts were lengthened since it was written; its user is logged out"
         );
     }
 

@@ -88,6 +88,12 @@ pub(crate) struct End {
     /// left where its entry was (`load.rs`, which refused cookies are
     /// removed).
     at: u64,
+    /// How long the note lives: as long as a copy of a cookie pointing
+    /// at the entry could open (the entry would have lived that long), so
+    /// that an entry found gone with no note was not deleted by this
+    /// library (`rejection_log.rs`, the store lost it); and at least
+    /// [`DEAD_FOR`] plus the skew.
+    note_ttl: Duration,
     /// The save sends a session cookie: without a marker, the note is
     /// what keeps a parallel request from removing it, so the delete
     /// waits for the note. (A logout sends only the removal: a note that
@@ -228,6 +234,7 @@ impl Inner {
                     stored: newer.stored,
                     carried: false,
                     at: now,
+                    note_ttl: self.note_ttl(newer.created, &newer.lifetime, now),
                     guards: sends_cookie,
                 }));
             }
@@ -262,8 +269,25 @@ impl Inner {
             stored,
             carried,
             at: now,
+            note_ttl: self.note_ttl(created, lifetime, now),
             guards: false,
         }
+    }
+
+    /// How long the note of an entry deleted `now` lives, for a session
+    /// created at `created` whose cookie carries `lifetime`: as long as a
+    /// copy of its pointer could open under that lifetime (its entry
+    /// lived no longer), and at least the wait before such a cookie is
+    /// removed ([`DEAD_FOR`] plus the skew, plus a second).
+    fn note_ttl(&self, created: u64, lifetime: &SessionLifetime, now: u64) -> Duration {
+        let config_lifetime = &self.config.lifetime;
+        let wait = DEAD_FOR
+            .saturating_add(config_lifetime.skew)
+            .saturating_add(1);
+        config_lifetime
+            .uncapped(lifetime)
+            .copies_ttl(created, now)
+            .max(Duration::from_secs(wait))
     }
 
     /// Whether the session is a brand-new one (no cookie, or destroyed)
@@ -527,7 +551,8 @@ impl Inner {
                     // must still be there.
                     if let Some(old) = write.continues {
                         let store = self.store()?;
-                        self.leave_note(store, &old, now)
+                        let ttl = self.note_ttl(write.created, &write.lifetime, now);
+                        self.leave_note(store, &old, now, ttl)
                             .await
                             .map_err(SaveError::Store)?;
                         if !store.delete(&old).await.map_err(SaveError::Store)? {
@@ -658,7 +683,7 @@ impl Inner {
         if let Some(stored) = &end.stored {
             // Without a marker, the note is what keeps a parallel request
             // from removing the cookie this save sends: no note, no delete.
-            if let Err(error) = self.leave_note(store, stored, end.at).await {
+            if let Err(error) = self.leave_note(store, stored, end.at, end.note_ttl).await {
                 if end.marker.is_none() && end.guards {
                     return Err(SaveError::Store(error));
                 }
@@ -676,10 +701,11 @@ impl Inner {
         Ok(())
     }
 
-    /// Leaves the note that `entry` is deleted at `at`, before deleting
-    /// it: a request that then finds it gone knows it went a moment ago,
-    /// and leaves the browser's cookie alone rather than remove the one
-    /// this save is about to send (`load.rs`). A note already there (an
+    /// Leaves the note that `entry` is deleted at `at`, for `ttl`, before
+    /// deleting it: a request that then finds it gone knows when it went,
+    /// and leaves the browser's cookie alone for a while rather than
+    /// remove the one this save is about to send (`load.rs`); and that it
+    /// was not lost (`rejection_log.rs`). A note already there (an
     /// earlier attempt whose delete failed) holds an earlier time and is
     /// replaced by this one: kept, it would tell a request racing this
     /// delete that the entry died long ago, and that request would remove
@@ -692,12 +718,8 @@ impl Inner {
         store: &dyn SessionStore,
         entry: &StoreKey,
         at: u64,
+        ttl: Duration,
     ) -> Result<(), StoreError> {
-        let ttl = Duration::from_secs(
-            DEAD_FOR
-                .saturating_add(self.config.lifetime.skew)
-                .saturating_add(1),
-        );
         let note = StoreKey::moved(entry);
         let value = at.to_be_bytes();
         if store.create_hint(&note, &value, ttl).await? || store.replace(&note, &value, ttl).await?

@@ -268,11 +268,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// `Ok(false)` if nothing was (not an error).
     fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool>;
 
-    /// Like [`create`](SessionStore::create), for a short-lived hint the
-    /// lifecycle can do without if a failover loses it: the note, kept
-    /// 60 s plus the clock skew plus 1 s, that an entry was deleted a
-    /// moment ago (it keeps a parallel request from removing the cookie
-    /// the deleting save sends). A store that makes its writes wait for
+    /// Like [`create`](SessionStore::create), for a small hint the
+    /// lifecycle can do without if a failover loses it: the note that an
+    /// entry was deleted, and when, kept as long as a cookie pointing at
+    /// the entry could open (it keeps a parallel request from removing
+    /// the cookie the deleting save sends, and tells a deleted entry from
+    /// one the store lost). A store that makes its writes wait for
     /// replicas (`RedisClusterStore::with_wait`)
     /// does not wait for this one, so one slow replica does not fail a
     /// save over a hint. The default calls `create`: a wrapper around

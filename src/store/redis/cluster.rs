@@ -205,10 +205,11 @@ impl RedisClusterStore {
     /// (with a `warn`): the session it ended or moved back into its
     /// cookie must not be reported kept, and a failover that undoes it
     /// only brings back an entry, as without `WAIT`. The note a delete
-    /// leaves (60 s plus the clock skew plus 1 s;
+    /// leaves (that it went, and when;
     /// [`SessionStore::create_hint`](crate::SessionStore::create_hint))
     /// does not wait: a failover that loses it only lets a request that
-    /// raced the delete remove the browser's cookie, and waiting for it
+    /// raced the delete remove the browser's cookie (and a later one with
+    /// the old pointer log that the store lost an entry), and waiting for it
     /// failed the save whenever its slot's replica was slow. (A note
     /// already there, left by an attempt whose delete failed, is replaced
     /// by an ordinary write, which waits.) A wrapper around this store
