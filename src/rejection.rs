@@ -80,7 +80,7 @@ pub enum Rejection {
     /// when no note says this library deleted it: the store lost it).
     MissingStoreEntry,
     /// The server-store entry did not authenticate (tampered, or moved
-    /// from another key).
+    /// from another key; logged at `warn`, rate-limited).
     StoreEntryInvalid,
     /// The session was destroyed with revocation on.
     Revoked,

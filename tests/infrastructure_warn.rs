@@ -21,6 +21,8 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -30,7 +32,7 @@ use common::*;
 use http::Request;
 use sealed_session::{
     Clock, ManualClock, MemoryStore, REJECTION_WARN_INTERVAL, Rejection, Session, SessionLayer,
-    SessionStore, Sessions, StoreMode,
+    SessionStore, Sessions, StoreFuture, StoreKey, StoreMode,
 };
 use tower::ServiceExt as _;
 
@@ -41,6 +43,43 @@ fn on(store: &Arc<dyn SessionStore>, clock: &ManualClock) -> Sessions {
         .with_store_mode(StoreMode::Server)
         .with_circuit_breaker(None);
     Sessions::new(ring(&[1]), config).unwrap()
+}
+
+/// A store whose entries, once `garble` is set, read back as bytes that
+/// do not authenticate (changed in the store).
+#[derive(Debug)]
+struct Garbling {
+    inner: MemoryStore,
+    garble: AtomicBool,
+}
+
+impl SessionStore for Garbling {
+    fn load<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let found = self.inner.load(key).await?;
+            let garble = self.garble.load(Ordering::SeqCst);
+            Ok(found.map(|bytes| if garble { vec![7; bytes.len()] } else { bytes }))
+        })
+    }
+    fn create<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.create(key, value, ttl)
+    }
+    fn replace<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.replace(key, value, ttl)
+    }
+    fn delete<'a>(&'a self, key: &'a StoreKey) -> StoreFuture<'a, bool> {
+        self.inner.delete(key)
+    }
 }
 
 /// A clock ahead of another by a fixed number of seconds.
@@ -201,6 +240,27 @@ async fn authentic_cookies_our_own_instances_disagree_on_warn_once_per_interval(
     let near_future = sealed(&near, 6_u32).await;
     assert_eq!(load(&here, &near_future).await, None);
     assert_eq!(warns_with(&capture, "clock ahead of this one's").len(), 1);
+    // A store entry changed in the store: one warn for three, without
+    // the entry's key.
+    let garbling = Arc::new(Garbling {
+        inner: MemoryStore::new().with_clock(clock.clone()),
+        garble: AtomicBool::new(false),
+    });
+    let shared: Arc<dyn SessionStore> = garbling.clone();
+    let on_garbling = on(&shared, &clock);
+    let changed = sealed(&on_garbling, 11_u32).await;
+    garbling.garble.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(
+            load(&on_garbling, &changed).await,
+            Some(Rejection::StoreEntryInvalid)
+        );
+    }
+    let warned = warns_with(&capture, "store entry did not authenticate");
+    assert_eq!(warned.len(), 1, "{}", capture.text());
+    assert!(warned[0].contains("unlogged=0"), "{}", warned[0]);
+    assert!(!warned[0].contains("store_key"), "{}", warned[0]);
+
     // Forged and garbage cookies stay at debug throughout.
     assert_eq!(load(&here, "garbage").await, Some(Rejection::Malformed));
     let log = capture.text();

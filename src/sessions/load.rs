@@ -335,7 +335,7 @@ impl Inner {
                         seal::store_associated_data(v, id, &key, &self.binding)
                     });
                 let Ok((position, version, body)) = opened_entry else {
-                    tracing::warn!(store_key = %key, "session store entry did not authenticate");
+                    self.rejections.invalid_entry::<T>(now);
                     return fail(Rejection::StoreEntryInvalid, false);
                 };
                 Some(Entry {

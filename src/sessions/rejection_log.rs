@@ -101,6 +101,7 @@ pub(crate) struct RejectionLog {
     newer_schema: Limiter,
     old_schema: Limiter,
     vanished: Limiter,
+    invalid_entry: Limiter,
     issued_ahead: Limiter,
     no_store: Limiter,
 }
@@ -187,6 +188,22 @@ impl RejectionLog {
         );
     }
 
+    /// A store entry an authentic pointer cookie points at that does not
+    /// authenticate (tampered in the store, or written under another key
+    /// or application context): a `warn`, unless one was logged less
+    /// than an interval ago. The entry's key is not logged.
+    pub(crate) fn invalid_entry<T: 'static>(&self, now: u64) {
+        let Some(unlogged) = self.invalid_entry.admit(now) else {
+            return;
+        };
+        tracing::warn!(
+            session_type = std::any::type_name::<T>(),
+            unlogged,
+            interval_secs = REJECTION_WARN_INTERVAL,
+            "session store entry did not authenticate: it was changed in the store, or written by an application with other keys or another application context under the same key prefix; its user is logged out"
+        );
+    }
+
     /// An authentic cookie issued `ahead` seconds later than this
     /// instance's clock, more than the allowed `skew`: the instances'
     /// clocks disagree by more than the skew, or (`at_cutoff`: created at
@@ -226,7 +243,7 @@ impl RejectionLog {
             session_type = std::any::type_name::<T>(),
             unlogged,
             interval_secs = REJECTION_WARN_INTERVAL,
-            "authentic session cookie points at a server store entry, and this instance has no store configured: another instance of the application has one (configure the same store on every instance); its users get a new session on this instance"
+            "authentic session cookie points at a server store entry, and this instance has no store configured: another instance of the application has one (configure the same store on every instance), or the store was removed on purpose and these are cookies from before (they stop when they expire); its users get a new session on this instance"
         );
     }
 
@@ -251,7 +268,10 @@ impl Limiter {
     /// last one logged)`, or `None` (and it is counted as left out).
     fn admit(&self, now: u64) -> Option<u64> {
         let next = self.next.load(Ordering::Relaxed);
-        if now < next
+        // A clock that went back by up to an interval still waits for
+        // it; one that went back further (from a reading far ahead) does
+        // not stay silent until that reading comes round again.
+        if (now < next && next <= now.saturating_add(2 * REJECTION_WARN_INTERVAL))
             || self
                 .next
                 .compare_exchange(
@@ -270,14 +290,19 @@ impl Limiter {
 }
 
 /// Cookies rejected per reason since a [`Sessions`] was built, from
-/// [`Sessions::rejection_stats`]. Alert on
-/// [`Rejection::Incompatible`] and [`Rejection::NewerSchema`]: authentic
-/// cookies that this instance cannot read, which only our own deploys
-/// produce (a session type changed without a schema version, a rolling
-/// deploy out of order). A rise of [`Rejection::MissingStoreEntry`]
-/// means the store lost entries (also logged at `warn`). The other
-/// reasons are what clients send (forged, expired, foreign cookies) and
-/// only worth a rate.
+/// [`Sessions::rejection_stats`]. Alert on the refusals of authentic
+/// cookies that only our own deploys and infrastructure produce (each
+/// also logged at `warn`, rate-limited): [`Rejection::Incompatible`],
+/// [`Rejection::NewerSchema`], [`Rejection::OldSchema`] and
+/// [`Rejection::MigrationFailed`] (a session type changed without a
+/// schema version, a rolling deploy out of order, a migration removed or
+/// failing), [`Rejection::StoreNotConfigured`] and
+/// [`Rejection::FromFuture`] (instances configured differently, clocks
+/// apart), [`Rejection::StoreEntryInvalid`] (an entry that does not
+/// authenticate), and a rise of [`Rejection::MissingStoreEntry`] (the
+/// store lost entries; only those with no note of this library deleting
+/// them warn). The other reasons are what clients send (forged, expired,
+/// foreign cookies) and only worth a rate.
 ///
 /// # Example
 ///
@@ -406,5 +431,11 @@ mod tests {
         // A clock that went back logs nothing until the interval passed.
         assert_eq!(limiter.admit(start), None);
         assert_eq!(limiter.admit(start + 2 * REJECTION_WARN_INTERVAL), Some(2));
+        // One reading a year ahead, then the clock is right again: the
+        // next event is logged, not held back for a year.
+        let ahead = start + 365 * 24 * 3600;
+        assert_eq!(limiter.admit(ahead), Some(0));
+        assert_eq!(limiter.admit(start + 3 * REJECTION_WARN_INTERVAL), Some(0));
+        assert_eq!(limiter.admit(start + 3 * REJECTION_WARN_INTERVAL + 1), None);
     }
 }
