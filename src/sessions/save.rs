@@ -115,6 +115,11 @@ pub(crate) struct Write {
     version: u8,
     /// The session's own lifetime (sealed in version 2).
     lifetime: SessionLifetime,
+    /// The lifetime the cookie loaded carries (`lifetime` for a new
+    /// session): copies of a pointer to the entry `continues` carry it,
+    /// so the note of that entry's delete must outlive them too, even
+    /// when this write shortens the lifetime.
+    loaded_lifetime: SessionLifetime,
     /// The schema version `body` is at.
     schema: u32,
     created: u64,
@@ -494,6 +499,7 @@ impl Inner {
                 id: state.id,
                 version,
                 lifetime: state.lifetime,
+                loaded_lifetime: state.origin.as_ref().map_or(state.lifetime, |o| o.lifetime),
                 schema,
                 created,
                 issue_at,
@@ -551,7 +557,11 @@ impl Inner {
                     // must still be there.
                     if let Some(old) = write.continues {
                         let store = self.store()?;
-                        let ttl = self.note_ttl(write.created, &write.lifetime, now);
+                        // Copies of the pointer carry the lifetime
+                        // loaded, which this write may have shortened.
+                        let ttl = self
+                            .note_ttl(write.created, &write.lifetime, now)
+                            .max(self.note_ttl(write.created, &write.loaded_lifetime, now));
                         self.leave_note(store, &old, now, ttl)
                             .await
                             .map_err(SaveError::Store)?;

@@ -105,7 +105,11 @@ impl MemoryStore {
         }
     }
 
-    /// The most entries it holds. Default 100,000.
+    /// The most entries it holds. Default 100,000. Besides the sessions
+    /// held in the store, each renew, logout and move back into the
+    /// cookie leaves a note (8 bytes) for the idle timeout plus the clock
+    /// skew, and with revocation on each renew and logout a marker: each
+    /// counts as one entry.
     ///
     /// # Example
     ///
