@@ -184,7 +184,7 @@ impl RejectionLog {
             session_type = std::any::type_name::<T>(),
             unlogged,
             interval_secs = REJECTION_WARN_INTERVAL,
-            "authentic session cookie points at a store entry that is gone, and no note says this library deleted it (each delete leaves one for as long as a cookie pointing at the entry could open): the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves), or timeouts were lengthened since it was written; its user is logged out"
+            "authentic session cookie points at a store entry that is gone, and no note says this library deleted it (each delete leaves one for as long as a cookie pointing at the entry could open): the store lost it (a restart without persistence, eviction, a flush, a failover that lost writes), this instance uses another store than the one that wrote it (a MemoryStore on several instances, a store moved by halves), or instances run with different timeouts (a rollout), or the session shortened its own lifetime with set_lifetime without renew while its old cookies carry the longer one; its user is logged out"
         );
     }
 
