@@ -322,7 +322,8 @@ impl Inner {
                     let dead = match store.load(&StoreKey::moved(&key)).await {
                         Ok(Some(moved)) => self.ended_long_ago(&moved, now),
                         Ok(None) => {
-                            // Not deleted by us lately: lost (`rejection_log.rs`).
+                            // No note: not deleted by this library, so
+                            // lost (`rejection_log.rs`).
                             self.rejections.vanished_entry::<T>(now);
                             true
                         }

@@ -12,11 +12,12 @@
 //! entry that is gone, with no note of this library deleting it (a note
 //! lives as long as any copy of a cookie pointing at the entry could
 //! open), means the store lost data or instances use different stores;
-//! one on an
-//! instance without a store, that instances are configured differently;
-//! one issued further in the future than the clock skew allows, that the
-//! instances' clocks disagree. All log out users, so all are logged at
-//! `warn`: at most once per
+//! a store entry that does not authenticate, that it was changed in the
+//! store; a pointer on an instance without a store, that instances are
+//! configured differently; a cookie issued further in the future than the
+//! clock skew allows, that the instances' clocks disagree (or a cut-off
+//! is set in the future). All log out users, so all are logged at `warn`:
+//! at most once per
 //! [`REJECTION_WARN_INTERVAL`] per reason and [`Sessions`], with the
 //! number of the same rejections left unlogged since the last one, the
 //! session type, the schema version and (for a value that does not decode)

@@ -89,7 +89,7 @@ pub(crate) struct End {
     /// removed).
     at: u64,
     /// How long the note lives: as long as a copy of a cookie pointing
-    /// at the entry could open (the entry would have lived that long), so
+    /// at the entry could open (no shorter than the entry had left), so
     /// that an entry found gone with no note was not deleted by this
     /// library (`rejection_log.rs`, the store lost it); and at least
     /// [`DEAD_FOR`] plus the skew.
@@ -281,8 +281,8 @@ impl Inner {
 
     /// How long the note of an entry deleted `now` lives, for a session
     /// created at `created` whose cookie carries `lifetime`: as long as a
-    /// copy of its pointer could open under that lifetime (its entry
-    /// lived no longer), and at least the wait before such a cookie is
+    /// copy of its pointer could open under that lifetime (no shorter
+    /// than its entry had left), and at least the wait before such a cookie is
     /// removed ([`DEAD_FOR`] plus the skew, plus a second).
     fn note_ttl(&self, created: u64, lifetime: &SessionLifetime, now: u64) -> Duration {
         let config_lifetime = &self.config.lifetime;
