@@ -437,3 +437,66 @@ async fn holds_one_note_per_delete() {
     round::<Vec<u8>, _>(&cookie, &cookie_of(&big), |s| s.set(vec![1])).await;
     assert_eq!(hints(), 3);
 }
+
+/// Noticed in review 11, reproduced after it (older than 19d5a74; failed
+/// before the move back took its entry last).
+/// Replace mode with revocation, cookie mode: the browser sends a cookie
+/// of a newer schema (another release's session) and its own store-held
+/// pointer. The handler shrinks its value, so the save moves it back into
+/// the cookie: the old entry is deleted, and the newer cookie's id must be
+/// ended too (the response may land on it). When ending that id fails
+/// (the store refuses the marker), the save fails and sends nothing; the
+/// browser keeps its pointer, so its entry must still be there. Before
+/// the fix the entry was already deleted: the user lost the session.
+#[tokio::test]
+async fn a_move_back_whose_newer_copy_cannot_be_ended_keeps_the_entry() {
+    log();
+    let clock = ManualClock::new(START);
+    let recording = Arc::new(common::suite::Recording::new(Arc::new(
+        MemoryStore::new().with_clock(clock.clone()),
+    )));
+    let store: Arc<dyn SessionStore> = recording.clone();
+    let with_store = |c: sealed_session::SessionConfig| {
+        c.with_shared_store(Arc::clone(&store))
+            .with_revocation(true)
+            .with_circuit_breaker(None)
+    };
+    let newer = instance(&clock, |c| {
+        with_store(c)
+            .with_schema(sealed_session::Schema::<Vec<u8>>::new(2).migrate(1, |v: Vec<u8>| v))
+    });
+    let older = instance(&clock, |c| {
+        with_store(c)
+            .with_schema(sealed_session::Schema::<Vec<u8>>::new(1))
+            .with_replace_newer_schemas(true)
+    });
+    let victim = sealed(&newer, vec![2u8; 10]).await;
+    let own = sealed(&older, vec![1u8; 6000]).await;
+    assert!(
+        older.inspect(&own).unwrap().store_key.is_some(),
+        "store-held"
+    );
+
+    let request = request(&[(DEFAULT_NAME, &victim), (DEFAULT_NAME, &own)]);
+    let session = older.load::<Vec<u8>>(&request).await.unwrap();
+    assert_eq!(session.get().len(), 6000);
+    session.set(vec![1u8; 10]);
+    // The third store call from here fails: after the note and the
+    // delete of the move back (before the fix), the newer id's marker.
+    recording.fail_call(3);
+    let mut response = HeaderMap::new();
+    let saved = older.save(&session, &mut response).await;
+    let calls = recording.calls();
+    assert!(
+        matches!(saved, Err(SaveError::Store(_))),
+        "{saved:?} after {calls:?}"
+    );
+    assert!(response.is_empty(), "{response:?}");
+    // What the browser still holds: its own session, whole.
+    let again = older.load::<Vec<u8>>(&cookie_of(&own)).await.unwrap();
+    assert_eq!(
+        (again.rejection(), again.get().len()),
+        (None, 6000),
+        "store calls of the failed save: {calls:?}"
+    );
+}

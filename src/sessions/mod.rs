@@ -532,6 +532,12 @@ impl Sessions {
                         return Err(error);
                     }
                 }
+                // A value moving back into its cookie leaves its entry
+                // only now: a failure above left it for the browser's
+                // pointer.
+                if !inner.take_moved(&write, &written, now).await? {
+                    return Ok(());
+                }
                 let old_cookie = match inner.complete_import(session).await {
                     Ok(old_cookie) => old_cookie,
                     Err(error) => {

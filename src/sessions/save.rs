@@ -19,7 +19,10 @@
 //!    entry *replaces* it only if it is still there; a new entry (a move
 //!    into the store, a renewed or new session) is *created* under a fresh
 //!    random key; a session that moves back into its cookie *takes* its
-//!    entry (a delete that must find it). Finding the entry gone means
+//!    entry (a note, then a delete that must find it), last of all the
+//!    store writes, after every id the save ends is ended: a save that
+//!    fails before leaves the entry the browser's pointer still points
+//!    at. Finding the entry gone means
 //!    another request ended the session: [`SaveError::Ended`], nothing
 //!    written, the session is never brought back.
 //! 3. **Ending an id sticks.** `destroy` and `renew` end the id the
@@ -164,6 +167,11 @@ pub(crate) struct Written {
     created_entry: bool,
     /// `issued` of the cookie the browser now has.
     issued: u64,
+    /// The entry the value moved out of, back into the cookie: taken by
+    /// [`Inner::take_moved`] once every id the save ends is ended, so a
+    /// save that fails before leaves it where the browser's pointer finds
+    /// it.
+    takes: Option<StoreKey>,
 }
 
 impl Inner {
@@ -552,22 +560,12 @@ impl Inner {
         if self.config.store_mode == StoreMode::Cookie {
             match self.write_cookie(write, now) {
                 Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
-                Ok(written) => {
-                    // Moving back into the cookie takes the entry: it
-                    // must still be there.
-                    if let Some(old) = write.continues {
-                        let store = self.store()?;
-                        // Copies of the pointer carry the lifetime
-                        // loaded, which this write may have shortened.
-                        let ttl = self
-                            .note_ttl(write.created, &write.lifetime, now)
-                            .max(self.note_ttl(write.created, &write.loaded_lifetime, now));
-                        self.leave_note(store, &old, now, ttl)
-                            .await
-                            .map_err(SaveError::Store)?;
-                        if !store.delete(&old).await.map_err(SaveError::Store)? {
-                            return gone();
-                        }
+                Ok(mut written) => {
+                    // Moving back into the cookie takes the entry, last
+                    // (`take_moved`).
+                    if write.continues.is_some() {
+                        self.store()?;
+                        written.takes = write.continues;
                     }
                     return Ok(Some(written));
                 }
@@ -628,6 +626,7 @@ impl Inner {
             set_cookie,
             stored: Some(key),
             created_entry: write.continues.is_none(),
+            takes: None,
             issued,
         }))
     }
@@ -645,6 +644,7 @@ impl Inner {
             stored: None,
             created_entry: false,
             issued: write.issue_at,
+            takes: None,
         })
     }
 
@@ -709,6 +709,41 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    /// Takes the entry a value moved out of, back into its cookie
+    /// (`written.takes`), once the save has ended every id it ends: a
+    /// note, then the delete. `Ok(true)`: send the cookie. The entry must
+    /// still be there: gone (another request moved or ended the session
+    /// meanwhile), a changed value fails with [`SaveError::Ended`] and an
+    /// unchanged one sends nothing (`Ok(false)`), as a write into the
+    /// store would. A store error fails the save with the entry (at worst
+    /// its note) left: the browser's pointer still opens.
+    pub(crate) async fn take_moved(
+        &self,
+        write: &Write,
+        written: &Written,
+        now: u64,
+    ) -> Result<bool, SaveError> {
+        let Some(old) = written.takes else {
+            return Ok(true);
+        };
+        let store = self.store()?;
+        // Copies of the pointer carry the lifetime loaded, which this
+        // write may have shortened.
+        let ttl = self
+            .note_ttl(write.created, &write.lifetime, now)
+            .max(self.note_ttl(write.created, &write.loaded_lifetime, now));
+        self.leave_note(store, &old, now, ttl)
+            .await
+            .map_err(SaveError::Store)?;
+        if store.delete(&old).await.map_err(SaveError::Store)? {
+            Ok(true)
+        } else if write.changed {
+            Err(SaveError::Ended)
+        } else {
+            Ok(false)
+        }
     }
 
     /// Leaves the note that `entry` is deleted at `at`, for `ttl`, before
