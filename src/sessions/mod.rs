@@ -526,7 +526,13 @@ impl Sessions {
                     }
                     Err(error) => return Err(error),
                 };
-                for end in end.iter().chain(also.as_deref()) {
+                // A value moving back into its cookie whose entry another
+                // request took meanwhile ends nothing (rule 3).
+                let ends = end.iter().chain(also.as_deref());
+                if ends.clone().any(End::needs_store) && !inner.can_take(&write, &written).await? {
+                    return Ok(());
+                }
+                for end in ends {
                     if let Err(error) = inner.end(end).await {
                         inner.undo(&written).await;
                         return Err(error);

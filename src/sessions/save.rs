@@ -22,9 +22,11 @@
 //!    entry (a note, then a delete that must find it), last of all the
 //!    store writes, after every id the save ends is ended: a save that
 //!    fails before leaves the entry the browser's pointer still points
-//!    at. Finding the entry gone means
-//!    another request ended the session: [`SaveError::Ended`], nothing
-//!    written, the session is never brought back.
+//!    at; a save with ids to end first checks that the entry is still
+//!    there, so that one finding it taken ends nothing. Finding the entry
+//!    gone means another request ended the session (or moved it back):
+//!    [`SaveError::Ended`], nothing written, the session is never brought
+//!    back.
 //! 3. **Ending an id sticks.** `destroy` and `renew` end the id the
 //!    request loaded, whatever the handler did afterwards: with revocation
 //!    on, a marker is created (holding the time) that lives as long as any
@@ -153,6 +155,19 @@ impl Write {
             issued: self.issue_at,
             lifetime: (self.version == seal::V2).then_some(self.lifetime),
             body,
+        }
+    }
+}
+
+impl Write {
+    /// The outcome of a move back that finds its entry taken by another
+    /// request: [`SaveError::Ended`] for a changed value, else nothing to
+    /// send (`Ok(false)`).
+    fn taken(&self) -> Result<bool, SaveError> {
+        if self.changed {
+            Err(SaveError::Ended)
+        } else {
+            Ok(false)
         }
     }
 }
@@ -711,6 +726,30 @@ impl Inner {
         Ok(())
     }
 
+    /// Before the ends of a save whose value moves back into its cookie
+    /// (`written.takes`): whether its entry is still there. Gone (another
+    /// request moved or ended the session), the save ends nothing, and a
+    /// changed value fails with [`SaveError::Ended`] and an unchanged one
+    /// sends nothing (`Ok(false)`), as [`Inner::take_moved`] would. (One
+    /// store round trip lies between this check and the take; a request
+    /// that takes the entry in that window makes this save fail after the
+    /// ends, which stick: it fails closed.)
+    pub(crate) async fn can_take(
+        &self,
+        write: &Write,
+        written: &Written,
+    ) -> Result<bool, SaveError> {
+        let Some(old) = written.takes else {
+            return Ok(true);
+        };
+        let store = self.store()?;
+        if store.load(&old).await.map_err(SaveError::Store)?.is_some() {
+            Ok(true)
+        } else {
+            write.taken()
+        }
+    }
+
     /// Takes the entry a value moved out of, back into its cookie
     /// (`written.takes`), once the save has ended every id it ends: a
     /// note, then the delete. `Ok(true)`: send the cookie. The entry must
@@ -739,10 +778,8 @@ impl Inner {
             .map_err(SaveError::Store)?;
         if store.delete(&old).await.map_err(SaveError::Store)? {
             Ok(true)
-        } else if write.changed {
-            Err(SaveError::Ended)
         } else {
-            Ok(false)
+            write.taken()
         }
     }
 
