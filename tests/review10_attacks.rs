@@ -17,11 +17,10 @@
 
 mod common;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use common::capture::{Capture, lines_at};
+use common::capture::{global, global_warns};
 use common::*;
-use http::HeaderMap;
 use sealed_session::{
     ManualClock, MemoryStore, REJECTION_WARN_INTERVAL, Rejection, SessionConfig, SessionStore,
     Sessions, StoreMode,
@@ -39,25 +38,6 @@ const NOTE_LIFE: u64 = 121;
 /// expired after it (plus the skew).
 const IDLE: u64 = 24 * 3600;
 
-/// The capture every test of this binary logs into.
-fn log() -> &'static Capture {
-    static LOG: OnceLock<Capture> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let capture = Capture::default();
-        tracing::subscriber::set_global_default(capture.subscriber(tracing::Level::DEBUG))
-            .expect("the only global subscriber of this binary");
-        capture
-    })
-}
-
-/// The `warn` lines logged so far that contain every one of `texts`.
-fn warns(texts: &[&str]) -> usize {
-    lines_at(&log().text(), "WARN")
-        .into_iter()
-        .filter(|line| texts.iter().all(|t| line.contains(t)))
-        .count()
-}
-
 /// Sessions in server mode on `store` (no breaker), default skew.
 fn server(store: &Arc<dyn SessionStore>, clock: &ManualClock, revocation: bool) -> Sessions {
     instance(clock, |c| {
@@ -66,23 +46,6 @@ fn server(store: &Arc<dyn SessionStore>, clock: &ManualClock, revocation: bool) 
             .with_circuit_breaker(None)
             .with_revocation(revocation)
     })
-}
-
-/// A load of `value` alone: its refusal.
-async fn refusal<T>(sessions: &Sessions, value: &str) -> Option<Rejection>
-where
-    T: serde::de::DeserializeOwned + Default + 'static,
-{
-    sessions
-        .load::<T>(&cookie_of(value))
-        .await
-        .unwrap()
-        .rejection()
-}
-
-/// The cookie value a response sets.
-fn cookie_in(response: &HeaderMap) -> String {
-    the_cookie(response).value().to_owned()
 }
 
 #[derive(Serialize, Deserialize, Default, Debug, PartialEq, Clone)]
@@ -97,7 +60,7 @@ struct RenewedVisitor(u32);
 /// then it is refused as expired, at `debug` throughout.
 #[tokio::test]
 async fn finding_a_visitor_replaying_its_own_old_pointer_raises_no_store_lost_warn() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let sessions = server(&store, &clock, false);
@@ -114,7 +77,7 @@ async fn finding_a_visitor_replaying_its_own_old_pointer_raises_no_store_lost_wa
         refusal::<RenewedVisitor>(&sessions, &before_login).await,
         Some(Rejection::MissingStoreEntry)
     );
-    assert_eq!(warns(&[LOST, type_name]), 0);
+    assert_eq!(global_warns(&[LOST, type_name]), 0);
 
     // Past the old note's life: replays one interval apart, then past
     // the pointer's own idle deadline. Never a warn (on e3e5da4: one per
@@ -149,10 +112,10 @@ async fn finding_a_visitor_replaying_its_own_old_pointer_raises_no_store_lost_wa
         Some(Rejection::IdleExpired)
     );
     assert_eq!(
-        warns(&[LOST, type_name]),
+        global_warns(&[LOST, type_name]),
         0,
         "a visitor's replays: {}",
-        log().text()
+        global().text()
     );
 }
 
@@ -167,7 +130,7 @@ struct RevokedVisitor(u32);
 /// revocation on, the marker is found first (`Revoked`, at debug).
 #[tokio::test]
 async fn finding_a_logged_out_pointer_replayed_later_raises_no_warn() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let plain = server(&store, &clock, false);
@@ -188,16 +151,16 @@ async fn finding_a_logged_out_pointer_replayed_later_raises_no_warn() {
         Some(Rejection::Revoked)
     );
     assert_eq!(
-        warns(&[LOST, std::any::type_name::<LoggedOutVisitor>()]),
+        global_warns(&[LOST, std::any::type_name::<LoggedOutVisitor>()]),
         0,
         "{}",
-        log().text()
+        global().text()
     );
     assert_eq!(
-        warns(&[LOST, std::any::type_name::<RevokedVisitor>()]),
+        global_warns(&[LOST, std::any::type_name::<RevokedVisitor>()]),
         0,
         "{}",
-        log().text()
+        global().text()
     );
 }
 
@@ -211,7 +174,7 @@ struct MovedBack(Vec<u8>);
 /// cart, a form draft). Fixed with the note that outlives the pointer.
 #[tokio::test]
 async fn finding_a_pointer_left_by_a_move_back_raises_no_warn() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let sessions = instance(&clock, |c| {
@@ -235,7 +198,7 @@ async fn finding_a_pointer_left_by_a_move_back_raises_no_warn() {
         refusal::<MovedBack>(&sessions, &big).await,
         Some(Rejection::MissingStoreEntry)
     );
-    assert_eq!(warns(&[LOST, type_name]), 0, "{}", log().text());
+    assert_eq!(global_warns(&[LOST, type_name]), 0, "{}", global().text());
 }
 
 #[derive(Serialize, Deserialize, Default, Debug, PartialEq, Clone)]
@@ -247,7 +210,7 @@ struct Duplicated(u32);
 /// logged out. Fixed with the note that outlives the pointer.
 #[tokio::test]
 async fn finding_a_stale_duplicate_behind_a_live_cookie_raises_no_warn() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let sessions = server(&store, &clock, false);
@@ -263,7 +226,7 @@ async fn finding_a_stale_duplicate_behind_a_live_cookie_raises_no_warn() {
     let session = sessions.load::<Duplicated>(&request).await.unwrap();
     assert_eq!(session.rejection(), None);
     assert_eq!(session.get(), Duplicated(1));
-    assert_eq!(warns(&[LOST, type_name]), 0, "{}", log().text());
+    assert_eq!(global_warns(&[LOST, type_name]), 0, "{}", global().text());
 }
 
 #[derive(Serialize, Deserialize, Default, Debug, PartialEq, Clone)]
@@ -275,7 +238,7 @@ struct ManyInstances(u32);
 /// defect of this change.
 #[tokio::test]
 async fn holds_the_limit_is_per_sessions_so_each_one_warns_once() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let first = server(&store, &clock, false);
@@ -290,7 +253,7 @@ async fn holds_the_limit_is_per_sessions_so_each_one_warns_once() {
         }
     }
     assert_eq!(
-        warns(&[LOST, std::any::type_name::<ManyInstances>()]),
+        global_warns(&[LOST, std::any::type_name::<ManyInstances>()]),
         built
     );
 }
@@ -303,7 +266,7 @@ struct NotOurs(u32);
 /// pointers with a byte changed all stay at debug.
 #[tokio::test]
 async fn holds_no_new_warn_without_a_cookie_our_key_sealed() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let ours = server(&store, &clock, false);
@@ -344,8 +307,8 @@ async fn holds_no_new_warn_without_a_cookie_our_key_sealed() {
             );
         }
     }
-    assert_eq!(warns(&[std::any::type_name::<NotOurs>()]), 0);
-    assert_eq!(warns(&["ahead_secs=100000"]), 0);
+    assert_eq!(global_warns(&[std::any::type_name::<NotOurs>()]), 0);
+    assert_eq!(global_warns(&["ahead_secs=100000"]), 0);
 }
 
 /// Finding 2 (low, fixed on this branch; this test failed on e3e5da4): a
@@ -356,7 +319,7 @@ async fn holds_no_new_warn_without_a_cookie_our_key_sealed() {
 /// the cut-off. (The refusal itself is older than this change.)
 #[tokio::test]
 async fn finding_a_cut_off_in_the_future_is_reported_as_a_cut_off_not_as_clocks() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let planned = time::OffsetDateTime::from_unix_timestamp((START + 7_777) as i64).unwrap();
     let sessions = instance(&clock, |c| c.with_cutoff(Some(planned)));
@@ -366,16 +329,16 @@ async fn finding_a_cut_off_in_the_future_is_reported_as_a_cut_off_not_as_clocks(
         Some(Rejection::FromFuture)
     );
     assert_eq!(
-        warns(&[AHEAD, "ahead_secs=7777"]),
+        global_warns(&[AHEAD, "ahead_secs=7777"]),
         0,
         "not the clocks: {}",
-        log().text()
+        global().text()
     );
     assert_eq!(
-        warns(&["with_cutoff", "ahead_secs=7777", "skew_secs=60"]),
+        global_warns(&["with_cutoff", "ahead_secs=7777", "skew_secs=60"]),
         1,
         "the cut-off: {}",
-        log().text()
+        global().text()
     );
 }
 
@@ -384,7 +347,7 @@ async fn finding_a_cut_off_in_the_future_is_reported_as_a_cut_off_not_as_clocks(
 /// largest skew.
 #[tokio::test]
 async fn holds_far_future_cookies_and_huge_skews_do_not_overflow() {
-    log();
+    global();
     let far = ManualClock::new(u64::MAX / 2);
     let value = sealed(&sessions(&[1], &far), 2_u8).await;
     let clock = ManualClock::new(START);
@@ -394,7 +357,7 @@ async fn holds_far_future_cookies_and_huge_skews_do_not_overflow() {
         Some(Rejection::FromFuture)
     );
     let ahead = format!("ahead_secs={}", u64::MAX / 2 - START);
-    assert_eq!(warns(&[AHEAD, &ahead]), 1, "{}", log().text());
+    assert_eq!(global_warns(&[AHEAD, &ahead]), 1, "{}", global().text());
     let lenient = Sessions::new(
         ring(&[1]),
         SessionConfig::default()

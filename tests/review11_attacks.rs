@@ -16,10 +16,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::capture::{Capture, lines_at};
+use common::capture::{global, global_warns};
 use common::*;
 use http::HeaderMap;
 use sealed_session::{
@@ -35,42 +35,6 @@ const SKEW: u64 = 60;
 const FLOOR: u64 = 60 + SKEW + 1;
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
-
-/// The capture every test of this binary logs into.
-fn log() -> &'static Capture {
-    static LOG: OnceLock<Capture> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let capture = Capture::default();
-        tracing::subscriber::set_global_default(capture.subscriber(tracing::Level::DEBUG))
-            .expect("the only global subscriber of this binary");
-        capture
-    })
-}
-
-/// The `warn` lines logged so far that contain every one of `texts`.
-fn warns(texts: &[&str]) -> usize {
-    lines_at(&log().text(), "WARN")
-        .into_iter()
-        .filter(|line| texts.iter().all(|t| line.contains(t)))
-        .count()
-}
-
-/// A load of `value` alone: its refusal.
-async fn refusal<T>(sessions: &Sessions, value: &str) -> Option<Rejection>
-where
-    T: serde::de::DeserializeOwned + Default + 'static,
-{
-    sessions
-        .load::<T>(&cookie_of(value))
-        .await
-        .unwrap()
-        .rejection()
-}
-
-/// The cookie value a response sets.
-fn cookie_in(response: &HeaderMap) -> String {
-    the_cookie(response).value().to_owned()
-}
 
 /// One write a [`Timed`] store saw: which call, and when what it wrote
 /// expires (unix seconds on the test's clock).
@@ -180,7 +144,7 @@ struct ShortenedAndMovedBack(Vec<u8>);
 /// also covers the lifetime the loaded cookie carried.
 #[tokio::test]
 async fn finding_a_lifetime_shortened_while_moving_back_keeps_the_note_for_old_pointers() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let sessions = remembering(&store, &clock, StoreMode::Cookie);
@@ -214,10 +178,10 @@ async fn finding_a_lifetime_shortened_while_moving_back_keeps_the_note_for_old_p
         "the old pointer still opens by its own lifetime, and finds its entry gone"
     );
     assert_eq!(
-        warns(&[LOST, type_name]),
+        global_warns(&[LOST, type_name]),
         0,
         "a client's own replay: {}",
-        log().text()
+        global().text()
     );
 }
 
@@ -235,7 +199,7 @@ struct ShortenedInStore(u32);
 /// docs advise) avoids it.
 #[tokio::test]
 async fn finding_a_lifetime_shortened_in_the_store_lets_old_pointers_raise_the_warn() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let sessions = remembering(&store, &clock, StoreMode::Server);
@@ -260,10 +224,10 @@ async fn finding_a_lifetime_shortened_in_the_store_lets_old_pointers_raise_the_w
         Some(Rejection::MissingStoreEntry)
     );
     assert_eq!(
-        warns(&[LOST, type_name]),
+        global_warns(&[LOST, type_name]),
         1,
         "as it is: the replay warns: {}",
-        log().text()
+        global().text()
     );
 }
 
@@ -275,7 +239,7 @@ struct Renewed(u32);
 /// expires by its own lifetime, so its replays stay at debug.
 #[tokio::test]
 async fn holds_a_renew_that_shortens_the_lifetime_keeps_the_note_for_old_pointers() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new().with_clock(clock.clone()));
     let sessions = remembering(&store, &clock, StoreMode::Server);
@@ -300,7 +264,7 @@ async fn holds_a_renew_that_shortens_the_lifetime_keeps_the_note_for_old_pointer
             Some(Rejection::MissingStoreEntry)
         );
     }
-    assert_eq!(warns(&[LOST, type_name]), 0, "{}", log().text());
+    assert_eq!(global_warns(&[LOST, type_name]), 0, "{}", global().text());
 }
 
 #[derive(Serialize, Deserialize, Default, Debug, PartialEq, Clone)]
@@ -316,7 +280,7 @@ struct IdleThenLogout(u32);
 /// remaining time; the docs now say what it does.
 #[tokio::test]
 async fn finding_a_note_can_outlive_the_entry_it_replaces() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let timed = Timed::new(&clock, MemoryStore::new());
     let store: Arc<dyn SessionStore> = timed.clone();
@@ -358,7 +322,7 @@ struct Crowded(u32);
 /// docs/stores.md now say notes count.
 #[tokio::test]
 async fn finding_notes_hold_memory_store_entries_for_the_idle_timeout() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(
         MemoryStore::new()
@@ -412,7 +376,7 @@ struct Counted(u32);
 /// its time to live changed.
 #[tokio::test]
 async fn holds_one_note_per_delete() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let timed = Timed::new(&clock, MemoryStore::new());
     let store: Arc<dyn SessionStore> = timed.clone();
@@ -450,7 +414,7 @@ async fn holds_one_note_per_delete() {
 /// the fix the entry was already deleted: the user lost the session.
 #[tokio::test]
 async fn a_move_back_whose_newer_copy_cannot_be_ended_keeps_the_entry() {
-    log();
+    global();
     let clock = ManualClock::new(START);
     let recording = Arc::new(common::suite::Recording::new(Arc::new(
         MemoryStore::new().with_clock(clock.clone()),

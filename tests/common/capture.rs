@@ -2,7 +2,7 @@
 //! the events the library logs.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Clones share the same buffer: hand one to the subscriber, read the
 /// other.
@@ -49,4 +49,27 @@ impl Write for Capture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The capture of a whole test binary: the global subscriber, at `debug`,
+/// set on first use. For binaries of several tests that read logs: a
+/// thread-local subscriber per test meets `tracing`'s per-call-site cache
+/// (`rejection_event.rs`), so each test reads only the lines that name
+/// its own session type or numbers.
+pub fn global() -> &'static Capture {
+    static LOG: OnceLock<Capture> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let capture = Capture::default();
+        tracing::subscriber::set_global_default(capture.subscriber(tracing::Level::DEBUG))
+            .expect("the only global subscriber of this binary");
+        capture
+    })
+}
+
+/// The `warn` lines [`global`] holds that contain every one of `texts`.
+pub fn global_warns(texts: &[&str]) -> usize {
+    lines_at(&global().text(), "WARN")
+        .into_iter()
+        .filter(|line| texts.iter().all(|t| line.contains(t)))
+        .count()
 }

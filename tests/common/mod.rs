@@ -220,3 +220,20 @@ impl Server {
         self.task.await.unwrap();
     }
 }
+
+/// A load of `value` alone (the default cookie name): its refusal.
+pub async fn refusal<T>(sessions: &Sessions, value: &str) -> Option<sealed_session::Rejection>
+where
+    T: serde::de::DeserializeOwned + Default + 'static,
+{
+    sessions
+        .load::<T>(&cookie_of(value))
+        .await
+        .unwrap()
+        .rejection()
+}
+
+/// The cookie value a response sets.
+pub fn cookie_in(response: &HeaderMap) -> String {
+    the_cookie(response).value().to_owned()
+}
