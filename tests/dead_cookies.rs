@@ -10,11 +10,11 @@
 
 mod common;
 
+use common::sent::{self, Sent};
 use std::sync::Arc;
 
 use common::{
-    START, config, cookie_of, instance, request, request_after, round, sealed, secs, set_cookies,
-    the_cookie,
+    START, config, cookie_of, instance, request, request_after, round, sealed, secs, the_cookie,
 };
 use http::HeaderMap;
 use sealed_session::{
@@ -25,35 +25,10 @@ use time::OffsetDateTime;
 
 const DAY: u64 = 24 * 3600;
 
-/// What a save sent for a request carrying `cookie` whose handler reads
-/// only, with the load's rejection.
+/// Loads `request`, only reads, saves: the refusal and what the browser
+/// is told.
 async fn read_only(sessions: &Sessions, request: &HeaderMap) -> (Option<Rejection>, Sent) {
-    let (session, response, ()) = round::<u32, _>(sessions, request, |s| {
-        s.get();
-    })
-    .await;
-    (session.rejection(), Sent::of(&response))
-}
-
-#[derive(Debug, PartialEq)]
-enum Sent {
-    Nothing,
-    Removal,
-    Cookie,
-}
-
-impl Sent {
-    fn of(response: &HeaderMap) -> Sent {
-        let all = set_cookies(response);
-        match all.as_slice() {
-            [] => Sent::Nothing,
-            [one] if one.starts_with("__Host-session=;") && one.contains("Max-Age=0") => {
-                Sent::Removal
-            }
-            [one] if one.starts_with("__Host-session=") => Sent::Cookie,
-            other => panic!("unexpected Set-Cookie: {other:?}"),
-        }
-    }
+    sent::read_only::<u32>(sessions, request, Sent::of).await
 }
 
 fn clock() -> ManualClock {

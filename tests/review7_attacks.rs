@@ -15,6 +15,7 @@
 
 mod common;
 
+use common::sent::{self, Sent};
 use std::sync::Arc;
 
 use common::fail_load::FailLoad;
@@ -28,35 +29,10 @@ use serde::{Deserialize, Serialize};
 
 const NAME: &str = "__Host-session";
 
-/// What a response told the browser about the session cookie.
-#[derive(Debug, PartialEq)]
-enum Sent {
-    Nothing,
-    Removal,
-    Cookie,
-}
-
-impl Sent {
-    fn of(response: &HeaderMap) -> Sent {
-        let all = set_cookies(response);
-        match all.as_slice() {
-            [] => Sent::Nothing,
-            [one] if one.starts_with("__Host-session=;") && one.contains("Max-Age=0") => {
-                Sent::Removal
-            }
-            [one] if one.starts_with("__Host-session=") => Sent::Cookie,
-            other => panic!("unexpected Set-Cookie: {other:?}"),
-        }
-    }
-}
-
-/// Loads `request`, only reads, saves: what the browser is told.
+/// Loads `request`, only reads, saves: the refusal and what the browser
+/// is told.
 async fn read_only(sessions: &Sessions, request: &HeaderMap) -> (Option<Rejection>, Sent) {
-    let session = sessions.load::<u32>(request).await.unwrap();
-    session.get();
-    let mut response = HeaderMap::new();
-    sessions.save(&session, &mut response).await.unwrap();
-    (session.rejection(), Sent::of(&response))
+    sent::read_only::<u32>(sessions, request, Sent::of).await
 }
 
 fn with_store(clock: &ManualClock, store: Arc<dyn SessionStore>) -> SessionConfig {

@@ -20,6 +20,7 @@
 
 mod common;
 
+use common::sent::{self, Sent};
 use std::sync::Arc;
 
 use common::fail_load::FailLoad;
@@ -36,33 +37,10 @@ const NAME: &str = "__Host-session";
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
 
-/// What a response told the browser about the session cookie.
-#[derive(Debug, PartialEq)]
-enum Sent {
-    Nothing,
-    Removal,
-    Cookie,
-}
-
-impl Sent {
-    fn of(response: &HeaderMap) -> Sent {
-        let all = set_cookies(response);
-        match all.as_slice() {
-            [] => Sent::Nothing,
-            [one] if one.contains("=;") && one.contains("Max-Age=0") => Sent::Removal,
-            [_] => Sent::Cookie,
-            other => panic!("unexpected Set-Cookie: {other:?}"),
-        }
-    }
-}
-
-/// Loads `request`, only reads, saves: what the browser is told.
+/// Loads `request`, only reads, saves: the refusal and what the browser
+/// is told.
 async fn read_only(sessions: &Sessions, request: &HeaderMap) -> (Option<Rejection>, Sent) {
-    let session = sessions.load::<u32>(request).await.unwrap();
-    session.get();
-    let mut response = HeaderMap::new();
-    sessions.save(&session, &mut response).await.unwrap();
-    (session.rejection(), Sent::of(&response))
+    sent::read_only::<u32>(sessions, request, Sent::of_any).await
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -137,7 +115,7 @@ async fn a_logout_beside_a_remembered_newer_copy_of_the_same_id_outlives_its_mar
     // Logout on an old instance, carrying both copies.
     let (_, response, ()) =
         round::<CountV1, _>(&old, &request(&[(NAME, &v1), (NAME, &v2)]), |s| s.destroy()).await;
-    assert_eq!(Sent::of(&response), Sent::Removal);
+    assert_eq!(Sent::of_any(&response), Sent::Removal);
     let copy = new.load::<Two>(&cookie_of(&v2)).await.unwrap();
     assert_eq!(copy.rejection(), Some(Rejection::Revoked));
     // Two hours later (well within the 30 days the copy carries).
@@ -174,7 +152,7 @@ async fn a_logout_beside_a_newer_copy_of_the_same_id_revokes_it() {
     let v2 = the_cookie(&response).value().to_owned();
     let (_, response, ()) =
         round::<CountV1, _>(&old, &request(&[(NAME, &v1), (NAME, &v2)]), |s| s.destroy()).await;
-    assert_eq!(Sent::of(&response), Sent::Removal);
+    assert_eq!(Sent::of_any(&response), Sent::Removal);
     for _ in 0..3 {
         let copy = new.load::<Two>(&cookie_of(&v2)).await.unwrap();
         assert_eq!(copy.rejection(), Some(Rejection::Revoked));
@@ -229,7 +207,7 @@ async fn a_store_that_refuses_writes_refuses_every_logout() {
     let mut response = HeaderMap::new();
     let saved = sessions.save(&session, &mut response).await;
     assert_eq!(
-        (saved, Sent::of(&response)),
+        (saved, Sent::of_any(&response)),
         (Ok(()), Sent::Removal),
         "a plain logout fails because its note (which guards no cookie) cannot be written"
     );
@@ -321,7 +299,7 @@ async fn a_logout_while_the_newer_copys_shard_is_down_leaves_it_logged_in() {
                 s.destroy()
             })
             .await;
-        assert_eq!(Sent::of(&response), Sent::Removal);
+        assert_eq!(Sent::of_any(&response), Sent::Removal);
         let copy = new.load::<Two>(&cookie_of(&v2b)).await.unwrap();
         assert_eq!(copy.rejection(), Some(Rejection::MissingStoreEntry));
     }
@@ -338,7 +316,7 @@ async fn a_logout_while_the_newer_copys_shard_is_down_leaves_it_logged_in() {
     assert!(
         saved.is_err() || copy.rejection().is_some(),
         "the logout answered {:?} ({saved:?}) and the newer copy still opens: {:?}",
-        Sent::of(&response),
+        Sent::of_any(&response),
         copy.get()
     );
 }
@@ -383,7 +361,7 @@ async fn a_write_while_the_newer_copys_shard_is_down_is_not_refused() {
             let mut response = HeaderMap::new();
             let saved = old.save(&session, &mut response).await;
             flaky.heal();
-            (saved.is_ok(), Sent::of(&response))
+            (saved.is_ok(), Sent::of_any(&response))
         }
     };
     let healthy = write(false).await;
@@ -454,7 +432,7 @@ async fn without_the_host_prefix_tossed_garbage_removes_nothing() {
         let mut response = HeaderMap::new();
         sessions.save(&session, &mut response).await.unwrap();
         assert!(session.rejection().is_some());
-        assert_eq!(Sent::of(&response), Sent::Nothing, "{value}");
+        assert_eq!(Sent::of_any(&response), Sent::Nothing, "{value}");
     }
 }
 
@@ -592,7 +570,7 @@ async fn a_tossed_authentic_dead_cookie_is_answered_with_removals_forever() {
     };
     let (_, response, ()) =
         round::<u32, _>(&sessions, &request(&[("session", &own)]), |s| s.destroy()).await;
-    assert_eq!(Sent::of(&response), Sent::Removal);
+    assert_eq!(Sent::of_any(&response), Sent::Removal);
     clock.advance(secs(10 * 60));
     // Tossed into the victim's browser in a slot of the parent domain:
     // each request the victim sends carries it, and each answer removes.

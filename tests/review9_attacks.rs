@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::sent::{self, Sent};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -22,26 +23,6 @@ use sealed_session::{
     ManualClock, RedisClusterStore, RedisStore, Rejection, SaveError, SessionStore, Sessions,
     StoreError, StoreFuture, StoreKey,
 };
-
-/// What a response told the browser about the session cookie.
-#[derive(Debug, PartialEq)]
-enum Sent {
-    Nothing,
-    Removal,
-    Cookie,
-}
-
-impl Sent {
-    fn of(response: &HeaderMap) -> Sent {
-        let all = set_cookies(response);
-        match all.as_slice() {
-            [] => Sent::Nothing,
-            [one] if one.contains("=;") && one.contains("Max-Age=0") => Sent::Removal,
-            [_] => Sent::Cookie,
-            other => panic!("unexpected Set-Cookie: {other:?}"),
-        }
-    }
-}
 
 /// A store that fails the next `delete` of an entry once armed (a shard
 /// that drops out between the note and the delete), and otherwise passes
@@ -125,11 +106,7 @@ impl<S: SessionStore> SessionStore for OldWrapper<S> {
 /// Loads `request`, only reads, saves: the refusal and what the browser
 /// is told.
 async fn read_only(sessions: &Sessions, request: &HeaderMap) -> (Option<Rejection>, Sent) {
-    let session = sessions.load::<Vec<u8>>(request).await.unwrap();
-    session.get();
-    let mut response = HeaderMap::new();
-    sessions.save(&session, &mut response).await.unwrap();
-    (session.rejection(), Sent::of(&response))
+    sent::read_only::<Vec<u8>>(sessions, request, Sent::of_any).await
 }
 
 /// Loads `request`, sets the session to 10 bytes (small enough for the
@@ -189,14 +166,14 @@ async fn a_retried_move_into_the_cookie_times_its_note_from_the_retry() {
         matches!(saved, Err(SaveError::Store(StoreError::Unavailable(_)))),
         "{saved:?}"
     );
-    assert_eq!(Sent::of(&response), Sent::Nothing);
+    assert_eq!(Sent::of_any(&response), Sent::Nothing);
 
     // The user comes back 115 s later (within the note's life in Redis,
     // 60 s plus the default 60 s skew plus 1 s): the move succeeds.
     clock.advance(secs(115));
     let (saved, moved) = shrink(&sessions, &pointer).await;
     assert_eq!(saved, Ok(()));
-    assert_eq!(Sent::of(&moved), Sent::Cookie);
+    assert_eq!(Sent::of_any(&moved), Sent::Cookie);
 
     // 10 s after that delete, a request sent with the old pointer before
     // the answer arrived: its entry went 10 s ago, so the cookie the
@@ -310,7 +287,7 @@ async fn with_wait_a_wrapper_that_does_not_forward_hints_fails_closed() {
         Err(SaveError::Store(StoreError::Timeout)),
         "the wrapper's note waited for the paused replica"
     );
-    assert_eq!(Sent::of(&response), Sent::Nothing);
+    assert_eq!(Sent::of_any(&response), Sent::Nothing);
     assert!(on_master.contains(&entry), "nothing deleted: {on_master:?}");
     // The browser's pointer still opens, whole.
     let back = wrapped.load::<Vec<u8>>(&pointer).await.unwrap();

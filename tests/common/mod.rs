@@ -10,6 +10,7 @@ pub mod postgres_server;
 pub mod ready;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod sent;
 #[macro_use]
 pub mod sql_cases;
 #[macro_use]
