@@ -136,9 +136,8 @@ impl Inner {
         // sit in another slot (a parent domain's, another path's, tossed
         // there by a sibling subdomain), and would be answered with a
         // removal that lands on ours on every request.
-        let host_only = self.config.attributes.name.starts_with("__Host-");
         refusals.dead =
-            Some(refusals.dead.unwrap_or(true) && host_only && (dead || dead_at_once(reason)));
+            Some(refusals.dead.unwrap_or(true) && self.host_only && (dead || dead_at_once(reason)));
         self.rejections.count(reason);
         tracing::debug!(
             reason = %reason,
@@ -147,11 +146,21 @@ impl Inner {
             "session cookie rejected"
         );
         refusals.first.get_or_insert(reason);
-        // The first cookie of a newer schema, whatever was refused before
-        // it: a logout ends its session, and unless such cookies may be
-        // replaced, nothing else is written over it.
-        let first_newer = refusals.unreadable.is_none() && refusals.newer_schema.is_none();
-        if let (Rejection::NewerSchema(version), true) = (reason, first_newer) {
+        self.note_newer(reason, unreadable, refusals);
+    }
+
+    /// The first cookie of a newer schema among those refused, whatever
+    /// was refused before it or opened: a logout ends its session (its
+    /// `unreadable` travels with the refusal), and unless such cookies may
+    /// be replaced, nothing else is written over it.
+    fn note_newer(
+        &self,
+        reason: Rejection,
+        unreadable: Option<Box<Unreadable>>,
+        refusals: &mut Refusals,
+    ) {
+        let first = refusals.unreadable.is_none() && refusals.newer_schema.is_none();
+        if let (Rejection::NewerSchema(version), true, Some(_)) = (reason, first, &unreadable) {
             refusals.unreadable = unreadable;
             if !self.config.replace_newer_schemas {
                 refusals.newer_schema = Some(version);
@@ -173,27 +182,19 @@ impl Inner {
     ) {
         let mut refusals = refusals;
         for failed in later {
-            if let (Rejection::NewerSchema(version), Some(_), None) =
-                (failed.refused.0, &failed.unreadable, &refusals.unreadable)
-            {
-                refusals.unreadable = failed.unreadable;
-                if !self.config.replace_newer_schemas {
-                    refusals.newer_schema = Some(version);
-                }
-            }
+            self.note_newer(failed.refused.0, failed.unreadable, &mut refusals);
         }
         state.newer_schema = refusals.newer_schema;
         state.newer_too = refusals.unreadable;
     }
 
     /// A request with more values of the cookie's name than are looked
-    /// at: one not looked at may be live, and the removal would reach it.
-    pub(crate) fn not_all_seen(&self, headers: &http::HeaderMap, refusals: &mut Refusals) {
-        if refusals.dead == Some(true)
-            && crate::wire::header::cookie_values(headers, &self.config.attributes.name)
-                .nth(crate::sessions::MAX_CANDIDATES)
-                .is_some()
-        {
+    /// at (`more`: one was left after the first [`MAX_CANDIDATES`]): one
+    /// not looked at may be live, and the removal would reach it.
+    ///
+    /// [`MAX_CANDIDATES`]: crate::sessions::MAX_CANDIDATES
+    pub(crate) fn not_all_seen(&self, more: bool, refusals: &mut Refusals) {
+        if more && refusals.dead == Some(true) {
             refusals.dead = Some(false);
         }
     }

@@ -99,6 +99,9 @@ pub(crate) struct Inner {
     pub(crate) rendered: Rendered,
     /// Rejections counted per reason; the loud ones logged, rate-limited.
     pub(crate) rejections: rejection_log::RejectionLog,
+    /// Whether the cookie name has the `__Host-` prefix: only then are
+    /// dead cookies removed (`load.rs`).
+    pub(crate) host_only: bool,
 }
 
 impl Sessions {
@@ -195,6 +198,7 @@ impl Sessions {
             .map(|key| seal::associated_data_both(key.id, &binding))
             .collect();
         let rendered = config.attributes.render();
+        let host_only = config.attributes.name.starts_with("__Host-");
         Ok(Sessions {
             inner: Arc::new(Inner {
                 keyring,
@@ -203,6 +207,7 @@ impl Sessions {
                 aads,
                 rendered,
                 rejections: Default::default(),
+                host_only,
             }),
         })
     }
@@ -317,7 +322,8 @@ impl Sessions {
         let now = inner.config.clock.now();
         let mut buf = Vec::new();
         let mut refusals = Refusals::default();
-        let mut values = cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES);
+        let mut all = cookie_values(headers, &inner.config.attributes.name);
+        let mut values = all.by_ref().take(MAX_CANDIDATES);
         while let Some(value) = values.next() {
             let opened = match inner.open_cookie(value, now, &mut buf) {
                 Ok(opened) => inner
@@ -355,7 +361,7 @@ impl Sessions {
                 Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
-        inner.not_all_seen(headers, &mut refusals);
+        inner.not_all_seen(all.next().is_some(), &mut refusals);
         Ok(inner.fresh(now, refusals))
     }
 
@@ -372,7 +378,8 @@ impl Sessions {
         let now = inner.config.clock.now();
         let mut buf = Vec::new();
         let mut refusals = Refusals::default();
-        let mut values = cookie_values(headers, &inner.config.attributes.name).take(MAX_CANDIDATES);
+        let mut all = cookie_values(headers, &inner.config.attributes.name);
+        let mut values = all.by_ref().take(MAX_CANDIDATES);
         let mut open = |value, count| {
             inner
                 .open_cookie(value, now, &mut buf)
@@ -389,7 +396,7 @@ impl Sessions {
                 Err(refused) => inner.rejected(refused, &mut refusals),
             }
         }
-        inner.not_all_seen(headers, &mut refusals);
+        inner.not_all_seen(all.next().is_some(), &mut refusals);
         inner.fresh(now, refusals)
     }
 
@@ -502,7 +509,7 @@ impl Sessions {
             Next::Keep => Ok(()),
             Next::Remove => {
                 for end in end.iter().chain(also.as_deref()) {
-                    inner.end(end).await?;
+                    inner.end(end, false).await?;
                 }
                 let old_cookie = inner.complete_import(session).await?;
                 inner.removed(session, headers, generation);
@@ -533,7 +540,7 @@ impl Sessions {
                     return Ok(());
                 }
                 for end in ends {
-                    if let Err(error) = inner.end(end).await {
+                    if let Err(error) = inner.end(end, true).await {
                         inner.undo(&written).await;
                         return Err(error);
                     }
@@ -610,7 +617,7 @@ fn warn_about(config: &SessionConfig) {
     if config.lifetime.idle.is_none() && config.lifetime.absolute.is_none() {
         tracing::warn!(
             cookie = %config.attributes.name,
-            "sessions with neither an idle nor an absolute timeout never expire on the server: a copied cookie opens forever, and revocation markers live at most 400 days"
+            "sessions with neither an idle nor an absolute timeout never expire on the server: a copied cookie opens forever (revocation is refused in this configuration: no marker could outlive such a copy)"
         );
     }
     if config.store.is_none() {

@@ -99,11 +99,6 @@ pub(crate) struct End {
     /// library (`rejection_log.rs`, the store lost it); and at least
     /// [`DEAD_FOR`] plus the skew.
     note_ttl: Duration,
-    /// The save sends a session cookie: without a marker, the note is
-    /// what keeps a parallel request from removing it, so the delete
-    /// waits for the note. (A logout sends only the removal: a note that
-    /// cannot be written does not stop it.)
-    guards: bool,
 }
 
 impl End {
@@ -157,9 +152,7 @@ impl Write {
             body,
         }
     }
-}
 
-impl Write {
     /// The outcome of a move back that finds its entry taken by another
     /// request: [`SaveError::Ended`] for a changed value, else nothing to
     /// send (`Ok(false)`).
@@ -182,11 +175,14 @@ pub(crate) struct Written {
     created_entry: bool,
     /// `issued` of the cookie the browser now has.
     issued: u64,
-    /// The entry the value moved out of, back into the cookie: taken by
-    /// [`Inner::take_moved`] once every id the save ends is ended, so a
-    /// save that fails before leaves it where the browser's pointer finds
-    /// it.
-    takes: Option<StoreKey>,
+}
+
+/// The entry a value moved out of, back into its cookie (it continued a
+/// store entry, and `write` put it in the cookie): taken by
+/// [`Inner::take_moved`] once every id the save ends is ended, so a save
+/// that fails before leaves it where the browser's pointer finds it.
+fn takes(write: &Write, written: &Written) -> Option<StoreKey> {
+    write.continues.filter(|_| written.stored.is_none())
 }
 
 impl Inner {
@@ -210,10 +206,6 @@ impl Inner {
                 "a session cookie of this request could not be checked (the store failed)".into(),
             )));
         }
-        let sends_cookie = matches!(plan.next, Next::Write(_));
-        if let Some(end) = &mut plan.end {
-            end.guards = sends_cookie;
-        }
         // A cookie of a newer schema beside the one loaded: whatever this
         // response sends may land on it, so its id ends too (a write gets
         // here only when such cookies may be replaced).
@@ -230,7 +222,7 @@ impl Inner {
             || state.origin.as_ref().is_some_and(|o| o.id == newer.id)
             || (newer.stored.is_some() && newer.stored == continued);
         if !own {
-            let mut also = self.ending(
+            let also = self.ending(
                 &newer.id,
                 newer.created,
                 &newer.lifetime,
@@ -238,7 +230,6 @@ impl Inner {
                 false,
                 now,
             );
-            also.guards = sends_cookie;
             plan.also = Some(Box::new(also));
         } else {
             // The same id: the marker that ends it must also outlive the
@@ -263,7 +254,6 @@ impl Inner {
                     carried: false,
                     at: now,
                     note_ttl: self.note_ttl(newer.created, &newer.lifetime, now),
-                    guards: sends_cookie,
                 }));
             }
         }
@@ -298,7 +288,6 @@ impl Inner {
             carried,
             at: now,
             note_ttl: self.note_ttl(created, lifetime, now),
-            guards: false,
         }
     }
 
@@ -565,22 +554,15 @@ impl Inner {
         write: &Write,
         now: u64,
     ) -> Result<Option<Written>, SaveError> {
-        let gone = || {
-            if write.changed {
-                Err(SaveError::Ended)
-            } else {
-                Ok(None)
-            }
-        };
+        let gone = || write.taken().map(|_| None);
         if self.config.store_mode == StoreMode::Cookie {
             match self.write_cookie(write, now) {
                 Err(SaveError::TooLarge { .. }) if self.config.store.is_some() => {}
-                Ok(mut written) => {
+                Ok(written) => {
                     // Moving back into the cookie takes the entry, last
                     // (`take_moved`).
                     if write.continues.is_some() {
                         self.store()?;
-                        written.takes = write.continues;
                     }
                     return Ok(Some(written));
                 }
@@ -641,7 +623,6 @@ impl Inner {
             set_cookie,
             stored: Some(key),
             created_entry: write.continues.is_none(),
-            takes: None,
             issued,
         }))
     }
@@ -659,7 +640,6 @@ impl Inner {
             stored: None,
             created_entry: false,
             issued: write.issue_at,
-            takes: None,
         })
     }
 
@@ -675,8 +655,12 @@ impl Inner {
     /// (Between that check and the delete lies one store round trip; a
     /// request that takes the entry in that window makes this renew fail
     /// with `Ended` after the marker is written, which ends that session
-    /// too: it fails closed.)
-    pub(crate) async fn end(&self, end: &End) -> Result<(), SaveError> {
+    /// too: it fails closed.) `sends_cookie`: the save sends a session
+    /// cookie; without a marker, the note is then what keeps a parallel
+    /// request from removing it, so the delete waits for the note (a
+    /// logout sends only the removal: a note that cannot be written does
+    /// not stop it).
+    pub(crate) async fn end(&self, end: &End, sends_cookie: bool) -> Result<(), SaveError> {
         if !end.needs_store() {
             return Ok(());
         }
@@ -709,7 +693,7 @@ impl Inner {
             // Without a marker, the note is what keeps a parallel request
             // from removing the cookie this save sends: no note, no delete.
             if let Err(error) = self.leave_note(store, stored, end.at, end.note_ttl).await {
-                if end.marker.is_none() && end.guards {
+                if end.marker.is_none() && sends_cookie {
                     return Err(SaveError::Store(error));
                 }
                 tracing::warn!(%error, "note of a deleted session store entry not written");
@@ -727,7 +711,7 @@ impl Inner {
     }
 
     /// Before the ends of a save whose value moves back into its cookie
-    /// (`written.takes`): whether its entry is still there. Gone (another
+    /// (`takes`): whether its entry is still there. Gone (another
     /// request moved or ended the session), the save ends nothing, and a
     /// changed value fails with [`SaveError::Ended`] and an unchanged one
     /// sends nothing (`Ok(false)`), as [`Inner::take_moved`] would. (One
@@ -739,7 +723,7 @@ impl Inner {
         write: &Write,
         written: &Written,
     ) -> Result<bool, SaveError> {
-        let Some(old) = written.takes else {
+        let Some(old) = takes(write, written) else {
             return Ok(true);
         };
         let store = self.store()?;
@@ -751,7 +735,7 @@ impl Inner {
     }
 
     /// Takes the entry a value moved out of, back into its cookie
-    /// (`written.takes`), once the save has ended every id it ends: a
+    /// (`takes`), once the save has ended every id it ends: a
     /// note, then the delete. `Ok(true)`: send the cookie. The entry must
     /// still be there: gone (another request moved or ended the session
     /// meanwhile), a changed value fails with [`SaveError::Ended`] and an
@@ -764,7 +748,7 @@ impl Inner {
         written: &Written,
         now: u64,
     ) -> Result<bool, SaveError> {
-        let Some(old) = written.takes else {
+        let Some(old) = takes(write, written) else {
             return Ok(true);
         };
         let store = self.store()?;
