@@ -74,10 +74,31 @@ impl Drop for Profile {
     }
 }
 
-/// A fresh headless browser (its own profile, no network beyond loopback).
-async fn browser(driver: &Driver) -> (Client, Profile) {
-    let profile =
-        std::env::temp_dir().join(format!("sealed-session-chromium-{}", rand::random::<u64>()));
+/// chromedriver and a fresh headless browser (its own profile, no
+/// network beyond loopback). Up to three tries, each with a chromedriver
+/// of its own: on a freshly installed machine, with the other test
+/// starting its browser beside it, chromedriver once reset the connection
+/// of the first session request (CI, "Connection reset by peer").
+async fn browser() -> (Driver, Client, Profile) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let driver = Driver::start();
+        match session(&driver).await {
+            Ok((client, profile)) => return (driver, client, profile),
+            Err(failure) => {
+                eprintln!("no WebDriver session, trying again: {failure}");
+                failures.push(failure);
+            }
+        }
+    }
+    panic!("no WebDriver session in three tries: {failures:?}");
+}
+
+/// A WebDriver session on `driver` with a browser of its own profile.
+async fn session(driver: &Driver) -> Result<(Client, Profile), String> {
+    let profile = Profile(
+        std::env::temp_dir().join(format!("sealed-session-chromium-{}", rand::random::<u64>())),
+    );
     let capabilities = serde_json::json!({
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
@@ -85,7 +106,7 @@ async fn browser(driver: &Driver) -> (Client, Profile) {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync",
-                format!("--user-data-dir={}", profile.display()),
+                format!("--user-data-dir={}", profile.0.display()),
             ]
         }
     });
@@ -100,9 +121,9 @@ async fn browser(driver: &Driver) -> (Client, Profile) {
             .connect(&driver.url),
     )
     .await
-    .expect("chromium started within 60 s")
-    .expect("a WebDriver session");
-    (client, Profile(profile))
+    .map_err(|_| "chromium did not start within 60 s".to_owned())?
+    .map_err(|e| e.to_string())?;
+    Ok((client, profile))
 }
 
 /// Loads `url` and returns the page's text.
@@ -166,8 +187,7 @@ fn url(addr: SocketAddr, path: &str) -> String {
 
 #[tokio::test]
 async fn counter_login_and_cart_in_a_real_browser() {
-    let driver = Driver::start();
-    let (client, _profile) = browser(&driver).await;
+    let (_driver, client, _profile) = browser().await;
 
     // The three apps share the cookie name `session` on 127.0.0.1 (cookies
     // are not kept per port): each one sees the previous app's cookie as
@@ -250,8 +270,7 @@ async fn counter_login_and_cart_in_a_real_browser() {
 
 #[tokio::test]
 async fn same_site_and_secure_behave_as_configured_on_127_0_0_1() {
-    let driver = Driver::start();
-    let (client, _profile) = browser(&driver).await;
+    let (_driver, client, _profile) = browser().await;
     // Cookies are not kept per port: each server needs its own name.
     let sessions = |name: &str, same_site| {
         let config = SessionConfig::default()
