@@ -150,6 +150,30 @@ async fn garbage_and_forged_cookies_are_removed_at_once() {
     }
 }
 
+/// Only the exact spelling `__Host-` counts for removal: browsers from
+/// before RFC 6265bis made the prefixes case-insensitive take `__host-`
+/// as an ordinary name, which a sibling subdomain may set, so a removal
+/// might not reach the cookie sent. Configuration checks `__host-` as a
+/// prefix all the same (tests/config.rs).
+#[tokio::test]
+async fn under_a_lowercase_host_prefix_nothing_is_removed() {
+    let clock = clock();
+    for (name, removed) in [
+        ("__host-session", Sent::Nothing),
+        ("__Host-session", Sent::Removal),
+    ] {
+        let sessions = instance(&clock, |c| c.with_cookie_name(name));
+        let session = sessions
+            .load::<u32>(&request(&[(name, "garbage")]))
+            .await
+            .unwrap();
+        assert_eq!(session.rejection(), Some(Rejection::Malformed), "{name}");
+        let mut response = HeaderMap::new();
+        sessions.save(&session, &mut response).await.unwrap();
+        assert_eq!(Sent::of_any(&response), removed, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn a_handler_that_writes_replaces_a_dead_cookie_with_one_set_cookie() {
     let clock = clock();

@@ -415,8 +415,9 @@ async fn values_over_several_cookie_headers_are_counted_together() {
 }
 
 /// HOLDS. Without the `__Host-` prefix, garbage and forged values (which
-/// a sibling subdomain can toss in) remove nothing, even alone; a
-/// cookie-before-cutoff one does (authentic: ours).
+/// a sibling subdomain can toss in) remove nothing, even alone. Since the
+/// fix that `a_tossed_authentic_dead_cookie_is_answered_with_removals_forever`
+/// (below) checks, no refused cookie under such a name is removed.
 #[tokio::test]
 async fn without_the_host_prefix_tossed_garbage_removes_nothing() {
     let clock = ManualClock::new(START);

@@ -198,6 +198,11 @@ impl Sessions {
             .map(|key| seal::associated_data_both(key.id, &binding))
             .collect();
         let rendered = config.attributes.render();
+        // Exactly `__Host-`, not any case as `validate` checks it: browsers
+        // from before RFC 6265bis made prefixes case-insensitive treat
+        // `__host-` as an ordinary name, which a sibling subdomain may set,
+        // so only the exact spelling guarantees the cookie a removal must
+        // reach (docs/reference.md, removal rules).
         let host_only = config.attributes.name.starts_with("__Host-");
         Ok(Sessions {
             inner: Arc::new(Inner {
