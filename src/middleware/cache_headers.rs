@@ -8,17 +8,20 @@ use http::{HeaderMap, HeaderValue};
 /// The cache rule of [`SessionLayer`](crate::SessionLayer) (see "Caches" there): `Vary: Cookie`
 /// when the request carried the session's cookie (`carried`, asked only
 /// when no `Set-Cookie` was written) or a `Set-Cookie` was written; and
-/// then `Cache-Control: private`.
+/// then `Cache-Control: private`. `admit_warn` says whether to log that
+/// the handler had let shared caches store it, and how many such events
+/// went unlogged before ([`Sessions`](crate::Sessions)' rate limit).
 pub(crate) fn mark_for_caches(
     headers: &mut HeaderMap,
     set_cookie: bool,
     carried: impl FnOnce() -> bool,
+    admit_warn: impl FnOnce() -> Option<u64>,
 ) {
     if set_cookie || carried() {
         vary_on_cookie(headers);
     }
     if set_cookie {
-        keep_from_shared_caches(headers);
+        keep_from_shared_caches(headers, admit_warn);
     }
 }
 
@@ -90,7 +93,7 @@ fn is_directive(item: &[u8], name: &str) -> bool {
 
 /// Makes sure no shared cache stores a response that sets the session
 /// cookie: `Cache-Control: private`, merged into the handler's own.
-fn keep_from_shared_caches(headers: &mut HeaderMap) {
+fn keep_from_shared_caches(headers: &mut HeaderMap, admit_warn: impl FnOnce() -> Option<u64>) {
     let mut entry = match headers.entry(CACHE_CONTROL) {
         Entry::Vacant(entry) => {
             entry.insert(HeaderValue::from_static("private"));
@@ -113,9 +116,11 @@ fn keep_from_shared_caches(headers: &mut HeaderMap) {
         .filter(|item| !shared_only(item) && !is_directive(item, "private"))
         .collect();
     kept.push(b"private");
-    if shared {
+    if let Some(unlogged) = shared.then(admit_warn).flatten() {
         tracing::warn!(
             handler = %String::from_utf8_lossy(&items.join(&b", "[..])),
+            unlogged,
+            interval_secs = crate::REJECTION_WARN_INTERVAL,
             "a response that sets the session cookie let shared caches store it: \
              public and s-maxage dropped, private added"
         );

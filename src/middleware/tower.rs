@@ -68,7 +68,11 @@ use crate::sessions::Sessions;
 ///      for the browser's own cache. Dropping `public` or `s-maxage` is
 ///      logged at `warn` level: asking shared caches to keep a response
 ///      that sets a session cookie would hand that session to the next
-///      user of the cache.
+///      user of the cache. At most once per
+///      [`REJECTION_WARN_INTERVAL`](crate::REJECTION_WARN_INTERVAL) per
+///      [`Sessions`], with the count left out: a client that sends a dead
+///      cookie to a `public` page gets the cookie's removal (and so
+///      `private`) on every request.
 ///
 /// What the layer cannot see: a handler that only reads the session of a
 /// request that carried no session cookie (it finds the empty default) is
@@ -95,7 +99,10 @@ use crate::sessions::Sessions;
 ///   A request looks like plain HTTP when its URI's scheme is not `https`
 ///   (hyper's HTTP/1 requests carry none) and it has neither
 ///   `X-Forwarded-Proto: https` nor `Forwarded: proto=https`; behind a
-///   proxy that ends TLS, have the proxy send one of them. Browsers keep
+///   proxy that ends TLS, have the proxy send one of them (a proxy that
+///   appends to a client's own `Forwarded` or `X-Forwarded-Proto` leaves
+///   the client's value first, where the layer reads it, so a client can
+///   raise this warning falsely, once). Browsers keep
 ///   `Secure` cookies from `localhost`, `*.localhost` and loopback
 ///   addresses over plain HTTP, a request with no host is not a
 ///   browser's, and one that carries a cookie of the session's name came
@@ -296,7 +303,7 @@ where
             let mut response = inner.call(request).await?;
             let before = response.headers().len();
             let saved = sessions.save(&session, response.headers_mut()).await;
-            Ok(finish(saved, &session, response, before, plain))
+            Ok(finish(saved, &sessions, &session, response, before, plain))
         });
         ResponseFuture {
             kind: Kind::Boxed { future },
@@ -312,6 +319,7 @@ where
 /// ([`plain_http::watch`]).
 fn finish<T, B: Default>(
     saved: Result<(), SaveError>,
+    sessions: &Sessions,
     session: &Session<T>,
     mut response: Response<B>,
     before: usize,
@@ -324,10 +332,15 @@ fn finish<T, B: Default>(
             if plain && set_cookie {
                 plain_http::warn_dropped();
             }
-            mark_for_caches(response.headers_mut(), set_cookie, || {
-                let state = session.lock();
-                !state.new || state.rejection.is_some()
-            });
+            mark_for_caches(
+                response.headers_mut(),
+                set_cookie,
+                || {
+                    let state = session.lock();
+                    !state.new || state.rejection.is_some()
+                },
+                || sessions.admit_shared_cache_warn(),
+            );
             response
         }
         Err(error) => {
@@ -417,7 +430,9 @@ where
                 let mut response = ready!(future.poll(cx))?;
                 let before = response.headers().len();
                 let saved = sessions.save_now(session, response.headers_mut());
-                Poll::Ready(Ok(finish(saved, session, response, before, *plain)))
+                Poll::Ready(Ok(finish(
+                    saved, sessions, session, response, before, *plain,
+                )))
             }
             KindProjection::Boxed { future } => future.as_mut().poll(cx),
         }

@@ -80,6 +80,7 @@ use crate::error::{ConfigError, LoadError, SaveError};
 use crate::lifetime::session_lifetime::SessionLifetime;
 use crate::session::Session;
 use crate::sessions::load::Refusals;
+use crate::sessions::rejection_log::REJECTION_WARN_INTERVAL;
 use crate::sessions::{Inner, Sessions};
 use crate::wire::header::cookie_values;
 
@@ -662,7 +663,10 @@ impl Inner {
     /// dropped without running, so the old record is kept. Gives the old
     /// cookie's removal to send (if configured), or `None` when the
     /// session has no import to give up (not imported, or its `on_saved`
-    /// already failed): the save then fails as it would have.
+    /// already failed): the save then fails as it would have. The `warn`
+    /// comes at most once per [`REJECTION_WARN_INTERVAL`], with the count
+    /// left out: a client that drops our cookie and keeps replaying the
+    /// old one gives up the import on every request.
     pub(crate) fn abandon_import<T: Default>(
         &self,
         session: &Session<T>,
@@ -670,10 +674,19 @@ impl Inner {
         limit: usize,
     ) -> Option<Option<HeaderValue>> {
         self.give_import_up(session, |old_cookie| {
+            let Some(unlogged) = self
+                .warnings
+                .import_too_large
+                .admit(self.config.clock.now())
+            else {
+                return;
+            };
             tracing::warn!(
                 old_cookie,
                 size,
                 limit,
+                unlogged,
+                interval_secs = REJECTION_WARN_INTERVAL,
                 "imported session too large for the cookie and no store configured: not imported; \
                  the browser starts a new session and the old record is kept (configure a store \
                  for the cut-over)"
@@ -682,16 +695,25 @@ impl Inner {
     }
 
     /// At save, when the imported value cannot load back (rule 6): given
-    /// up as in [`Inner::abandon_import`], logged at `ERROR`.
+    /// up as in [`Inner::abandon_import`], logged at `ERROR`, as often.
     pub(crate) fn abandon_unloadable_import<T: Default>(
         &self,
         session: &Session<T>,
         error: &SaveError,
     ) -> Option<Option<HeaderValue>> {
         self.give_import_up(session, |old_cookie| {
+            let Some(unlogged) = self
+                .warnings
+                .import_unloadable
+                .admit(self.config.clock.now())
+            else {
+                return;
+            };
             tracing::error!(
                 old_cookie,
                 %error,
+                unlogged,
+                interval_secs = REJECTION_WARN_INTERVAL,
                 "imported session cannot be saved: the value the import gave does not load back; \
                  not imported, the browser starts a new session and the old record is kept"
             )

@@ -15,6 +15,7 @@
 
 pub(crate) mod import;
 pub(crate) mod inspect;
+pub(crate) mod limiter;
 pub(crate) mod load;
 pub(crate) mod rejection_log;
 mod save;
@@ -99,6 +100,8 @@ pub(crate) struct Inner {
     pub(crate) rendered: Rendered,
     /// Rejections counted per reason; the loud ones logged, rate-limited.
     pub(crate) rejections: rejection_log::RejectionLog,
+    /// The other loud events, rate-limited.
+    pub(crate) warnings: limiter::Warnings,
     /// Whether the cookie name has the `__Host-` prefix: only then are
     /// dead cookies removed (`load.rs`).
     pub(crate) host_only: bool,
@@ -212,6 +215,7 @@ impl Sessions {
                 aads,
                 rendered,
                 rejections: Default::default(),
+                warnings: Default::default(),
                 host_only,
             }),
         })
@@ -405,6 +409,17 @@ impl Sessions {
         inner.fresh(now, refusals)
     }
 
+    /// Whether the tower layer logs its shared-cache `warn` now: `Some`
+    /// (the events left out since the last one logged) at most once per
+    /// [`REJECTION_WARN_INTERVAL`](crate::REJECTION_WARN_INTERVAL); a
+    /// client sending a dead cookie to a page marked `public` draws a
+    /// removal, and with it the event, on every request.
+    #[cfg(feature = "tower")]
+    pub(crate) fn admit_shared_cache_warn(&self) -> Option<u64> {
+        let now = self.inner.config.clock.now();
+        self.inner.warnings.shared_cache.admit(now)
+    }
+
     /// Whether a store is configured: without one, [`Sessions::load_now`]
     /// and [`Sessions::save_now`] do the whole work.
     #[cfg(feature = "tower")]
@@ -522,6 +537,9 @@ impl Sessions {
                 Ok(())
             }
             Next::Write(write) => {
+                if inner.reissue_ended(&write).await {
+                    return Ok(());
+                }
                 let written = match inner.write(&write, now).await {
                     Ok(Some(written)) => written,
                     Ok(None) => return Ok(()),

@@ -36,6 +36,7 @@ use serde::de::DeserializeOwned;
 use crate::rejection::Rejection;
 use crate::schema::versions::Schemas;
 use crate::sessions::Sessions;
+use crate::sessions::limiter::Limiter;
 
 /// The shortest time, in seconds, between two `warn` events of the same
 /// rejection reason (the refusals of authentic cookies only our own
@@ -255,41 +256,6 @@ impl RejectionLog {
     }
 }
 
-/// At most one event per interval, counting those left out.
-#[derive(Default)]
-struct Limiter {
-    /// The earliest time (seconds) the next event may be logged.
-    next: AtomicU64,
-    /// Events left out since the last one logged.
-    unlogged: AtomicU64,
-}
-
-impl Limiter {
-    /// Whether to log an event at `now`: `Some(events left out since the
-    /// last one logged)`, or `None` (and it is counted as left out).
-    fn admit(&self, now: u64) -> Option<u64> {
-        let next = self.next.load(Ordering::Relaxed);
-        // A clock that went back by up to an interval still waits for
-        // it; one that went back further (from a reading far ahead) does
-        // not stay silent until that reading comes round again.
-        if (now < next && next <= now.saturating_add(2 * REJECTION_WARN_INTERVAL))
-            || self
-                .next
-                .compare_exchange(
-                    next,
-                    now.saturating_add(REJECTION_WARN_INTERVAL),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
-            self.unlogged.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(self.unlogged.swap(0, Ordering::Relaxed))
-    }
-}
-
 /// Cookies rejected per reason since a [`Sessions`] was built, from
 /// [`Sessions::rejection_stats`]. Alert on the refusals of authentic
 /// cookies that only our own deploys and infrastructure produce (each
@@ -300,10 +266,12 @@ impl Limiter {
 /// failing), [`Rejection::StoreNotConfigured`] and
 /// [`Rejection::FromFuture`] (instances configured differently, clocks
 /// apart), [`Rejection::StoreEntryInvalid`] (an entry that does not
-/// authenticate), and a rise of [`Rejection::MissingStoreEntry`] (the
-/// store lost entries; only those with no note of this library deleting
-/// them warn). The other reasons are what clients send (forged, expired,
-/// foreign cookies) and only worth a rate.
+/// authenticate). For lost store entries alert on the `warn` (an entry
+/// gone with no note of this library deleting it), not on the count of
+/// [`Rejection::MissingStoreEntry`]: a client raises that count at will
+/// by replaying its own cookie from before a logout or renew. The other
+/// reasons are what clients send (forged, expired, foreign cookies) and
+/// only worth a rate.
 ///
 /// # Example
 ///
@@ -418,25 +386,5 @@ mod tests {
         for (i, reason) in REASONS.iter().enumerate() {
             assert_eq!(index(*reason), i, "{reason}");
         }
-    }
-
-    #[test]
-    fn a_limiter_admits_once_per_interval_and_counts_the_rest() {
-        let limiter = Limiter::default();
-        let start = 1_700_000_000;
-        assert_eq!(limiter.admit(start), Some(0));
-        assert_eq!(limiter.admit(start), None);
-        assert_eq!(limiter.admit(start + REJECTION_WARN_INTERVAL - 1), None);
-        assert_eq!(limiter.admit(start + REJECTION_WARN_INTERVAL), Some(2));
-        assert_eq!(limiter.admit(start + REJECTION_WARN_INTERVAL), None);
-        // A clock that went back logs nothing until the interval passed.
-        assert_eq!(limiter.admit(start), None);
-        assert_eq!(limiter.admit(start + 2 * REJECTION_WARN_INTERVAL), Some(2));
-        // One reading a year ahead, then the clock is right again: the
-        // next event is logged, not held back for a year.
-        let ahead = start + 365 * 24 * 3600;
-        assert_eq!(limiter.admit(ahead), Some(0));
-        assert_eq!(limiter.admit(start + 3 * REJECTION_WARN_INTERVAL), Some(0));
-        assert_eq!(limiter.admit(start + 3 * REJECTION_WARN_INTERVAL + 1), None);
     }
 }

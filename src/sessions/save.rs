@@ -38,6 +38,9 @@
 //!    was ended (or whose entry was taken) meanwhile by another request
 //!    fails with [`SaveError::Ended`] rather than carry the value into a
 //!    new id, and revokes nothing.
+//!    With revocation on, a write that only re-issues the id loaded
+//!    (rolling, a key rotation) first reads that id's marker again and
+//!    sends nothing when it is there ([`Inner::reissue_ended`]).
 //! 4. **A failed save changes nothing the browser sees.** On any error no
 //!    `Set-Cookie` is written; an entry created for the new value is
 //!    deleted again (best effort: it would expire with its time to live).
@@ -133,6 +136,9 @@ pub(crate) struct Write {
     /// The value's encoding differs from the one loaded (else this write
     /// is only a re-issue: rolling, or a key rotation).
     changed: bool,
+    /// Only a re-issue of the id the request loaded: nothing changed and
+    /// no `renew` or `destroy` (see [`Inner::reissue_ended`]).
+    reissue_only: bool,
     /// The value bytes: in version 2, the schema version and then the
     /// postcard bytes of the value; in version 1, the postcard bytes.
     body: Vec<u8>,
@@ -518,6 +524,7 @@ impl Inner {
                 old_issued: state.issued,
                 must_reissue,
                 changed,
+                reissue_only: !changed && !state.restart,
                 body,
                 // After renew or destroy the value starts afresh.
                 continues: match &state.origin {
@@ -526,6 +533,31 @@ impl Inner {
                 },
             }),
         })
+    }
+
+    /// Whether a write that only re-issues the id the request loaded
+    /// (rolling, a key rotation: `Write::reissue_only`) is to be skipped
+    /// because that id may have ended meanwhile. With revocation on, a
+    /// parallel request's logout or login (`renew`) may have revoked it
+    /// while this one ran: the re-issue, answered after that request,
+    /// would replace the cookie it sent with a copy of the revoked id,
+    /// logging the user out. A store-held re-issue finds its entry gone
+    /// and sends nothing; a cookie-held one has no entry, so its marker is
+    /// read again (one store read per re-issue, with revocation only).
+    /// A store that cannot answer skips the re-issue too: the cookie the
+    /// browser holds stays valid, and a later request re-issues it. The
+    /// window left is the time from this read to the browser taking the
+    /// answer.
+    pub(crate) async fn reissue_ended(&self, write: &Write) -> bool {
+        let (true, true, Some(store)) = (
+            self.config.revocation,
+            write.reissue_only,
+            self.config.store.as_deref(),
+        ) else {
+            return false;
+        };
+        let marker = StoreKey::revocation(&self.binding, write.id.as_bytes());
+        !matches!(store.load(&marker).await, Ok(None))
     }
 
     /// The configured store. `Sessions::new` refuses what would need a

@@ -310,7 +310,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// front of it fails every call at once while it is down. `false` for
     /// a store spread over independent nodes (`RedisClusterStore`), where
     /// one node down must not fail the sessions the others hold: no
-    /// store-wide breaker is put in front of it.
+    /// store-wide breaker is put in front of it. A store that wraps
+    /// another (metrics, tracing) forwards it, or it falls back to `true`
+    /// and one node down fails every call.
     ///
     /// # Example
     ///
