@@ -438,7 +438,10 @@ impl SessionConfig {
     /// the session id in the store until the session would have expired,
     /// and every load checks it, so a copy of a destroyed session's cookie
     /// no longer opens. Costs one store read per request that carries a
-    /// valid cookie, and a store that is down then fails those requests.
+    /// valid cookie, and one more when a cookie-held session's cookie is
+    /// written again under its id (a change, a rolling re-issue: a
+    /// parallel logout or login may have revoked it meanwhile); a store
+    /// that is down then fails those requests.
     /// Needs a store. Default off.
     ///
     /// # Example

@@ -100,6 +100,10 @@ pub(crate) struct State<T> {
     /// good (the rule table in `load.rs`): a save that writes nothing else
     /// sends the removal cookie, so the browser stops sending it.
     pub(crate) dead: bool,
+    /// The last plan sent only the removal of such dead cookies (nothing
+    /// the handler did): the tower layer does not warn about the
+    /// `public` it then drops from the handler's `Cache-Control`.
+    pub(crate) dead_removed: bool,
     /// An import was given up (`import.rs`, rule 5): the empty session is
     /// written all the same, so that the next request does not import
     /// again.

@@ -1,11 +1,17 @@
 //! Review 14: an attack on the review-13 fixes (`576c964..44903a6`): the
-//! skipped re-issue of a revoked id (`Write::reissue_only`,
+//! skipped re-issue of a revoked id (then `Write::reissue_only`,
 //! `Inner::reissue_ended`) and the new log limiters (`Warnings`).
 //!
 //! Run with `cargo test --features axum --test review14_attacks`.
 //!
-//! Tests named `finding_*` reproduce a weakness and fail on 44903a6;
-//! tests named `holds_*` probe a promise and pass on 44903a6.
+//! Tests named `finding_*` reproduced a weakness and failed on 44903a6;
+//! they now check the fixes (with revocation, every write that keeps a
+//! cookie-held id reads its marker again, `Inner::ended_meanwhile`: a
+//! changed value whose id was revoked meanwhile is `Ended`; a removal of
+//! a client's dead cookie no longer uses up the shared-cache `warn`).
+//! Tests named `holds_*` passed on 44903a6; the two about a failed marker
+//! read now expect a store error for a changed value where 44903a6 wrote
+//! it without a read, as their comments say.
 //!
 //! This binary reads logs through the one global capture
 //! (`common::capture::global`); each test filters the lines by a text
@@ -149,8 +155,10 @@ async fn holds_a_key_rotation_reissue_in_flight_leaves_a_parallel_login_alone() 
 /// A rolling re-issue whose marker read fails sends nothing and reports
 /// `Ok`; the session's state is left as loaded, so a second save of the
 /// same `Session` (store back) re-issues, and a changed value (not a
-/// re-issue) is never skipped on that failure: it is written (the
-/// cookie-held write needs no store read of its own).
+/// re-issue) is never skipped on that failure. On 44903a6 it was written
+/// with no store read; since the fix of the finding above, it reads the
+/// marker too, and a failed read is a store error (`503`, nothing sent),
+/// so a save retried once the store is back writes it.
 #[tokio::test]
 async fn holds_a_failed_marker_read_skips_only_the_pure_reissue_and_a_retry_sends_it() {
     let clock = ManualClock::new(START);
@@ -182,25 +190,36 @@ async fn holds_a_failed_marker_read_skips_only_the_pure_reissue_and_a_retry_send
         .await
         .unwrap();
     assert_eq!((reissued.rejection(), reissued.get()), (None, 1));
-    // A changed value with the marker store failing at save: written.
+    // A changed value with the marker store failing at save: a store
+    // error, nothing sent; written once the store answers.
     let c = sessions.load::<u32>(&cookie_of(&first)).await.unwrap();
     c.set(2);
     flaky.fail_load(1);
     let mut changed = HeaderMap::new();
-    sessions.save(&c, &mut changed).await.unwrap();
+    let saved = sessions.save(&c, &mut changed).await;
     flaky.heal();
-    assert_eq!(Sent::of(&changed), Sent::Cookie);
-    assert_eq!(
-        flaky.failures(),
-        1,
-        "no store read at all for a changed cookie-held write"
+    assert!(
+        matches!(saved, Err(sealed_session::SaveError::Store(_))),
+        "{saved:?}"
     );
+    assert_eq!(Sent::of(&changed), Sent::Nothing);
+    assert_eq!(flaky.failures(), 2, "the changed write read the marker");
+    let mut changed = HeaderMap::new();
+    sessions.save(&c, &mut changed).await.unwrap();
+    assert_eq!(Sent::of(&changed), Sent::Cookie);
+    let after = sessions
+        .load::<u32>(&request_after(&changed))
+        .await
+        .unwrap();
+    assert_eq!((after.rejection(), after.get()), (None, 2));
 }
 
-/// A write that must not be skipped is never `reissue_only`: a
-/// `set_lifetime` on an otherwise unchanged value is sent although a
-/// marker read fails at that moment, and a value moving out of the store
-/// back into its cookie (smaller now) is sent.
+/// A write that must not be skipped is never taken for a re-issue: a
+/// `set_lifetime` on an otherwise unchanged value is not dropped when the
+/// marker read fails at that moment (on 44903a6 it was sent without a
+/// read; since the fix above it is a store error, and sent on the retry),
+/// and a value moving out of the store back into its cookie (smaller now)
+/// is sent.
 #[tokio::test]
 async fn holds_lifetime_changes_and_moves_are_not_taken_for_reissues() {
     let clock = ManualClock::new(START);
@@ -216,8 +235,15 @@ async fn holds_lifetime_changes_and_moves_are_not_taken_for_reissues() {
     s.set_lifetime(sealed_session::SessionLifetime::configured().with_idle_timeout(secs(600)));
     flaky.fail_load(1);
     let mut response = HeaderMap::new();
-    sessions.save(&s, &mut response).await.unwrap();
+    let saved = sessions.save(&s, &mut response).await;
     flaky.heal();
+    assert!(
+        matches!(saved, Err(sealed_session::SaveError::Store(_))),
+        "the lifetime change was dropped: {saved:?}"
+    );
+    assert_eq!(Sent::of(&response), Sent::Nothing);
+    let mut response = HeaderMap::new();
+    sessions.save(&s, &mut response).await.unwrap();
     assert_eq!(
         Sent::of(&response),
         Sent::Cookie,

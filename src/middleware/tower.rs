@@ -70,9 +70,10 @@ use crate::sessions::Sessions;
 ///      that sets a session cookie would hand that session to the next
 ///      user of the cache. At most once per
 ///      [`REJECTION_WARN_INTERVAL`](crate::REJECTION_WARN_INTERVAL) per
-///      [`Sessions`], with the count left out: a client that sends a dead
-///      cookie to a `public` page gets the cookie's removal (and so
-///      `private`) on every request.
+///      [`Sessions`], with the count left out. Not at all when the only
+///      cookie sent is the removal of a dead cookie the client sent (a
+///      forged one, say): the handler did nothing wrong, the response is
+///      still made `private`.
 ///
 /// What the layer cannot see: a handler that only reads the session of a
 /// request that carried no session cookie (it finds the empty default) is
@@ -339,7 +340,17 @@ fn finish<T, B: Default>(
                     let state = session.lock();
                     !state.new || state.rejection.is_some()
                 },
-                || sessions.admit_shared_cache_warn(),
+                // Only the removal of a client's dead cookie: the
+                // handler did nothing wrong, and a client sending forged
+                // cookies must not use up the warnings a handler's own
+                // mistake needs.
+                || {
+                    if session.lock().dead_removed {
+                        None
+                    } else {
+                        sessions.admit_shared_cache_warn()
+                    }
+                },
             );
             response
         }

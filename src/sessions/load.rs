@@ -116,6 +116,7 @@ impl Inner {
             import: None,
             dead,
             import_given_up: false,
+            dead_removed: false,
             newer_too: None,
             unchecked: false,
         })
@@ -460,6 +461,7 @@ impl Inner {
             import: None,
             dead: false,
             import_given_up: false,
+            dead_removed: false,
             newer_too: None,
             unchecked: false,
         })

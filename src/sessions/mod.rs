@@ -537,7 +537,7 @@ impl Sessions {
                 Ok(())
             }
             Next::Write(write) => {
-                if inner.reissue_ended(&write).await {
+                if inner.ended_meanwhile(&write).await? {
                     return Ok(());
                 }
                 let written = match inner.write(&write, now).await {

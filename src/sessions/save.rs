@@ -38,9 +38,11 @@
 //!    was ended (or whose entry was taken) meanwhile by another request
 //!    fails with [`SaveError::Ended`] rather than carry the value into a
 //!    new id, and revokes nothing.
-//!    With revocation on, a write that only re-issues the id loaded
-//!    (rolling, a key rotation) first reads that id's marker again and
-//!    sends nothing when it is there ([`Inner::reissue_ended`]).
+//!    With revocation on, a write that keeps the id loaded and has no
+//!    store entry to replace first reads that id's marker again: when it
+//!    is there (a parallel logout or login revoked it), a re-issue sends
+//!    nothing and a changed value is [`SaveError::Ended`]
+//!    ([`Inner::ended_meanwhile`]).
 //! 4. **A failed save changes nothing the browser sees.** On any error no
 //!    `Set-Cookie` is written; an entry created for the new value is
 //!    deleted again (best effort: it would expire with its time to live).
@@ -136,9 +138,10 @@ pub(crate) struct Write {
     /// The value's encoding differs from the one loaded (else this write
     /// is only a re-issue: rolling, or a key rotation).
     changed: bool,
-    /// Only a re-issue of the id the request loaded: nothing changed and
-    /// no `renew` or `destroy` (see [`Inner::reissue_ended`]).
-    reissue_only: bool,
+    /// The id the request loaded, kept (no `renew` or `destroy`), with no
+    /// store entry to replace: with revocation on, its marker is read
+    /// again before the write ([`Inner::ended_meanwhile`]).
+    recheck_marker: bool,
     /// The value bytes: in version 2, the schema version and then the
     /// postcard bytes of the value; in version 1, the postcard bytes.
     body: Vec<u8>,
@@ -201,7 +204,9 @@ impl Inner {
         let mut plan = self.decide(state, now)?;
         // Nothing else to send, and the browser sent only cookies that
         // will never open again: remove them (`load.rs` has the rules).
-        if matches!(plan.next, Next::Keep) && state.dead && state.origin.is_none() {
+        state.dead_removed =
+            matches!(plan.next, Next::Keep) && state.dead && state.origin.is_none();
+        if state.dead_removed {
             plan.next = Next::Remove;
         }
         // A cookie of the request could not be checked for a newer schema
@@ -524,7 +529,9 @@ impl Inner {
                 old_issued: state.issued,
                 must_reissue,
                 changed,
-                reissue_only: !changed && !state.restart,
+                recheck_marker: self.config.revocation
+                    && !state.restart
+                    && state.origin.as_ref().is_some_and(|o| o.stored.is_none()),
                 body,
                 // After renew or destroy the value starts afresh.
                 continues: match &state.origin {
@@ -535,29 +542,35 @@ impl Inner {
         })
     }
 
-    /// Whether a write that only re-issues the id the request loaded
-    /// (rolling, a key rotation: `Write::reissue_only`) is to be skipped
-    /// because that id may have ended meanwhile. With revocation on, a
-    /// parallel request's logout or login (`renew`) may have revoked it
-    /// while this one ran: the re-issue, answered after that request,
-    /// would replace the cookie it sent with a copy of the revoked id,
-    /// logging the user out. A store-held re-issue finds its entry gone
-    /// and sends nothing; a cookie-held one has no entry, so its marker is
-    /// read again (one store read per re-issue, with revocation only).
-    /// A store that cannot answer skips the re-issue too: the cookie the
-    /// browser holds stays valid, and a later request re-issues it. The
-    /// window left is the time from this read to the browser taking the
-    /// answer.
-    pub(crate) async fn reissue_ended(&self, write: &Write) -> bool {
-        let (true, true, Some(store)) = (
-            self.config.revocation,
-            write.reissue_only,
-            self.config.store.as_deref(),
-        ) else {
-            return false;
+    /// Whether another request ended the id this write keeps while this
+    /// one ran. With revocation on, a parallel logout or login (`renew`)
+    /// revokes the id; this request's cookie, answered after that
+    /// request's, would replace the cookie it sent with a copy of the
+    /// revoked id, logging the user out. A value that continues its store
+    /// entry finds the entry gone (`replace`); one held in the cookie (or
+    /// growing out of it into a new entry) has none, so the marker is read
+    /// again: one store read per such write, with revocation only (never
+    /// for a new session, whose id is fresh).
+    ///
+    /// `Ok(true)`: send nothing, for a write that only re-issues the
+    /// cookie (rolling, a key rotation), when the marker is there or the
+    /// store cannot answer (the cookie the browser holds stays valid, a
+    /// later request re-issues it). A changed value is
+    /// [`SaveError::Ended`] when the marker is there (as when a
+    /// store-held one finds its entry taken) and a store error when the
+    /// store cannot answer: never dropped silently. The window left is
+    /// the time from this read to the browser taking the answer.
+    pub(crate) async fn ended_meanwhile(&self, write: &Write) -> Result<bool, SaveError> {
+        let (true, Some(store)) = (write.recheck_marker, self.config.store.as_deref()) else {
+            return Ok(false);
         };
         let marker = StoreKey::revocation(&self.binding, write.id.as_bytes());
-        !matches!(store.load(&marker).await, Ok(None))
+        match (store.load(&marker).await, write.changed) {
+            (Ok(None), _) => Ok(false),
+            (Ok(Some(_)), true) => Err(SaveError::Ended),
+            (Err(error), true) => Err(SaveError::Store(error)),
+            (_, false) => Ok(true),
+        }
     }
 
     /// The configured store. `Sessions::new` refuses what would need a
