@@ -411,9 +411,10 @@ impl Sessions {
 
     /// Whether the tower layer logs its shared-cache `warn` now: `Some`
     /// (the events left out since the last one logged) at most once per
-    /// [`REJECTION_WARN_INTERVAL`](crate::REJECTION_WARN_INTERVAL); a
-    /// client sending a dead cookie to a page marked `public` draws a
-    /// removal, and with it the event, on every request.
+    /// [`REJECTION_WARN_INTERVAL`](crate::REJECTION_WARN_INTERVAL): a
+    /// handler's `public` on every response that sets the session cookie
+    /// would otherwise log one per request (the layer does not ask for a
+    /// response whose only cookie removes a client's dead one).
     #[cfg(feature = "tower")]
     pub(crate) fn admit_shared_cache_warn(&self) -> Option<u64> {
         let now = self.inner.config.clock.now();
