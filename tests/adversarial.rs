@@ -287,7 +287,9 @@ async fn a_read_only_request_is_not_failed_by_another_tab_shrinking_the_session(
 
 /// The idle side of the marker TTL covers a copy re-issued (rolling) by an
 /// instance 60 s ahead, just before the logout, checked every second on an
-/// instance 0 s and 60 s behind until the copy's own deadline.
+/// instance 0 s and 60 s behind until the copy's own deadline. (A save of
+/// that slow request *after* the logout is `Ended` since review 14, and
+/// writes no copy at all.)
 #[tokio::test]
 async fn the_marker_outlives_a_copy_reissued_by_an_instance_ahead() {
     let real = ManualClock::new(START);
@@ -304,13 +306,20 @@ async fn the_marker_outlives_a_copy_reissued_by_an_instance_ahead() {
     let (_, first, ()) = round(&normal, &HeaderMap::new(), |s| s.set(vec![5u8; 10])).await;
     real.advance(Duration::from_secs(10));
     ahead.advance(Duration::from_secs(10));
-    // A slow request on the fast instance loads, then the victim logs out
-    // on the normal one, then the slow request saves (issued at its load).
+    // A request on the fast instance re-issues the cookie (issued on its
+    // clock, 60 s ahead), then the victim logs out on the normal one with
+    // the older copy, then a slow request of the fast instance that had
+    // loaded before the logout saves: `Ended`, nothing sent.
     let slow = fast.load::<Vec<u8>>(&request_after(&first)).await.unwrap();
-    round::<Vec<u8>, _>(&normal, &request_after(&first), |s| s.destroy()).await;
-    slow.set(vec![6u8; 10]);
+    let reissuing = fast.load::<Vec<u8>>(&request_after(&first)).await.unwrap();
+    reissuing.set(vec![6u8; 10]);
     let mut reissued = HeaderMap::new();
-    fast.save(&slow, &mut reissued).await.unwrap();
+    fast.save(&reissuing, &mut reissued).await.unwrap();
+    round::<Vec<u8>, _>(&normal, &request_after(&first), |s| s.destroy()).await;
+    slow.set(vec![7u8; 10]);
+    let mut late = HeaderMap::new();
+    assert_eq!(fast.save(&slow, &mut late).await, Err(SaveError::Ended));
+    assert!(late.is_empty());
     let copy = request_after(&reissued);
     for _ in 0..200 {
         for instance in [&normal, &fast] {
@@ -324,7 +333,9 @@ async fn the_marker_outlives_a_copy_reissued_by_an_instance_ahead() {
 
 /// A slow request that loaded before a renew-with-revocation and then
 /// renews itself gets Ended; a slow one that grows a cookie-held session
-/// into the store writes a pointer that is still revoked.
+/// into the store gets Ended too since review 14 (it wrote a pointer that
+/// stayed revoked, and replaced the renew's cookie), and creates no
+/// entry.
 #[tokio::test]
 async fn slow_requests_cannot_resurrect_after_renew() {
     let clock = ManualClock::new(START);
@@ -344,8 +355,12 @@ async fn slow_requests_cannot_resurrect_after_renew() {
     assert!(r.is_empty());
     slow_grow.set(vec![7u8; 6000]);
     let mut g = HeaderMap::new();
-    sessions.save(&slow_grow, &mut g).await.unwrap();
-    let s = sessions.load::<Vec<u8>>(&request_after(&g)).await.unwrap();
+    assert_eq!(
+        sessions.save(&slow_grow, &mut g).await,
+        Err(SaveError::Ended)
+    );
+    assert!(g.is_empty());
+    let s = sessions.load::<Vec<u8>>(&copy).await.unwrap();
     assert_eq!(s.rejection(), Some(Rejection::Revoked));
 }
 

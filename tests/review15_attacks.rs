@@ -5,8 +5,10 @@
 //!
 //! Run with `cargo test --features axum --test review15_attacks`.
 //!
-//! Tests named `finding_*` reproduce a weakness and fail on 8ecf253;
-//! tests named `holds_*` pass on it.
+//! Tests named `finding_*` reproduced a weakness and failed on 8ecf253;
+//! it now checks the fix (every save that sends a cookie under the id
+//! loaded reads the marker again, store-held copies included). Tests
+//! named `holds_*` passed on 8ecf253.
 
 mod common;
 

@@ -38,10 +38,10 @@
 //!    was ended (or whose entry was taken) meanwhile by another request
 //!    fails with [`SaveError::Ended`] rather than carry the value into a
 //!    new id, and revokes nothing.
-//!    With revocation on, a write that keeps the id loaded and has no
-//!    store entry to replace first reads that id's marker again: when it
-//!    is there (a parallel logout or login revoked it), a re-issue sends
-//!    nothing and a changed value is [`SaveError::Ended`]
+//!    With revocation on, a write that keeps the id loaded and sends a
+//!    cookie first reads that id's marker again: when it is there (a
+//!    parallel logout or login revoked it), a re-issue sends nothing and
+//!    a changed value is [`SaveError::Ended`]
 //!    ([`Inner::ended_meanwhile`]).
 //! 4. **A failed save changes nothing the browser sees.** On any error no
 //!    `Set-Cookie` is written; an entry created for the new value is
@@ -138,9 +138,10 @@ pub(crate) struct Write {
     /// The value's encoding differs from the one loaded (else this write
     /// is only a re-issue: rolling, or a key rotation).
     changed: bool,
-    /// The id the request loaded, kept (no `renew` or `destroy`), with no
-    /// store entry to replace: with revocation on, its marker is read
-    /// again before the write ([`Inner::ended_meanwhile`]).
+    /// With revocation on, the id the request loaded, kept (no `renew`
+    /// or `destroy`), with a cookie to send (all but a store-held value
+    /// changed in place in server mode): its marker is read again before
+    /// the write ([`Inner::ended_meanwhile`]).
     recheck_marker: bool,
     /// The value bytes: in version 2, the schema version and then the
     /// postcard bytes of the value; in version 1, the postcard bytes.
@@ -514,6 +515,20 @@ impl Inner {
         if past_deadline {
             return Err(SaveError::Ended);
         }
+        // After renew or destroy the value starts afresh.
+        let continues = match &state.origin {
+            Some(origin) if !state.restart => origin.stored,
+            _ => None,
+        };
+        // With revocation on, a write that keeps the id loaded reads its
+        // marker again (`ended_meanwhile`), unless it sends no cookie: a
+        // store-held value changed in place in server mode.
+        let recheck_marker = self.config.revocation
+            && !state.restart
+            && state.origin.is_some()
+            && !(self.config.store_mode == StoreMode::Server
+                && continues.is_some()
+                && !must_reissue);
         Ok(Plan {
             also: None,
             end,
@@ -529,15 +544,9 @@ impl Inner {
                 old_issued: state.issued,
                 must_reissue,
                 changed,
-                recheck_marker: self.config.revocation
-                    && !state.restart
-                    && state.origin.as_ref().is_some_and(|o| o.stored.is_none()),
+                recheck_marker,
                 body,
-                // After renew or destroy the value starts afresh.
-                continues: match &state.origin {
-                    Some(origin) if !state.restart => origin.stored,
-                    _ => None,
-                },
+                continues,
             }),
         })
     }
@@ -546,11 +555,14 @@ impl Inner {
     /// one ran. With revocation on, a parallel logout or login (`renew`)
     /// revokes the id; this request's cookie, answered after that
     /// request's, would replace the cookie it sent with a copy of the
-    /// revoked id, logging the user out. A value that continues its store
-    /// entry finds the entry gone (`replace`); one held in the cookie (or
-    /// growing out of it into a new entry) has none, so the marker is read
-    /// again: one store read per such write, with revocation only (never
-    /// for a new session, whose id is fresh).
+    /// revoked id, logging the user out. The store entry is no guide: a
+    /// request that loaded a cookie-held copy of the id ends it without
+    /// knowing of the entry a store-held copy (a pointer from a request
+    /// that grew the value into the store) points at, so that entry is
+    /// still there. So the marker is read again: one store read per write
+    /// that keeps its id and sends a cookie, with revocation only (never
+    /// for a new session, whose id is fresh, nor for a store-held value
+    /// changed in place in server mode, which sends no cookie).
     ///
     /// `Ok(true)`: send nothing, for a write that only re-issues the
     /// cookie (rolling, a key rotation), when the marker is there or the
