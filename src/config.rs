@@ -438,11 +438,10 @@ impl SessionConfig {
     /// the session id in the store until the session would have expired,
     /// and every load checks it, so a copy of a destroyed session's cookie
     /// no longer opens. Costs one store read per request that carries a
-    /// valid cookie, and one more when the cookie is written again under
-    /// the id loaded (a change, a rolling re-issue: a parallel logout or
-    /// login may have revoked it meanwhile; not for a store-held value
-    /// changed in place in server mode, which sends no cookie); a store
-    /// that is down then fails those requests.
+    /// valid cookie, and one more when a save writes under the id loaded
+    /// (a change, a rolling re-issue: a parallel logout or login may have
+    /// revoked it meanwhile); a store that is down then fails those
+    /// requests.
     /// Needs a store. Default off.
     ///
     /// # Example

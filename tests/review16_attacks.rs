@@ -5,8 +5,10 @@
 //!
 //! Run with `cargo test --features axum --test review16_attacks`.
 //!
-//! Tests named `finding_*` reproduce a weakness and fail on e000501;
-//! tests named `holds_*` passed on e000501.
+//! Tests named `finding_*` reproduced a weakness and failed on e000501;
+//! it now checks the fix (the server-mode exemption is gone: every write
+//! that keeps the id loaded reads the marker). Tests named `holds_*`
+//! passed on e000501.
 
 mod common;
 

@@ -38,8 +38,8 @@
 //!    was ended (or whose entry was taken) meanwhile by another request
 //!    fails with [`SaveError::Ended`] rather than carry the value into a
 //!    new id, and revokes nothing.
-//!    With revocation on, a write that keeps the id loaded and sends a
-//!    cookie first reads that id's marker again: when it is there (a
+//!    With revocation on, a write that keeps the id loaded first reads
+//!    that id's marker again: when it is there (a
 //!    parallel logout or login revoked it), a re-issue sends nothing and
 //!    a changed value is [`SaveError::Ended`]
 //!    ([`Inner::ended_meanwhile`]).
@@ -139,9 +139,8 @@ pub(crate) struct Write {
     /// is only a re-issue: rolling, or a key rotation).
     changed: bool,
     /// With revocation on, the id the request loaded, kept (no `renew`
-    /// or `destroy`), with a cookie to send (all but a store-held value
-    /// changed in place in server mode): its marker is read again before
-    /// the write ([`Inner::ended_meanwhile`]).
+    /// or `destroy`): its marker is read again before the write
+    /// ([`Inner::ended_meanwhile`]).
     recheck_marker: bool,
     /// The value bytes: in version 2, the schema version and then the
     /// postcard bytes of the value; in version 1, the postcard bytes.
@@ -521,14 +520,8 @@ impl Inner {
             _ => None,
         };
         // With revocation on, a write that keeps the id loaded reads its
-        // marker again (`ended_meanwhile`), unless it sends no cookie: a
-        // store-held value changed in place in server mode.
-        let recheck_marker = self.config.revocation
-            && !state.restart
-            && state.origin.is_some()
-            && !(self.config.store_mode == StoreMode::Server
-                && continues.is_some()
-                && !must_reissue);
+        // marker again (`ended_meanwhile`).
+        let recheck_marker = self.config.revocation && !state.restart && state.origin.is_some();
         Ok(Plan {
             also: None,
             end,
@@ -558,11 +551,11 @@ impl Inner {
     /// revoked id, logging the user out. The store entry is no guide: a
     /// request that loaded a cookie-held copy of the id ends it without
     /// knowing of the entry a store-held copy (a pointer from a request
-    /// that grew the value into the store) points at, so that entry is
-    /// still there. So the marker is read again: one store read per write
-    /// that keeps its id and sends a cookie, with revocation only (never
-    /// for a new session, whose id is fresh, nor for a store-held value
-    /// changed in place in server mode, which sends no cookie).
+    /// that grew the value into the store) points at, and a logout whose
+    /// delete failed leaves it too; a change written into that entry
+    /// would be answered as saved and lost. So the marker is read again:
+    /// one store read per write that keeps its id, with revocation only
+    /// (never for a new session, whose id is fresh).
     ///
     /// `Ok(true)`: send nothing, for a write that only re-issues the
     /// cookie (rolling, a key rotation), when the marker is there or the
