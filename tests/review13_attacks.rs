@@ -23,7 +23,7 @@ use std::convert::Infallible;
 use common::capture::global_warns;
 use common::sent::Sent;
 use common::*;
-use http::header::{CACHE_CONTROL, COOKIE, HOST};
+use http::header::{CACHE_CONTROL, HOST};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use sealed_session::{
     Import, Imported, ManualClock, MemoryStore, Rejection, Session, SessionLayer,
@@ -66,14 +66,11 @@ async fn finding_a_forged_cookie_on_a_public_page_raises_the_cache_warn_per_requ
         },
     ));
     for _ in 0..5 {
-        let mut request = Request::new(());
-        request
-            .headers_mut()
-            .insert(COOKIE, "__Host-session=forged".parse().unwrap());
-        request
-            .headers_mut()
-            .insert("x-forwarded-proto", "https".parse().unwrap());
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = service
+            .clone()
+            .oneshot(forged_over_https("/"))
+            .await
+            .unwrap();
         assert_eq!(Sent::of(response.headers()), Sent::Removal);
     }
     let warns = global_warns(&["public and s-maxage dropped", marker]);

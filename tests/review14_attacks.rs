@@ -152,6 +152,19 @@ async fn holds_a_key_rotation_reissue_in_flight_leaves_a_parallel_login_alone() 
 // 2. The marker read failing.
 // ---------------------------------------------------------------------
 
+/// Revocation on a store whose loads can be made to fail (no breaker, so
+/// each failure is one call).
+fn flaky_revoking(clock: &ManualClock) -> (Arc<FailLoad>, sealed_session::Sessions) {
+    let flaky = Arc::new(FailLoad::new(clock));
+    let store: Arc<dyn SessionStore> = flaky.clone();
+    let sessions = instance(clock, |c| {
+        c.with_shared_store(store)
+            .with_revocation(true)
+            .with_circuit_breaker(None)
+    });
+    (flaky, sessions)
+}
+
 /// A rolling re-issue whose marker read fails sends nothing and reports
 /// `Ok`; the session's state is left as loaded, so a second save of the
 /// same `Session` (store back) re-issues, and a changed value (not a
@@ -162,13 +175,7 @@ async fn holds_a_key_rotation_reissue_in_flight_leaves_a_parallel_login_alone() 
 #[tokio::test]
 async fn holds_a_failed_marker_read_skips_only_the_pure_reissue_and_a_retry_sends_it() {
     let clock = ManualClock::new(START);
-    let flaky = Arc::new(FailLoad::new(&clock));
-    let store: Arc<dyn SessionStore> = flaky.clone();
-    let sessions = instance(&clock, |c| {
-        c.with_shared_store(Arc::clone(&store))
-            .with_revocation(true)
-            .with_circuit_breaker(None)
-    });
+    let (flaky, sessions) = flaky_revoking(&clock);
     let first = sealed(&sessions, 1u32).await;
     clock.advance(secs(3 * 3600)); // past the rolling threshold
     let a = sessions.load::<u32>(&cookie_of(&first)).await.unwrap();
@@ -223,13 +230,7 @@ async fn holds_a_failed_marker_read_skips_only_the_pure_reissue_and_a_retry_send
 #[tokio::test]
 async fn holds_lifetime_changes_and_moves_are_not_taken_for_reissues() {
     let clock = ManualClock::new(START);
-    let flaky = Arc::new(FailLoad::new(&clock));
-    let store: Arc<dyn SessionStore> = flaky.clone();
-    let sessions = instance(&clock, |c| {
-        c.with_shared_store(Arc::clone(&store))
-            .with_revocation(true)
-            .with_circuit_breaker(None)
-    });
+    let (flaky, sessions) = flaky_revoking(&clock);
     let first = sealed(&sessions, vec![1u8; 8]).await;
     let s = sessions.load::<Vec<u8>>(&cookie_of(&first)).await.unwrap();
     s.set_lifetime(sealed_session::SessionLifetime::configured().with_idle_timeout(secs(600)));

@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::capture::global_warns;
 use common::sent::Sent;
 use common::*;
-use http::header::{CACHE_CONTROL, COOKIE};
+use http::header::CACHE_CONTROL;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use sealed_session::{
     ManualClock, MemoryStore, SaveError, Session, SessionConfig, SessionLayer, SessionStore,
@@ -314,14 +314,11 @@ async fn holds_dead_removed_does_not_hide_a_handler_write_beside_a_dead_cookie()
             }
         }));
     for (path, warns) in [("/write", 1), ("/save-then-write", 1), ("/static", 0)] {
-        let mut request = Request::get(path).body(()).unwrap();
-        request
-            .headers_mut()
-            .insert(COOKIE, "__Host-session=forged".parse().unwrap());
-        request
-            .headers_mut()
-            .insert("x-forwarded-proto", "https".parse().unwrap());
-        let response = service.clone().oneshot(request).await.unwrap();
+        let response = service
+            .clone()
+            .oneshot(forged_over_https(path))
+            .await
+            .unwrap();
         let cache = response.headers()[CACHE_CONTROL]
             .to_str()
             .unwrap()

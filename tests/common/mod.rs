@@ -222,6 +222,19 @@ impl Server {
     }
 }
 
+/// A GET of `path` carrying a forged value of the default cookie, as
+/// behind a TLS-ending proxy (`X-Forwarded-Proto: https`).
+pub fn forged_over_https(path: &str) -> http::Request<()> {
+    let mut request = http::Request::get(path).body(()).unwrap();
+    request
+        .headers_mut()
+        .insert(COOKIE, "__Host-session=forged".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
+    request
+}
+
 /// A load of `value` alone (the default cookie name): its refusal.
 pub async fn refusal<T>(sessions: &Sessions, value: &str) -> Option<sealed_session::Rejection>
 where
